@@ -1,0 +1,56 @@
+import * as tf from '@tensorflow/tfjs';
+import { OptionError } from './errors.ts';
+
+/** Options of the shared conv frame encoder. */
+export interface FrameEncoderOptions {
+  /** Input frame shape `[height, width, channels]`. */
+  inputShape: [number, number, number];
+  /** Size of the feature vector the encoder outputs. Default 64. */
+  featureSize?: number;
+  /** Channels of the first conv block; each later block doubles them. Default 16. */
+  width?: number;
+  /** Number of stride-2 conv blocks. Default 3. */
+  blocks?: number;
+  /** Seed of the weight initialisers, so a random-init baseline is reproducible. */
+  seed?: number;
+}
+
+/**
+ * The small conv encoder shared by the video tasks: `blocks` x (3x3 conv stride 2, ReLU), global average pooling,
+ * a dense projection. Input `[batch, H, W, C]` floats in [0, 1]; output `[batch, featureSize]`.
+ * Uses only ops whose gradients every backend of the ladder has (wasm with the replacement Conv2D gradient).
+ *
+ * @example
+ * const encoder = buildFrameEncoder({ inputShape: [64, 64, 3], featureSize: 32, seed: 1 });
+ * encoder.outputs[0].shape; // [null, 32]
+ */
+export function buildFrameEncoder(options: FrameEncoderOptions): tf.LayersModel {
+  const { inputShape, featureSize = 64, width = 16, blocks = 3, seed = 0 } = options;
+  if (inputShape.length !== 3 || inputShape.some((d) => !Number.isInteger(d) || d < 1)) {
+    throw new OptionError('inputShape', inputShape, '[height, width, channels] of positive integers');
+  }
+  if (!Number.isInteger(featureSize) || featureSize < 1) throw new OptionError('featureSize', featureSize, 'a positive integer');
+  if (!Number.isInteger(blocks) || blocks < 1 || 2 ** blocks > Math.min(inputShape[0], inputShape[1])) {
+    throw new OptionError('blocks', blocks, `an integer from 1 to log2(min(height, width)) = ${Math.floor(Math.log2(Math.min(inputShape[0], inputShape[1])))}`);
+  }
+  const input = tf.input({ shape: inputShape, name: 'frame' });
+  let x: tf.SymbolicTensor = input;
+  for (let b = 0; b < blocks; b++) {
+    x = tf.layers
+      .conv2d({
+        filters: width * 2 ** b,
+        kernelSize: 3,
+        strides: 2,
+        padding: 'same',
+        activation: 'relu',
+        kernelInitializer: tf.initializers.heNormal({ seed: seed * 101 + b }),
+        name: `conv${b}`,
+      })
+      .apply(x) as tf.SymbolicTensor;
+  }
+  x = tf.layers.globalAveragePooling2d({ name: 'pool' }).apply(x) as tf.SymbolicTensor;
+  const features = tf.layers
+    .dense({ units: featureSize, kernelInitializer: tf.initializers.glorotUniform({ seed: seed * 101 + 99 }), name: 'features' })
+    .apply(x) as tf.SymbolicTensor;
+  return tf.model({ inputs: input, outputs: features, name: 'frame_encoder' });
+}

@@ -1,0 +1,66 @@
+/**
+ * A small seeded random generator (mulberry32) whose whole state is one uint32, so a checkpoint can store it
+ * and a resumed run draws exactly the numbers the killed run would have drawn.
+ *
+ * @example
+ * const rng = new Rng(7);
+ * const a = rng.next();
+ * const copy = Rng.fromState(rng.state);
+ * copy.next() === rng.next(); // true
+ */
+export class Rng {
+  #state: number;
+
+  constructor(seed: number) {
+    // Mix the seed so that nearby seeds (1, 2, 3) start far apart.
+    this.#state = (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) >>> 0) || 1;
+  }
+
+  static fromState(state: number): Rng {
+    const rng = new Rng(0);
+    rng.#state = state >>> 0;
+    return rng;
+  }
+
+  get state(): number {
+    return this.#state;
+  }
+
+  /** A float in [0, 1). */
+  next(): number {
+    let t = (this.#state = (this.#state + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+
+  /** An integer in [0, n). */
+  int(n: number): number {
+    return Math.floor(this.next() * n);
+  }
+
+  /** A float in [lo, hi). */
+  uniform(lo: number, hi: number): number {
+    return lo + (hi - lo) * this.next();
+  }
+
+  /** A standard normal draw (Box-Muller). */
+  normal(): number {
+    const u = 1 - this.next();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.next());
+  }
+
+  /** Shuffles `items` in place (Fisher-Yates) and returns it. */
+  shuffle<T>(items: T[]): T[] {
+    for (let i = items.length - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      [items[i], items[j]] = [items[j]!, items[i]!];
+    }
+    return items;
+  }
+
+  /** A new generator seeded from this one, for a sub-stream that must not disturb this one's sequence. */
+  fork(): Rng {
+    return new Rng(Math.floor(this.next() * 4294967296));
+  }
+}
