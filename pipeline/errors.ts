@@ -72,3 +72,55 @@ export class DataFormatError extends TempoError {
 
 /** The requested backend cannot run here. */
 export class BackendError extends TempoError {}
+
+/** Base of every error about a text corpus or dialogue input. Carries the file (or `-` for stdin) and the line. */
+export class CorpusError extends TempoError {
+  constructor(
+    message: string,
+    /** The file path, `-` for stdin, or the glob that was given. */
+    readonly source: string,
+    /** The 1-based line the problem is on; 0 when it concerns the whole input. */
+    readonly line = 0,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** A corpus line is not valid UTF-8. */
+export class InvalidUtf8Error extends CorpusError {
+  constructor(source: string, line: number, options?: { cause?: unknown }) {
+    super(
+      `${source}:${line}: not valid UTF-8 (re-encode the file, e.g. iconv -f latin1 -t utf-8, or pass onInvalid: 'skip' to count and skip such lines)`,
+      source,
+      line,
+      options,
+    );
+  }
+}
+
+/** A file given as a corpus holds binary data (NUL bytes), e.g. an image or a zip archive. */
+export class BinaryCorpusError extends CorpusError {
+  constructor(source: string, line: number) {
+    super(
+      `${source}:${line}: looks binary (NUL byte), not text (give a UTF-8 text file or a .gz of one, or pass onInvalid: 'skip' to skip such files)`,
+      source,
+      line,
+    );
+  }
+}
+
+/** The inputs held no line of text at all. */
+export class EmptyCorpusError extends CorpusError {
+  constructor(sources: readonly string[]) {
+    const shown = sources.length > 3 ? `${sources.slice(0, 3).join(', ')} and ${sources.length - 3} more` : sources.join(', ');
+    super(`corpus is empty: no line of text in ${shown || '(no input)'} (check the paths, globs and file contents)`, sources[0] ?? '');
+  }
+}
+
+/** A dialogue record is malformed (a bad JSONL line, a dialogue without turns). */
+export class DialogueFormatError extends CorpusError {
+  constructor(source: string, line: number, detail: string, options?: { cause?: unknown }) {
+    super(`${source}:${line}: ${detail} (fix the record, or pass onInvalid: 'skip' to count and skip bad records)`, source, line, options);
+  }
+}
