@@ -1,0 +1,169 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { NoVideoStreamError, OptionError, VideoDecodeError, VideoNotFoundError } from './errors.ts';
+import { resolveFfprobePath } from './ffmpegPaths.ts';
+
+/** What `probeVideo` learns about the first video stream of an input. */
+export interface VideoInfo {
+  /** The input as given (path or URL). */
+  input: string;
+  /** Width as displayed, after the rotation below is applied (ffmpeg applies it when decoding). */
+  width: number;
+  /** Height as displayed, after rotation. */
+  height: number;
+  /** Width of the stored (coded) pictures, before rotation. */
+  storedWidth: number;
+  /** Height of the stored pictures, before rotation. */
+  storedHeight: number;
+  /** Frames per second (average rate, else the stream's base rate); undefined when the container does not say. */
+  fps: number | undefined;
+  /** Duration in seconds; undefined for live streams and containers that do not record it. */
+  duration: number | undefined;
+  /** Number of frames: counted by decoding with `countFrames`, else the container's count; undefined if unknown. */
+  frameCount: number | undefined;
+  /** Clockwise turn in degrees that displays the stored pictures upright: 0, 90, 180 or 270. */
+  rotation: 0 | 90 | 180 | 270;
+  /** ffmpeg's codec name, e.g. `h264`, `mpeg4`. */
+  codec: string;
+  /** Whether the input also has an audio stream. */
+  hasAudio: boolean;
+}
+
+/** Options of `probeVideo`. */
+export interface ProbeOptions {
+  /** Decode the whole stream to count frames exactly (`ffprobe -count_frames`); slow on long videos. Default false. */
+  countFrames?: boolean;
+  /** Milliseconds before ffprobe is killed and the probe fails, for URLs that never answer. Default 30000. */
+  timeoutMs?: number;
+}
+
+interface FfprobeStream {
+  codec_type?: string;
+  codec_name?: string;
+  width?: number;
+  height?: number;
+  avg_frame_rate?: string;
+  r_frame_rate?: string;
+  duration?: string;
+  nb_frames?: string;
+  nb_read_frames?: string;
+  tags?: Record<string, string>;
+  side_data_list?: { side_data_type?: string; rotation?: number }[];
+}
+
+/** Whether an input string names a stream ffmpeg opens itself (URL or stdin) rather than a local file. */
+export function isStreamInput(input: string): boolean {
+  return input === '-' || /^[a-z][a-z0-9+.-]*:\/\//i.test(input) || input.startsWith('pipe:');
+}
+
+/**
+ * Reads size, rate, duration, rotation and codec of the first video stream of a file or URL with ffprobe.
+ * Rejects with `VideoNotFoundError` (missing), `NoVideoStreamError` (e.g. an audio file) or `VideoDecodeError`
+ * (unreadable; carries the tail of ffprobe's stderr).
+ *
+ * @example
+ * const info = await probeVideo('clip.mp4');
+ * info.width; info.height; info.fps; // 64 64 12
+ */
+export async function probeVideo(input: string, options: ProbeOptions = {}): Promise<VideoInfo> {
+  const { countFrames = false, timeoutMs = 30000 } = options;
+  if (typeof input !== 'string' || input === '' || input === '-') {
+    throw new OptionError('input', input, 'a file path or URL (stdin cannot be probed; give width and height instead)');
+  }
+  if (!(timeoutMs > 0)) throw new OptionError('timeoutMs', timeoutMs, 'a positive number of milliseconds');
+  if (!isStreamInput(input) && !existsSync(input)) throw new VideoNotFoundError(input);
+
+  const args = ['-v', 'error', '-print_format', 'json', '-show_streams', '-show_format'];
+  if (countFrames) args.push('-count_frames', '-select_streams', 'v:0');
+  const { code, stdout, stderr } = await runFfprobe([...args, input], timeoutMs);
+  if (code !== 0) throw classifyProbeFailure(input, stderr, code);
+
+  let parsed: { streams?: FfprobeStream[]; format?: { duration?: string } };
+  try {
+    parsed = JSON.parse(stdout);
+  } catch (cause) {
+    throw new VideoDecodeError(input, 'ffprobe printed no readable JSON', stderr, { cause });
+  }
+  const streams = parsed.streams ?? [];
+  const video = streams.find((s) => s.codec_type === 'video');
+  if (!video || !video.width || !video.height) throw new NoVideoStreamError(input, stderr);
+  return toVideoInfo(input, video, parsed.format?.duration, streams.some((s) => s.codec_type === 'audio'));
+}
+
+function toVideoInfo(input: string, video: FfprobeStream, formatDuration: string | undefined, hasAudio: boolean): VideoInfo {
+  const rotation = readRotation(video);
+  const sideways = rotation === 90 || rotation === 270;
+  const storedWidth = video.width!;
+  const storedHeight = video.height!;
+  const count = Number(video.nb_read_frames ?? video.nb_frames);
+  return {
+    input,
+    width: sideways ? storedHeight : storedWidth,
+    height: sideways ? storedWidth : storedHeight,
+    storedWidth,
+    storedHeight,
+    fps: parseRate(video.avg_frame_rate) ?? parseRate(video.r_frame_rate),
+    duration: positive(Number(video.duration)) ?? positive(Number(formatDuration)),
+    frameCount: Number.isInteger(count) && count > 0 ? count : undefined,
+    rotation,
+    codec: video.codec_name ?? 'unknown',
+    hasAudio,
+  };
+}
+
+/**
+ * Newer ffprobe reports a display matrix (`rotation`: counter-clockwise degrees), older ones a `rotate` tag
+ * (clockwise degrees); both are turned into the clockwise turn that ffmpeg's autorotation applies.
+ */
+function readRotation(video: FfprobeStream): 0 | 90 | 180 | 270 {
+  const matrix = video.side_data_list?.find((d) => typeof d.rotation === 'number');
+  const clockwise = matrix ? -matrix.rotation! : Number(video.tags?.rotate ?? 0);
+  const quarter = ((Math.round(clockwise / 90) % 4) + 4) % 4;
+  return (quarter * 90) as 0 | 90 | 180 | 270;
+}
+
+function parseRate(rate: string | undefined): number | undefined {
+  if (!rate) return undefined;
+  const [num, den = '1'] = rate.split('/');
+  return positive(Number(num) / Number(den));
+}
+
+function positive(x: number): number | undefined {
+  return Number.isFinite(x) && x > 0 ? x : undefined;
+}
+
+/** Maps a failed ffmpeg/ffprobe run to the error class its stderr points at. Shared with `decodeFrames`. */
+export function classifyProbeFailure(input: string, stderr: string, code: number | null): Error {
+  if (/No such file or directory|Server returned 404|HTTP error 404/i.test(stderr)) return new VideoNotFoundError(input);
+  if (/matches no streams|does not contain any stream|no video stream/i.test(stderr)) return new NoVideoStreamError(input, stderr);
+  return new VideoDecodeError(input, `ffmpeg exited with code ${code}`, tail(stderr));
+}
+
+/** The last `max` characters of a log, cut at a line start. */
+export function tail(log: string, max = 2000): string {
+  if (log.length <= max) return log;
+  const cut = log.slice(-max);
+  return cut.slice(cut.indexOf('\n') + 1);
+}
+
+function runFfprobe(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(resolveFfprobePath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr = tail(stderr + s, 8000)));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      stderr += `\nffprobe timed out after ${timeoutMs} ms`;
+    }, timeoutMs);
+    child.on('error', (cause) => {
+      clearTimeout(timer);
+      reject(new VideoDecodeError(args.at(-1)!, `cannot run ffprobe (${cause.message})`, '', { cause }));
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
