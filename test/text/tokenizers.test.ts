@@ -54,7 +54,7 @@ test('WordPiece encode and decode round-trip normalized text, unseen words inclu
   const wp = await WordPiece.train(corpus, { vocabSize: 150 });
   const text = 'The quick dogs jumped over the sleepy foxes!';
   const ids = wp.encode(text);
-  t.is(ids[0], wp.clsId);
+  t.is(ids[0], wp.clsId!);
   t.is(ids.at(-1), wp.sepId);
   t.false(ids.includes(wp.unkId), 'every letter of the text is in the alphabet');
   t.is(wp.decode(ids), 'the quick dogs jumped over the sleepy foxes!');
