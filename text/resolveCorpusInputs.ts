@@ -1,5 +1,5 @@
 import { stat, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { glob, isDynamicPattern } from 'tinyglobby';
 import { CorpusError } from '../pipeline/errors.ts';
 
@@ -31,7 +31,7 @@ export async function resolveCorpusInputs(inputs: string | readonly string[], ex
 }
 
 async function expandGlob(pattern: string): Promise<string[]> {
-  const matches = await glob(pattern, { onlyFiles: true, absolute: false, expandDirectories: false });
+  const matches = await glob(pattern, { onlyFiles: true, absolute: isAbsolute(pattern), expandDirectories: false });
   if (matches.length === 0) throw new CorpusError(`corpus glob ${pattern} matches no file (check the pattern; quote it so the shell does not expand it)`, pattern);
   return matches.sort();
 }
