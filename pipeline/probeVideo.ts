@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { NoVideoStreamError, OptionError, VideoDecodeError, VideoNotFoundError } from './errors.ts';
-import { resolveFfprobePath } from './ffmpegPaths.ts';
+import { resolveFfmpegPath, resolveFfprobePath } from './ffmpegPaths.ts';
 
 /** What `probeVideo` learns about the first video stream of an input. */
 export interface VideoInfo {
@@ -75,7 +75,10 @@ export async function probeVideo(input: string, options: ProbeOptions = {}): Pro
 
   const args = ['-v', 'error', '-print_format', 'json', '-show_streams', '-show_format'];
   if (countFrames) args.push('-count_frames', '-select_streams', 'v:0');
-  const { code, stdout, stderr } = await runFfprobe([...args, input], timeoutMs);
+  const { code, stdout, stderr } = await runTool(resolveFfprobePath(), [...args, input], timeoutMs);
+  // The ffprobe that @ffprobe-installer ships (2023 static build) segfaults on every mpeg-ts file; ffmpeg's own
+  // input dump knows the same facts, so read those instead when ffprobe dies from a signal.
+  if (code === null && !stderr.includes('timed out')) return probeWithFfmpeg(input, countFrames, timeoutMs);
   if (code !== 0) throw classifyProbeFailure(input, stderr, code);
 
   let parsed: { streams?: FfprobeStream[]; format?: { duration?: string } };
@@ -146,20 +149,58 @@ export function tail(log: string, max = 2000): string {
   return cut.slice(cut.indexOf('\n') + 1);
 }
 
-function runFfprobe(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Probes by parsing the input dump `ffmpeg -i` prints; with `countFrames`, decodes to a null output and reads the count. */
+async function probeWithFfmpeg(input: string, countFrames: boolean, timeoutMs: number): Promise<VideoInfo> {
+  const { stderr } = await runTool(resolveFfmpegPath(), ['-hide_banner', '-nostdin', '-i', input], timeoutMs);
+  const lines = stderr.split('\n');
+  const at = lines.findIndex((l) => /Stream #\S+.*: Video: /.test(l));
+  if (at < 0) {
+    if (/Stream #\S+.*: (Audio|Subtitle|Data): /.test(stderr)) throw new NoVideoStreamError(input, stderr);
+    throw classifyProbeFailure(input, stderr, 1);
+  }
+  const streamLine = lines[at]!;
+  const size = /, (\d+)x(\d+)/.exec(streamLine);
+  if (!size) throw new VideoDecodeError(input, 'ffmpeg reports a video stream without a size', tail(stderr));
+  const next = lines.findIndex((l, i) => i > at && /^\s*Stream #/.test(l));
+  const details = lines.slice(at + 1, next < 0 ? undefined : next).join('\n');
+  const matrix = /displaymatrix: rotation of (-?[\d.]+) degrees/.exec(details);
+  const tag = /rotate\s*: (-?\d+)/.exec(details);
+  const duration = /Duration: (\d+):(\d+):([\d.]+)/.exec(stderr);
+  const fps = /, ([\d.]+) fps/.exec(streamLine) ?? /, ([\d.]+) tbr/.exec(streamLine);
+  let frames: string | undefined;
+  if (countFrames) {
+    const args = ['-nostdin', '-v', 'info', '-i', input, '-map', '0:v:0', '-vsync', '0', '-f', 'null', '-'];
+    const counted = await runTool(resolveFfmpegPath(), args, timeoutMs);
+    frames = [...counted.stderr.matchAll(/frame=\s*(\d+)/g)].at(-1)?.[1];
+  }
+  const stream: FfprobeStream = {
+    codec_type: 'video',
+    codec_name: /: Video: (\w+)/.exec(streamLine)?.[1],
+    width: Number(size[1]),
+    height: Number(size[2]),
+    avg_frame_rate: fps?.[1],
+    nb_read_frames: frames,
+    tags: tag ? { rotate: tag[1]! } : {},
+    side_data_list: matrix ? [{ rotation: Number(matrix[1]) }] : [],
+  };
+  const seconds = duration ? String(Number(duration[1]) * 3600 + Number(duration[2]) * 60 + Number(duration[3])) : undefined;
+  return toVideoInfo(input, stream, seconds, /Stream #\S+.*: Audio: /.test(stderr));
+}
+
+function runTool(path: string, args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(resolveFfprobePath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(path, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
     child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr = tail(stderr + s, 8000)));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      stderr += `\nffprobe timed out after ${timeoutMs} ms`;
+      stderr += `\nprobe timed out after ${timeoutMs} ms`;
     }, timeoutMs);
     child.on('error', (cause) => {
       clearTimeout(timer);
-      reject(new VideoDecodeError(args.at(-1)!, `cannot run ffprobe (${cause.message})`, '', { cause }));
+      reject(new VideoDecodeError(args.at(-1)!, `cannot run ${path} (${cause.message})`, '', { cause }));
     });
     child.on('close', (code) => {
       clearTimeout(timer);

@@ -1,0 +1,301 @@
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import ffmpeg from 'fluent-ffmpeg';
+import { Observable, type Subscriber } from 'rxjs';
+import { OptionError, VideoDecodeError, VideoNotFoundError } from './errors.ts';
+import { resolveFfmpegPath } from './ffmpegPaths.ts';
+import type { Frame } from './frame.ts';
+import { classifyProbeFailure, isStreamInput, probeVideo, tail } from './probeVideo.ts';
+import { Valve } from './valve.ts';
+
+/** Options of `decodeFrames`. Every field is optional; `undefined` means the default. */
+export interface DecodeOptions {
+  /** Output width in pixels. Default: the displayed width; if only `height` is given, keeps the aspect ratio. */
+  width?: number;
+  /** Output height in pixels. Default: the displayed height; if only `width` is given, keeps the aspect ratio. */
+  height?: number;
+  /** Resample to this many frames per second (ffmpeg's fps filter). Default: every source frame, none dropped or repeated. */
+  fps?: number;
+  /** 'rgb' (3 channels) or 'gray' (1 channel). Default 'rgb'. */
+  pixelFormat?: 'rgb' | 'gray';
+  /** Seconds to skip from the start (accurate seek). Default 0. */
+  start?: number;
+  /** Seconds to decode from `start`. Default: to the end. */
+  duration?: number;
+  /** Frames read ahead of a closed valve before ffmpeg's output is paused; memory is about this many frames. Default 8. */
+  maxBufferedFrames?: number;
+  /** Backpressure: while the consumer keeps it closed no frame is emitted and ffmpeg's output is paused. */
+  valve?: Valve;
+  /** Milliseconds between SIGTERM and SIGKILL when an unsubscribe stops ffmpeg. Default 1000. */
+  killGraceMs?: number;
+  /** Called with the ffmpeg child process once it runs (to log or watch it; tests check it is gone after unsubscribe). */
+  onProcess?: (child: ChildProcess) => void;
+}
+
+interface Resolved {
+  width?: number;
+  height?: number;
+  fps?: number;
+  pixelFormat: 'rgb' | 'gray';
+  start: number;
+  duration?: number;
+  maxBufferedFrames: number;
+  valve?: Valve;
+  killGraceMs: number;
+  onProcess?: (child: ChildProcess) => void;
+}
+
+/** What the decoder must know before it can slice ffmpeg's output into frames. */
+interface Geometry {
+  width: number;
+  height: number;
+  channels: 1 | 3;
+}
+
+/** stderr lines with which ffmpeg reports a file that ends early while still exiting with status 0. */
+const TRUNCATION = /Read error|partial file|Truncat|Invalid data found|moov atom not found|Error while decoding stream/i;
+
+/**
+ * Decodes a video file, URL (http, rtsp, udp, tcp, ...) or stdin (`'-'`) into a stream of frames with ffmpeg:
+ * rotation metadata honoured, optionally scaled, resampled in time, cut to a range and converted to gray.
+ * Without `fps`, every source frame comes out once (`-vsync 0`), so the count equals `ffprobe -count_frames`.
+ *
+ * Each frame owns its pixels. Unsubscribing stops ffmpeg (SIGTERM, then SIGKILL after `killGraceMs`). A missing
+ * file, a file without video and an undecodable file arrive as `VideoNotFoundError`, `NoVideoStreamError` and
+ * `VideoDecodeError` through `subscriber.error`, carrying the input and ffmpeg's stderr tail; a file that decodes
+ * partly and then breaks emits the frames it has and then errors. (A cut mpeg-ts is indistinguishable from a
+ * shorter one and completes.) Timestamps are `index / fps`, with the source's rate when `fps` is not given; they
+ * are NaN for stdin and URLs given with width and height but no `fps`, since those are not probed.
+ *
+ * Bad options throw `OptionError` at once, when the observable is built.
+ *
+ * @example
+ * decodeFrames('clip.mp4', { width: 64, height: 64, fps: 8 }).subscribe((frame) => frame.data.length); // 64*64*3
+ */
+export function decodeFrames(input: string, options: DecodeOptions = {}): Observable<Frame> {
+  const o = validateDecodeOptions(input, options);
+  return new Observable<Frame>((subscriber) => {
+    let stopRun: (() => void) | undefined;
+    let stopped = false;
+    prepare(input, o).then(
+      ({ geometry, fps }) => {
+        if (!stopped) stopRun = runDecoder(input, o, geometry, fps, subscriber);
+      },
+      (error) => subscriber.error(error),
+    );
+    return () => {
+      stopped = true;
+      stopRun?.();
+    };
+  });
+}
+
+function validateDecodeOptions(input: string, options: DecodeOptions): Resolved {
+  if (typeof input !== 'string' || input === '') throw new OptionError('input', input, 'a file path, a URL or "-" for stdin');
+  const { width, height, fps, pixelFormat = 'rgb', start = 0, duration, maxBufferedFrames = 8, valve, killGraceMs = 1000, onProcess } = options;
+  for (const [name, value] of [['width', width], ['height', height]] as const) {
+    if (value !== undefined && !(Number.isInteger(value) && value >= 1 && value <= 16384)) {
+      throw new OptionError(name, value, 'an integer from 1 to 16384 (or leave it out for the source size)');
+    }
+  }
+  if (fps !== undefined && !(Number.isFinite(fps) && fps > 0)) throw new OptionError('fps', fps, 'a positive number (or leave it out for every source frame)');
+  if (pixelFormat !== 'rgb' && pixelFormat !== 'gray') throw new OptionError('pixelFormat', pixelFormat, "'rgb' or 'gray'");
+  if (!(Number.isFinite(start) && start >= 0)) throw new OptionError('start', start, 'a number of seconds >= 0');
+  if (duration !== undefined && !(Number.isFinite(duration) && duration > 0)) throw new OptionError('duration', duration, 'a number of seconds > 0');
+  if (!(Number.isInteger(maxBufferedFrames) && maxBufferedFrames >= 1)) throw new OptionError('maxBufferedFrames', maxBufferedFrames, 'an integer >= 1');
+  if (valve !== undefined && !(valve instanceof Valve)) throw new OptionError('valve', valve, 'a Valve from pipeline/valve.ts');
+  if (!(Number.isFinite(killGraceMs) && killGraceMs >= 0)) throw new OptionError('killGraceMs', killGraceMs, 'a number of milliseconds >= 0');
+  if (input === '-' && (width === undefined || height === undefined)) {
+    throw new OptionError('width/height', { width, height }, 'both given when reading stdin ("-"), which cannot be probed');
+  }
+  return { width, height, fps, pixelFormat, start, duration, maxBufferedFrames, valve, killGraceMs, onProcess };
+}
+
+/**
+ * Works out the output size and the rate used for timestamps. Probes only what the options leave open; a local
+ * file's rate is probed alongside decoding (`fps` is then a promise) so a given size costs no extra latency.
+ */
+async function prepare(input: string, o: Resolved): Promise<{ geometry: Geometry; fps: number | Promise<number> }> {
+  const local = !isStreamInput(input);
+  if (local && !existsSync(input)) throw new VideoNotFoundError(input);
+  const channels = o.pixelFormat === 'gray' ? 1 : 3;
+  if (o.width !== undefined && o.height !== undefined) {
+    const fps = o.fps ?? (local ? probeVideo(input).then((info) => info.fps ?? Number.NaN) : Number.NaN);
+    return { geometry: { width: o.width, height: o.height, channels }, fps };
+  }
+  const info = await probeVideo(input);
+  const aspect = info.width / info.height;
+  const width = o.width ?? (o.height !== undefined ? Math.max(1, Math.round(o.height * aspect)) : info.width);
+  const height = o.height ?? (o.width !== undefined ? Math.max(1, Math.round(o.width / aspect)) : info.height);
+  return { geometry: { width, height, channels }, fps: o.fps ?? info.fps ?? Number.NaN };
+}
+
+function ffmpegArgs(input: string, o: Resolved, g: Geometry): { inputOptions: string[]; outputOptions: string[] } {
+  const inputOptions = ['-hide_banner', '-loglevel', 'error'];
+  if (input !== '-') inputOptions.push('-nostdin');
+  if (o.start > 0) inputOptions.push('-ss', String(o.start));
+  const filters = [...(o.fps !== undefined ? [`fps=${o.fps}`] : []), `scale=${g.width}:${g.height}`];
+  const outputOptions = ['-map', '0:v:0', '-an', '-sn', '-dn', '-vsync', '0', '-vf', filters.join(',')];
+  if (o.duration !== undefined) outputOptions.push('-t', String(o.duration));
+  outputOptions.push('-pix_fmt', o.pixelFormat === 'gray' ? 'gray' : 'rgb24', '-f', 'rawvideo');
+  return { inputOptions, outputOptions };
+}
+
+/** Starts ffmpeg and feeds `subscriber`; returns the teardown that stops it. */
+function runDecoder(input: string, o: Resolved, g: Geometry, fps: number | Promise<number>, subscriber: Subscriber<Frame>): () => void {
+  const frameBytes = g.width * g.height * g.channels;
+  let stopped = false;
+  let child: ChildProcess | undefined;
+  let rate = typeof fps === 'number' ? fps : undefined;
+  let index = 0;
+  let sinkFinished = false;
+  let exit: { error?: Error; stderr: string } | undefined;
+
+  // The rate of a local file given with a size is probed while ffmpeg starts; frames wait for it in the sink.
+  let rateWaiters: Array<() => void> = [];
+  if (typeof fps !== 'number') {
+    fps.then(
+      (r) => {
+        rate = r;
+        const waiters = rateWaiters;
+        rateWaiters = [];
+        for (const resume of waiters) resume();
+      },
+      (error) => {
+        if (stopped) return;
+        stop();
+        subscriber.error(error);
+      },
+    );
+  }
+  const waitForRate = (resume: () => void): (() => void) => {
+    rateWaiters.push(resume);
+    return () => (rateWaiters = rateWaiters.filter((w) => w !== resume));
+  };
+
+  const sink = frameSink(frameBytes, o.maxBufferedFrames, o.valve, () => rate !== undefined, waitForRate, (data) => {
+    if (stopped) return false;
+    subscriber.next({ data, width: g.width, height: g.height, channels: g.channels, index, timestamp: index / rate!, source: input });
+    index++;
+    return !stopped;
+  });
+
+  const settle = () => {
+    if (stopped || !sinkFinished || !exit) return;
+    stopped = true;
+    const stderr = tail(exit.stderr);
+    if (exit.error) subscriber.error(classifyProbeFailure(input, stderr, exitCode(exit.error)));
+    else if (TRUNCATION.test(stderr)) subscriber.error(new VideoDecodeError(input, `the stream broke off after ${index} frames (truncated or corrupt)`, stderr));
+    else if (sink.partialBytes() > 0) subscriber.error(new VideoDecodeError(input, `ffmpeg's output ended inside frame ${index}`, stderr));
+    else subscriber.complete();
+  };
+
+  const { inputOptions, outputOptions } = ffmpegArgs(input, o, g);
+  const command = ffmpeg({ source: input === '-' ? process.stdin : input })
+    .setFfmpegPath(resolveFfmpegPath())
+    .inputOptions(inputOptions)
+    .outputOptions(outputOptions);
+  command.on('start', () => {
+    child = (command as unknown as { ffmpegProc: ChildProcess }).ffmpegProc;
+    if (stopped) return killGently(child, o.killGraceMs);
+    o.onProcess?.(child);
+  });
+  command.on('end', (_stdout: string | null, stderr: string | null) => {
+    exit = { stderr: stderr ?? '' };
+    settle();
+  });
+  command.on('error', (error: Error, _stdout: string | null, stderr: string | null) => {
+    // Without a process (spawn or capability check failed) no output will come to finish the sink.
+    if (!child) sinkFinished = true;
+    exit = { error, stderr: stderr ?? error.message };
+    settle();
+  });
+  sink.on('finish', () => {
+    sinkFinished = true;
+    settle();
+  });
+  command.pipe(sink, { end: true });
+
+  function stop(): void {
+    if (stopped && !child) return;
+    stopped = true;
+    sink.cancel();
+    if (input === '-' && child?.stdin) process.stdin.unpipe(child.stdin);
+    if (child) killGently(child, o.killGraceMs);
+  }
+  return stop;
+}
+
+function exitCode(error: Error): number | null {
+  const match = /exited with code (\d+)/.exec(error.message);
+  return match ? Number(match[1]) : null;
+}
+
+/**
+ * A writable that slices ffmpeg's byte stream into frames, copying each frame's bytes into its own array. Chunks
+ * may split frames anywhere. While `valve` is closed (or the timestamp rate is not known yet) it holds the current
+ * chunk unacknowledged, so the stream buffers at most `maxBufferedFrames` frames and then pauses ffmpeg's stdout.
+ */
+function frameSink(
+  frameBytes: number,
+  maxBufferedFrames: number,
+  valve: Valve | undefined,
+  ready: () => boolean,
+  waitReady: (resume: () => void) => () => void,
+  emit: (data: Uint8Array) => boolean,
+): Writable & { partialBytes(): number; cancel(): void } {
+  let current = new Uint8Array(frameBytes);
+  let filled = 0;
+  let cancelWait: (() => void) | undefined;
+  let cancelled = false;
+
+  const sink = new Writable({
+    highWaterMark: maxBufferedFrames * frameBytes,
+    write(chunk: Buffer, _encoding, callback) {
+      let offset = 0;
+      const pump = (): void => {
+        cancelWait = undefined;
+        while (offset < chunk.length) {
+          if (cancelled) return callback();
+          if (!ready()) return void (cancelWait = waitReady(pump));
+          if (valve && !valve.isOpen) return void (cancelWait = valve.onOpen(pump));
+          const n = Math.min(frameBytes - filled, chunk.length - offset);
+          current.set(chunk.subarray(offset, offset + n), filled);
+          filled += n;
+          offset += n;
+          if (filled === frameBytes) {
+            const frame = current;
+            current = new Uint8Array(frameBytes);
+            filled = 0;
+            if (!emit(frame)) cancelled = true;
+          }
+        }
+        callback();
+      };
+      pump();
+    },
+  });
+  // Writes that race a cancel fail here; the decoder has already been stopped and reports nothing more.
+  sink.on('error', () => {});
+  return Object.assign(sink, {
+    partialBytes: () => filled,
+    cancel: () => {
+      cancelled = true;
+      cancelWait?.();
+      sink.destroy();
+    },
+  });
+}
+
+/** SIGTERM, then SIGKILL after `graceMs` if ffmpeg is still there; its stdout is closed first so a blocked write fails. */
+function killGently(child: ChildProcess, graceMs: number): void {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.stdout?.destroy();
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }, graceMs);
+  timer.unref();
+  child.once('exit', () => clearTimeout(timer));
+}
