@@ -21,6 +21,8 @@ export interface WordPieceModel {
   readonly continuingSubwordPrefix: string;
   /** Words longer than this (in characters) become [UNK] whole. Default 100. */
   readonly maxInputCharsPerWord: number;
+  /** Remember the pieces of recent words (not saved to tokenizer.json). Default true. */
+  readonly cacheWords: boolean;
 }
 
 /** Cached words; English text repeats its words so often that most words are tokenized once. */
@@ -42,7 +44,11 @@ export class WordPiece extends Tokenizer {
 
   constructor(parts: TokenizerParts, model: Partial<WordPieceModel> = {}) {
     super(parts);
-    this.model = { continuingSubwordPrefix: model.continuingSubwordPrefix ?? '##', maxInputCharsPerWord: model.maxInputCharsPerWord ?? 100 };
+    this.model = {
+      continuingSubwordPrefix: model.continuingSubwordPrefix ?? '##',
+      maxInputCharsPerWord: model.maxInputCharsPerWord ?? 100,
+      cacheWords: model.cacheWords ?? true,
+    };
   }
 
   /** Counts the words of `source` and learns a vocabulary of `vocabSize` by likelihood merges (see trainWordPieceVocab). */
@@ -65,6 +71,10 @@ export class WordPiece extends Tokenizer {
   }
 
   protected tokenizeWord(word: string, out: string[]): void {
+    if (!this.model.cacheWords) {
+      for (const t of this.#split(word)) out.push(t);
+      return;
+    }
     const cached = this.#cache.get(word);
     if (cached) {
       for (const t of cached) out.push(t);
