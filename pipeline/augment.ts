@@ -100,8 +100,10 @@ export function horizontalFlip(p = 0.5): Augmentation {
   return {
     name: 'horizontalFlip',
     apply(images, rng) {
-      const mask = drawMask(images.shape[0], p, rng);
-      return blend(mask, tf.reverse(images, 2), images);
+      const mask = drawMask(images.shape, p, rng);
+      // gather with reversed indices: the same as tf.reverse(images, 2), about ten times faster on the cpu backend.
+      const reversed = tf.tensor1d(Array.from({ length: images.shape[2] }, (_, i) => images.shape[2] - 1 - i), 'int32');
+      return blend(mask, tf.gather(images, reversed, 2), images);
     },
   };
 }
@@ -144,13 +146,14 @@ export function colorJitter(options: ColorJitterOptions = {}): Augmentation {
         factors.c.push(on ? c : 1);
         factors.s.push(on ? s : 1);
       }
-      const perImage = (values: number[]) => tf.tensor4d(values, [batch, 1, 1, 1]);
+      const channels = images.shape[3];
       // Each step is a blend towards a reference image: x' = clip(ref + factor * (x - ref)).
       const towards = (x: tf.Tensor4D, ref: tf.Tensor, factor: number[]): tf.Tensor4D =>
-        tf.clipByValue(tf.add(tf.mul(tf.sub(x, ref), perImage(factor)), ref), 0, 1) as tf.Tensor4D;
+        tf.clipByValue(tf.add(tf.mul(tf.sub(x, ref), perImage(factor, images.shape)), ref), 0, 1) as tf.Tensor4D;
       let x = towards(images, tf.scalar(0), factors.b);
-      x = towards(x, tf.mean(toGray(x), [1, 2, 3], true), factors.c);
-      return towards(x, toGray(x), factors.s);
+      const meanGray = tf.tile(tf.mean(toGray(x), [1, 2, 3], true), [1, ...images.shape.slice(1)]);
+      x = towards(x, meanGray, factors.c);
+      return towards(x, expandChannels(toGray(x), channels), factors.s);
     },
   };
 }
@@ -161,8 +164,8 @@ export function randomGrayscale(p = 0.2): Augmentation {
   return {
     name: 'randomGrayscale',
     apply(images, rng) {
-      const mask = drawMask(images.shape[0], p, rng);
-      return blend(mask, tf.broadcastTo(toGray(images), images.shape) as tf.Tensor4D, images);
+      const mask = drawMask(images.shape, p, rng);
+      return blend(mask, expandChannels(toGray(images), images.shape[3]), images);
     },
   };
 }
@@ -259,15 +262,34 @@ export function simclrRecipe(options: SimclrRecipeOptions = {}): Recipe {
   ];
 }
 
+// The cpu backend runs element-wise ops fast only on equal shapes or a scalar; any other broadcast (a
+// [batch, 1, 1, 1] factor, a [3] weight vector) takes a per-element index path ~7x slower. So per-image values are
+// written out at full shape in JS (about 1 ms for 32 x 64 x 64 x 3), and channel sums and copies use matMul and concat.
+
 /** Luma `[batch, H, W, 1]`; a one-channel image is its own luma. */
 function toGray(images: tf.Tensor4D): tf.Tensor4D {
-  if (images.shape[3] === 1) return images;
-  return tf.sum(tf.mul(images, tf.tensor1d([0.299, 0.587, 0.114])), 3, true) as tf.Tensor4D;
+  const [batch, height, width, channels] = images.shape;
+  if (channels === 1) return images;
+  const weights = tf.tensor2d([0.299, 0.587, 0.114], [3, 1]);
+  return tf.reshape(tf.matMul(tf.reshape(images, [-1, 3]), weights), [batch, height, width, 1]);
 }
 
-/** `[batch, 1, 1, 1]` of 1 (with probability p) or 0. */
-function drawMask(batch: number, p: number, rng: Rng): tf.Tensor4D {
-  return tf.tensor4d(Array.from({ length: batch }, () => (rng.next() < p ? 1 : 0)), [batch, 1, 1, 1]);
+/** `[batch, H, W, 1]` -> `[batch, H, W, channels]`, the one channel copied. */
+function expandChannels(gray: tf.Tensor4D, channels: number): tf.Tensor4D {
+  return channels === 1 ? gray : tf.concat(Array.from({ length: channels }, () => gray), 3);
+}
+
+/** A tensor of `shape` whose image i is filled with `values[i]`. */
+function perImage(values: readonly number[], shape: readonly [number, number, number, number]): tf.Tensor4D {
+  const size = shape[1] * shape[2] * shape[3];
+  const data = new Float32Array(shape[0] * size);
+  values.forEach((v, i) => data.fill(v, i * size, (i + 1) * size));
+  return tf.tensor4d(data, [...shape]);
+}
+
+/** A tensor of `shape` whose image i is all 1 (with probability p) or all 0. */
+function drawMask(shape: readonly [number, number, number, number], p: number, rng: Rng): tf.Tensor4D {
+  return perImage(Array.from({ length: shape[0] }, () => (rng.next() < p ? 1 : 0)), shape);
 }
 
 /** `mask * a + (1 - mask) * b`: exact for a 0/1 mask. */
