@@ -13,11 +13,16 @@ export interface FrameEncoderOptions {
   blocks?: number;
   /** Seed of the weight initialisers, so a random-init baseline is reproducible. */
   seed?: number;
+  /**
+   * How the last feature map becomes a vector: 'flatten' (default) keeps where things are, which temporal
+   * tasks need (order depends on positions); 'average' (global average pooling) discards it.
+   */
+  pooling?: 'flatten' | 'average';
 }
 
 /**
- * The small conv encoder shared by the video tasks: `blocks` x (3x3 conv stride 2, ReLU), global average pooling,
- * a dense projection. Input `[batch, H, W, C]` floats in [0, 1]; output `[batch, featureSize]`.
+ * The small conv encoder shared by the video tasks: `blocks` x (3x3 conv stride 2, ReLU), flatten (or global
+ * average pooling), a dense projection. Input `[batch, H, W, C]` floats in [0, 1]; output `[batch, featureSize]`.
  * Uses only ops whose gradients every backend of the ladder has (wasm with the replacement Conv2D gradient).
  *
  * @example
@@ -25,7 +30,7 @@ export interface FrameEncoderOptions {
  * encoder.outputs[0].shape; // [null, 32]
  */
 export function buildFrameEncoder(options: FrameEncoderOptions): tf.LayersModel {
-  const { inputShape, featureSize = 64, width = 16, blocks = 3, seed = 0 } = options;
+  const { inputShape, featureSize = 64, width = 16, blocks = 3, seed = 0, pooling = 'flatten' } = options;
   if (inputShape.length !== 3 || inputShape.some((d) => !Number.isInteger(d) || d < 1)) {
     throw new OptionError('inputShape', inputShape, '[height, width, channels] of positive integers');
   }
@@ -48,7 +53,8 @@ export function buildFrameEncoder(options: FrameEncoderOptions): tf.LayersModel 
       })
       .apply(x) as tf.SymbolicTensor;
   }
-  x = tf.layers.globalAveragePooling2d({ name: 'pool' }).apply(x) as tf.SymbolicTensor;
+  if (pooling !== 'flatten' && pooling !== 'average') throw new OptionError('pooling', pooling, "'flatten' or 'average'");
+  x = (pooling === 'flatten' ? tf.layers.flatten({ name: 'pool' }) : tf.layers.globalAveragePooling2d({ name: 'pool' })).apply(x) as tf.SymbolicTensor;
   const features = tf.layers
     .dense({ units: featureSize, kernelInitializer: tf.initializers.glorotUniform({ seed: seed * 101 + 99 }), name: 'features' })
     .apply(x) as tf.SymbolicTensor;

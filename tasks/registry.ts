@@ -1,4 +1,5 @@
 import type { PretextTask } from './task.ts';
+import { OptionError } from '../pipeline/errors.ts';
 import { orderVerification } from './temporal/orderVerification.ts';
 
 /**
@@ -10,3 +11,24 @@ export const TASKS = {
 } satisfies Record<string, PretextTask<never>>;
 
 export type TaskName = keyof typeof TASKS;
+
+/** A task picked on the command line with its loss weight. */
+export interface TaskChoice {
+  name: TaskName;
+  weight: number;
+}
+
+/**
+ * Parses a `--tasks` list such as `order` or `order,cpc:0.5` (name, optional `:weight`, default 1).
+ *
+ * @throws OptionError naming the unknown task and the known ones, or a bad weight.
+ */
+export function parseTaskList(value: string): TaskChoice[] {
+  return value.split(',').map((part) => {
+    const [name = '', weightText] = part.trim().split(':');
+    if (!(name in TASKS)) throw new OptionError('--tasks', name, `one of ${Object.keys(TASKS).join(', ')} (comma-separated, each optionally :weight)`);
+    const weight = weightText === undefined ? 1 : Number(weightText);
+    if (!(weight > 0)) throw new OptionError('--tasks', part, 'a positive weight after the colon, e.g. order:0.5');
+    return { name: name as TaskName, weight };
+  });
+}

@@ -1,0 +1,38 @@
+import { Command, Option } from 'commander';
+import { TempoError } from '../pipeline/errors.ts';
+import { BACKEND_CHOICES } from '../pipeline/backend.ts';
+import { demoCommand } from './demo.ts';
+import { framesCommand } from './frames.ts';
+import { pretrainCommand } from './pretrain.ts';
+import { probeCommand } from './probe.ts';
+
+const program = new Command('tempo-ssl')
+  .description('Self-supervised training signal from video and text: decode, sample pretext tasks, pretrain, evaluate.')
+  .version('0.1.0')
+  .option('--verbose', 'print stack traces of errors')
+  .addOption(new Option('--backend <name>', 'TensorFlow.js backend (default: env TEMPO_BACKEND, else the fastest that loads)').choices(BACKEND_CHOICES))
+  .showHelpAfterError('(run with --help for usage)');
+
+program.addCommand(framesCommand());
+program.addCommand(pretrainCommand());
+program.addCommand(probeCommand());
+program.addCommand(demoCommand());
+
+try {
+  await program.parseAsync();
+} catch (error) {
+  report(error);
+  process.exitCode = 1;
+}
+
+/** One line naming the input and the fix; the stack only with --verbose. */
+function report(error: unknown): void {
+  const verbose = program.opts().verbose === true;
+  if (verbose) {
+    console.error(error);
+    return;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  const known = error instanceof TempoError;
+  console.error(`tempo-ssl: ${message.split('\n')[0]}${known ? '' : ' (run with --verbose for details)'}`);
+}

@@ -1,0 +1,34 @@
+import { InvalidArgumentError } from 'commander';
+
+/** Commander parser for a positive integer flag; the message names the flag's value and what is expected. */
+export function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got "${value}".`);
+  return n;
+}
+
+/** Commander parser for a non-negative integer (seeds). */
+export function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected an integer >= 0, got "${value}".`);
+  return n;
+}
+
+/** Commander parser for a positive number (learning rate, fps, minutes). */
+export function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`expected a positive number, got "${value}".`);
+  return n;
+}
+
+/** Prints rows as an aligned text table. */
+export function printTable(rows: Record<string, string | number>[]): void {
+  if (rows.length === 0) return;
+  const keys = Object.keys(rows[0]!);
+  const cell = (v: string | number | undefined) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(3)) : (v ?? ''));
+  const widths = keys.map((k) => Math.max(k.length, ...rows.map((r) => cell(r[k]).length)));
+  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  console.log(line(keys));
+  console.log(line(widths.map((w) => '-'.repeat(w))));
+  for (const row of rows) console.log(line(keys.map((k) => cell(row[k]))));
+}

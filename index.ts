@@ -1,0 +1,24 @@
+// The library's public API. This file only re-exports; see README.md for the map of the code.
+export * from './pipeline/errors.ts';
+export { Rng } from './pipeline/rng.ts';
+export { Valve } from './pipeline/valve.ts';
+export type { Frame } from './pipeline/frame.ts';
+export { frameToFloat } from './pipeline/frame.ts';
+export { decodeFrames } from './pipeline/decodeFrames.ts';
+export { probeVideo } from './pipeline/probeVideo.ts';
+export { expandInputs, parseShard } from './pipeline/inputs.ts';
+export { selectBackend } from './pipeline/backend.ts';
+export { saveModel, loadModel, fileSaveHandler, fileLoadHandler } from './pipeline/modelIO.ts';
+export { buildFrameEncoder, type FrameEncoderOptions } from './pipeline/encoders.ts';
+export { batchSamples, collate, disposeBatch } from './pipeline/batchSamples.ts';
+export { PullQueue } from './pipeline/pullQueue.ts';
+export { train, type TrainOptions, type TrainTask, type StepMetrics, type TrainResult } from './pipeline/trainer.ts';
+export { saveCheckpoint, loadCheckpoint } from './pipeline/checkpoint.ts';
+export { linearProbe, embed, splitLabelled } from './pipeline/linearProbe.ts';
+export { probeAgainstRandomInit, loadEncoder, randomInitLike, idxImages } from './pipeline/evaluate.ts';
+export { pretrainVideo, type VideoPretrainOptions } from './pipeline/pretrainVideo.ts';
+export { videoEpoch, videoSamples, evaluateTask, readVideoLabels, labelledFrames } from './pipeline/videoDataset.ts';
+export { readIdx } from './pipeline/idx.ts';
+export type { PretextTask, Sample, SamplerContext, TaskFamily } from './tasks/task.ts';
+export { TASKS, parseTaskList, type TaskName } from './tasks/registry.ts';
+export { orderVerification, sampleFrameOrder } from './tasks/temporal/orderVerification.ts';

@@ -1,0 +1,70 @@
+import type * as tf from '@tensorflow/tfjs';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { TASKS, type TaskChoice } from '../tasks/registry.ts';
+import { writeJson } from './checkpoint.ts';
+import { buildFrameEncoder, type FrameEncoderOptions } from './encoders.ts';
+import { OptionError } from './errors.ts';
+import { mkdir } from 'node:fs/promises';
+import { train, type TrainOptions, type TrainResult } from './trainer.ts';
+import { frameShape, videoSamples, type FrameFormat } from './videoDataset.ts';
+
+/** Options of `pretrainVideo`. */
+export interface VideoPretrainOptions extends Pick<TrainOptions, 'steps' | 'batchSize' | 'learningRate' | 'seed' | 'outDir' | 'checkpointEvery' | 'resume' | 'progress' | 'signal' | 'onStep'> {
+  /** Video files (already expanded from globs and folders). */
+  videos: string[];
+  /** Tasks and their loss weights (see `parseTaskList`). */
+  tasks: TaskChoice[];
+  /** How frames are decoded. */
+  format: FrameFormat;
+  /** Encoder architecture; its input shape comes from `format`. */
+  encoder?: Omit<FrameEncoderOptions, 'inputShape'>;
+}
+
+/** What a run folder's `run.json` records, so `--resume`, `probe` and `embed` rebuild the same encoder and frames. */
+export interface RunInfo {
+  format: FrameFormat;
+  encoder: FrameEncoderOptions;
+  tasks: TaskChoice[];
+  videos: string[];
+}
+
+/**
+ * Pretrains the shared frame encoder on videos with the chosen tasks: builds the encoder (or restores it with
+ * `resume`), streams each task's samples from ffmpeg, and trains. The encoder ends up in `outDir/encoder`.
+ *
+ * @example
+ * const { encoder } = await pretrainVideo({ videos: ['a.mp4'], tasks: parseTaskList('order'), steps: 200,
+ *   batchSize: 16, format: { width: 64, height: 64 }, outDir: 'runs/a' });
+ */
+export async function pretrainVideo(options: VideoPretrainOptions): Promise<TrainResult & { encoder: tf.LayersModel }> {
+  if (options.videos.length === 0) throw new OptionError('--video', [], 'at least one video file');
+  const info: RunInfo = {
+    format: options.format,
+    encoder: { featureSize: 64, width: 16, blocks: 3, seed: options.seed ?? 0, ...options.encoder, inputShape: frameShape(options.format) },
+    tasks: options.tasks,
+    videos: options.videos,
+  };
+  if (options.resume && options.outDir && existsSync(join(options.outDir, 'run.json'))) {
+    // The encoder must be rebuilt exactly as before; the checkpoint's weights then replace its initial ones.
+    info.encoder = (await readRunInfo(options.outDir)).encoder;
+  }
+  const encoder = buildFrameEncoder(info.encoder);
+  if (options.outDir) {
+    await mkdir(options.outDir, { recursive: true });
+    await writeJson(join(options.outDir, 'run.json'), info);
+  }
+  const result = await train({
+    ...options,
+    encoder,
+    itemShape: frameShape(options.format),
+    tasks: options.tasks.map(({ name, weight }) => ({ task: TASKS[name], weight, samples: videoSamples(TASKS[name], options.videos, options.format) })),
+  });
+  return { ...result, encoder };
+}
+
+/** Reads a run folder's `run.json`. */
+export async function readRunInfo(dir: string): Promise<RunInfo> {
+  return JSON.parse(await readFile(join(dir, 'run.json'), 'utf8')) as RunInfo;
+}
