@@ -53,8 +53,11 @@ interface Geometry {
   channels: 1 | 3;
 }
 
-/** stderr lines with which ffmpeg reports a file that ends early while still exiting with status 0. */
+/** Messages with which ffmpeg reports a file that ends early while still exiting with status 0. */
 const TRUNCATION = /Read error|partial file|Truncat|Invalid data found|moov atom not found|Error while decoding stream/i;
+
+/** ffmpeg runs with `-loglevel level+info`: every line carries its level, so problems are told from metadata text. */
+const PROBLEM_LINE = /\[(warning|error|fatal|panic)\] /;
 
 /**
  * Decodes a video file, URL (http, rtsp, udp, tcp, ...) or stdin (`'-'`) into a stream of frames with ffmpeg:
@@ -65,8 +68,8 @@ const TRUNCATION = /Read error|partial file|Truncat|Invalid data found|moov atom
  * file, a file without video and an undecodable file arrive as `VideoNotFoundError`, `NoVideoStreamError` and
  * `VideoDecodeError` through `subscriber.error`, carrying the input and ffmpeg's stderr tail; a file that decodes
  * partly and then breaks emits the frames it has and then errors. (A cut mpeg-ts is indistinguishable from a
- * shorter one and completes.) Timestamps are `index / fps`, with the source's rate when `fps` is not given; they
- * are NaN for stdin and URLs given with width and height but no `fps`, since those are not probed.
+ * shorter one and completes.) Timestamps are `index / fps`, with the source's rate (as ffmpeg reports it when it
+ * opens the input) when `fps` is not given; NaN if the input states no rate.
  *
  * Bad options throw `OptionError` at once, when the observable is built.
  *
@@ -113,16 +116,15 @@ function validateDecodeOptions(input: string, options: DecodeOptions): Resolved 
 }
 
 /**
- * Works out the output size and the rate used for timestamps. Probes only what the options leave open; a local
- * file's rate is probed alongside decoding (`fps` is then a promise) so a given size costs no extra latency.
+ * Works out the output size and, when known up front, the rate used for timestamps. Probes only when the size is
+ * left open; otherwise the rate is read from ffmpeg's own input dump (`fps` undefined), so a decode given its size
+ * runs one process, exactly like a bare ffmpeg command.
  */
-async function prepare(input: string, o: Resolved): Promise<{ geometry: Geometry; fps: number | Promise<number> }> {
-  const local = !isStreamInput(input);
-  if (local && !existsSync(input)) throw new VideoNotFoundError(input);
+async function prepare(input: string, o: Resolved): Promise<{ geometry: Geometry; fps: number | undefined }> {
+  if (!isStreamInput(input) && !existsSync(input)) throw new VideoNotFoundError(input);
   const channels = o.pixelFormat === 'gray' ? 1 : 3;
   if (o.width !== undefined && o.height !== undefined) {
-    const fps = o.fps ?? (local ? probeVideo(input).then((info) => info.fps ?? Number.NaN) : Number.NaN);
-    return { geometry: { width: o.width, height: o.height, channels }, fps };
+    return { geometry: { width: o.width, height: o.height, channels }, fps: o.fps };
   }
   const info = await probeVideo(input);
   const aspect = info.width / info.height;
@@ -132,7 +134,7 @@ async function prepare(input: string, o: Resolved): Promise<{ geometry: Geometry
 }
 
 function ffmpegArgs(input: string, o: Resolved, g: Geometry): { inputOptions: string[]; outputOptions: string[] } {
-  const inputOptions = ['-hide_banner', '-loglevel', 'error'];
+  const inputOptions = ['-hide_banner', '-nostats', '-loglevel', 'level+info'];
   if (input !== '-') inputOptions.push('-nostdin');
   if (o.start > 0) inputOptions.push('-ss', String(o.start));
   const filters = [...(o.fps !== undefined ? [`fps=${o.fps}`] : []), `scale=${g.width}:${g.height}`];
@@ -143,32 +145,24 @@ function ffmpegArgs(input: string, o: Resolved, g: Geometry): { inputOptions: st
 }
 
 /** Starts ffmpeg and feeds `subscriber`; returns the teardown that stops it. */
-function runDecoder(input: string, o: Resolved, g: Geometry, fps: number | Promise<number>, subscriber: Subscriber<Frame>): () => void {
+function runDecoder(input: string, o: Resolved, g: Geometry, fps: number | undefined, subscriber: Subscriber<Frame>): () => void {
   const frameBytes = g.width * g.height * g.channels;
   let stopped = false;
   let child: ChildProcess | undefined;
-  let rate = typeof fps === 'number' ? fps : undefined;
   let index = 0;
   let sinkFinished = false;
   let exit: { error?: Error; stderr: string } | undefined;
 
-  // The rate of a local file given with a size is probed while ffmpeg starts; frames wait for it in the sink.
+  // Without `fps` and a probe, frames wait in the sink until ffmpeg's input dump has named the rate.
+  let rate = fps;
   let rateWaiters: Array<() => void> = [];
-  if (typeof fps !== 'number') {
-    fps.then(
-      (r) => {
-        rate = r;
-        const waiters = rateWaiters;
-        rateWaiters = [];
-        for (const resume of waiters) resume();
-      },
-      (error) => {
-        if (stopped) return;
-        stop();
-        subscriber.error(error);
-      },
-    );
-  }
+  const setRate = (r: number) => {
+    if (rate !== undefined) return;
+    rate = r;
+    const waiters = rateWaiters;
+    rateWaiters = [];
+    for (const resume of waiters) resume();
+  };
   const waitForRate = (resume: () => void): (() => void) => {
     rateWaiters.push(resume);
     return () => (rateWaiters = rateWaiters.filter((w) => w !== resume));
@@ -184,7 +178,7 @@ function runDecoder(input: string, o: Resolved, g: Geometry, fps: number | Promi
   const settle = () => {
     if (stopped || !sinkFinished || !exit) return;
     stopped = true;
-    const stderr = tail(exit.stderr);
+    const stderr = tail(problemLines(exit.stderr));
     if (exit.error) subscriber.error(classifyProbeFailure(input, stderr, exitCode(exit.error)));
     else if (TRUNCATION.test(stderr)) subscriber.error(new VideoDecodeError(input, `the stream broke off after ${index} frames (truncated or corrupt)`, stderr));
     else if (sink.partialBytes() > 0) subscriber.error(new VideoDecodeError(input, `ffmpeg's output ended inside frame ${index}`, stderr));
@@ -192,10 +186,20 @@ function runDecoder(input: string, o: Resolved, g: Geometry, fps: number | Promi
   };
 
   const { inputOptions, outputOptions } = ffmpegArgs(input, o, g);
-  const command = ffmpeg({ source: input === '-' ? process.stdin : input })
+  const command = ffmpeg({ source: input === '-' ? process.stdin : input, stdoutLines: 200 })
     .setFfmpegPath(resolveFfmpegPath())
     .inputOptions(inputOptions)
     .outputOptions(outputOptions);
+  let inInputDump = true;
+  command.on('stderr', (line: string) => {
+    if (rate !== undefined || !inInputDump) return;
+    if (/Stream #\S+.*: Video: /.test(line)) setRate(readRate(line));
+    // The input dump ends where the mapping starts; an input that named no video rate gets NaN timestamps.
+    else if (/Stream mapping:|Output #0/.test(line)) {
+      inInputDump = false;
+      setRate(Number.NaN);
+    }
+  });
   command.on('start', () => {
     child = (command as unknown as { ffmpegProc: ChildProcess }).ffmpegProc;
     if (stopped) return killGently(child, o.killGraceMs);
@@ -203,12 +207,14 @@ function runDecoder(input: string, o: Resolved, g: Geometry, fps: number | Promi
   });
   command.on('end', (_stdout: string | null, stderr: string | null) => {
     exit = { stderr: stderr ?? '' };
+    setRate(Number.NaN);
     settle();
   });
   command.on('error', (error: Error, _stdout: string | null, stderr: string | null) => {
     // Without a process (spawn or capability check failed) no output will come to finish the sink.
     if (!child) sinkFinished = true;
-    exit = { error, stderr: stderr ?? error.message };
+    exit = { error, stderr: stderr ?? `[error] ${error.message}` };
+    setRate(Number.NaN);
     settle();
   });
   sink.on('finish', () => {
@@ -217,14 +223,27 @@ function runDecoder(input: string, o: Resolved, g: Geometry, fps: number | Promi
   });
   command.pipe(sink, { end: true });
 
-  function stop(): void {
-    if (stopped && !child) return;
+  return () => {
     stopped = true;
     sink.cancel();
     if (input === '-' && child?.stdin) process.stdin.unpipe(child.stdin);
     if (child) killGently(child, o.killGraceMs);
-  }
-  return stop;
+  };
+}
+
+/** The frame rate in an input dump line such as `Stream #0:0: Video: h264 ..., 25 fps, 25 tbr, ...`. */
+function readRate(streamLine: string): number {
+  const match = /, ([\d.]+)(k?) fps/.exec(streamLine) ?? /, ([\d.]+)(k?) tbr/.exec(streamLine);
+  return match ? Number(match[1]) * (match[2] ? 1000 : 1) : Number.NaN;
+}
+
+/** The warning and error lines of a level-tagged ffmpeg log, tags removed. */
+function problemLines(log: string): string {
+  return log
+    .split('\n')
+    .filter((line) => PROBLEM_LINE.test(line))
+    .map((line) => line.replace(PROBLEM_LINE, ''))
+    .join('\n');
 }
 
 function exitCode(error: Error): number | null {

@@ -101,6 +101,21 @@ test('width and height scale the frames; one of them alone keeps the aspect rati
   t.like(byHeight, { width: 32, height: 24 });
 });
 
+test('with a size and no fps the timestamps use the rate ffmpeg reports for the input', async (t) => {
+  const frames = await all(decodeFrames(testsrc, { width: 16, height: 16 }));
+  t.is(frames.length, 48);
+  t.is(frames[7]!.timestamp, 7 / 12);
+});
+
+test('a URL goes to ffmpeg as it is', async (t) => {
+  const url = `file://${testsrc}`;
+  const frames = await all(decodeFrames(url, { width: 16, height: 16 }));
+  t.is(frames.length, 48);
+  t.is(frames[0]!.source, url);
+  const { error } = await framesThenError(decodeFrames(`file://${missing()}`, { width: 8, height: 8 }));
+  t.true(error instanceof VideoNotFoundError, `got ${String(error)}`);
+});
+
 test('gray frames have one channel', async (t) => {
   const frames = await all(decodeFrames(testsrc, { pixelFormat: 'gray', width: 16, height: 16 }));
   t.is(frames.length, 48);
