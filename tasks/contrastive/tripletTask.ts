@@ -1,0 +1,110 @@
+import * as tf from '@tensorflow/tfjs';
+import type { OperatorFunction } from 'rxjs';
+import { frameToFloat, type Frame } from '../../pipeline/frame.ts';
+import type { Rng } from '../../pipeline/rng.ts';
+import type { PretextTask, Sample, SamplerContext, TaskFamily } from '../task.ts';
+import { l2Normalize } from './infoNce.ts';
+
+/** Three frames (or patches resized to frames): the anchor, one like it and one unlike it. */
+export interface Triplet {
+  readonly anchor: Frame;
+  readonly positive: Frame;
+  readonly negative: Frame;
+}
+
+/** A triplet as a sample: inputs `[anchor, positive, negative]`; the label is a constant 1 (the positive is input 1). */
+export function tripletSample(triplet: Triplet): Sample {
+  return {
+    inputs: [frameToFloat(triplet.anchor), frameToFloat(triplet.positive), frameToFloat(triplet.negative)],
+    label: Float32Array.of(1),
+    source: triplet.anchor.source,
+  };
+}
+
+/** Squared distances anchor-positive and anchor-negative of stacked embeddings `[batch, 3, dim]`: two `[batch]`. */
+function tripletDistances(embeddings: tf.Tensor): [tf.Tensor1D, tf.Tensor1D] {
+  const [anchor, positive, negative] = tf.unstack(embeddings, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+  return [tf.sum(tf.squaredDifference(anchor, positive), 1), tf.sum(tf.squaredDifference(anchor, negative), 1)];
+}
+
+/**
+ * Triplet ranking loss (Schroff et al., FaceNet, CVPR 2015; the loss of TCN and of Wang and Gupta's tracking
+ * task): `mean(max(0, |a - p|^2 - |a - n|^2 + margin))` on embeddings `[batch, 3, dim]` stacked as
+ * (anchor, positive, negative), normally L2-normalised so that squared distances lie in [0, 4].
+ *
+ * @returns scalar loss.
+ */
+export function tripletLoss(embeddings: tf.Tensor, margin = 0.2): tf.Scalar {
+  return tf.tidy(() => {
+    const [ap, an] = tripletDistances(embeddings);
+    return tf.mean(tf.relu(tf.add(tf.sub(ap, an), margin))) as tf.Scalar;
+  });
+}
+
+/** Fraction of triplets ranked right: the anchor strictly nearer its positive than its negative. `[batch, 3, dim]` -> scalar. */
+export function tripletAccuracy(embeddings: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    const [ap, an] = tripletDistances(embeddings);
+    return tf.mean(tf.cast(tf.less(ap, an), 'float32')) as tf.Scalar;
+  });
+}
+
+/** An embedding head: dense(64, ReLU) then a linear projection to `dim` (the encoder's features stay general). */
+export function buildEmbeddingHead(featureSize: number, rng: Rng, name: string, dim = 32): tf.LayersModel {
+  const seed = rng.int(2 ** 31);
+  return tf.sequential({
+    name,
+    layers: [
+      tf.layers.dense({ inputShape: [featureSize], units: 64, activation: 'relu', kernelInitializer: tf.initializers.heNormal({ seed }) }),
+      tf.layers.dense({ units: dim, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }) }),
+    ],
+  });
+}
+
+/** Unit-length embeddings of frames: `[n, H, W, C] -> [n, dim]` through the shared encoder and a head. */
+export function embedFrames(encoder: tf.LayersModel, head: tf.LayersModel, frames: tf.Tensor, training = false): tf.Tensor2D {
+  return tf.tidy(() => l2Normalize(head.apply(encoder.apply(frames, { training }), { training }) as tf.Tensor2D));
+}
+
+/** What differs between triplet tasks: their identity and how they pick triplets. */
+export interface TripletTaskSpec<Raw> {
+  name: string;
+  family: TaskFamily;
+  paper: string;
+  /** From raw items to triplet samples (see `tripletSample`). */
+  sampler(context: SamplerContext): OperatorFunction<Raw, Sample>;
+  /** Margin of the triplet loss. Default 0.2. */
+  margin?: number;
+}
+
+/**
+ * The shared base of the metric-learning video tasks (frame similarity, TCN, tracking): three inputs of the
+ * frame shape embedded siamese by the shared encoder plus an embedding head, the triplet loss, and the fraction
+ * of triplets ranked right as the metric (chance 0.5). Predictions are the unit embeddings `[batch, 3, dim]`;
+ * the constant label is not used by the loss.
+ *
+ * @example
+ * export const frameSimilarity = tripletTask({ name: 'frame-sim', family: 'temporal', paper: '...', sampler: (c) => sampleFrameTriplets(c) });
+ */
+export function tripletTask<Raw>(spec: TripletTaskSpec<Raw>): PretextTask<Raw> {
+  const margin = spec.margin ?? 0.2;
+  return {
+    name: spec.name,
+    family: spec.family,
+    paper: spec.paper,
+    sampler: spec.sampler,
+    inputShapes: (frameShape) => [[...frameShape], [...frameShape], [...frameShape]],
+    labelShape: () => [1],
+    buildHead: (featureSize, rng) => buildEmbeddingHead(featureSize, rng, `${spec.name.replace(/\W/g, '_')}_head`),
+    forward(encoder, head, inputs, training) {
+      return tf.tidy(() => {
+        const batch = inputs[0]!.shape[0];
+        // One encoder call on [3 * batch, H, W, C] instead of three: same weights, one third of the dispatches.
+        const embeddings = embedFrames(encoder, head, tf.concat(inputs, 0), training);
+        return tf.transpose(tf.reshape(embeddings, [3, batch, -1]), [1, 0, 2]);
+      });
+    },
+    loss: (_labels, predictions) => tripletLoss(predictions, margin),
+    metric: (_labels, predictions) => tripletAccuracy(predictions),
+  };
+}
