@@ -1,6 +1,7 @@
 import type { PretextTask } from './task.ts';
 import { OptionError } from '../pipeline/errors.ts';
 import { orderVerification } from './temporal/orderVerification.ts';
+import { frameSimilarity } from './temporal/frameSimilarity.ts';
 
 /**
  * Every pretext task by its command-line name. A plain map, no registration by import side effect:
@@ -8,6 +9,7 @@ import { orderVerification } from './temporal/orderVerification.ts';
  */
 export const TASKS = {
   order: orderVerification,
+  'frame-sim': frameSimilarity,
 } satisfies Record<string, PretextTask<never>>;
 
 export type TaskName = keyof typeof TASKS;
