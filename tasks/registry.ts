@@ -2,6 +2,7 @@ import type { PretextTask } from './task.ts';
 import { OptionError } from '../pipeline/errors.ts';
 import { orderVerification } from './temporal/orderVerification.ts';
 import { frameSimilarity } from './temporal/frameSimilarity.ts';
+import { timeContrastive } from './temporal/timeContrastive.ts';
 
 /**
  * Every pretext task by its command-line name. A plain map, no registration by import side effect:
@@ -10,6 +11,7 @@ import { frameSimilarity } from './temporal/frameSimilarity.ts';
 export const TASKS = {
   order: orderVerification,
   'frame-sim': frameSimilarity,
+  tcn: timeContrastive,
 } satisfies Record<string, PretextTask<never>>;
 
 export type TaskName = keyof typeof TASKS;
