@@ -3,6 +3,7 @@ import { OptionError } from '../pipeline/errors.ts';
 import { orderVerification } from './temporal/orderVerification.ts';
 import { frameSimilarity } from './temporal/frameSimilarity.ts';
 import { timeContrastive } from './temporal/timeContrastive.ts';
+import { clipOrder } from './temporal/clipOrder.ts';
 
 /**
  * Every pretext task by its command-line name. A plain map, no registration by import side effect:
@@ -12,6 +13,7 @@ export const TASKS = {
   order: orderVerification,
   'frame-sim': frameSimilarity,
   tcn: timeContrastive,
+  vcop: clipOrder,
 } satisfies Record<string, PretextTask<never>>;
 
 export type TaskName = keyof typeof TASKS;
