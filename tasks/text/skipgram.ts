@@ -1,0 +1,79 @@
+import * as tf from '@tensorflow/tfjs';
+import { defer, mergeMap, type Observable, type OperatorFunction } from 'rxjs';
+import type { PretextTask, Sample, SamplerContext } from '../task.ts';
+import type { TokenizedSentence } from './tokenizedSentence.ts';
+import {
+  WordSampler,
+  buildContextHead,
+  lookupWords,
+  negativeSamplingLoss,
+  positiveRankAccuracy,
+  scoreTargets,
+  validateWord2vecOptions,
+  word2vecLabel,
+  wordTable,
+  type ResolvedWord2vecOptions,
+  type Word2vecOptions,
+} from './word2vec.ts';
+
+/**
+ * The skip-gram sampler: after subsampling, every (word, context word within a dynamic window) pair of a sentence
+ * becomes one sample: inputs `[word]` (shape [1]) and `[context, negative_1..K]` (shape [1 + K]); label
+ * `[1, 0 x K]`.
+ */
+export function sampleSkipgrams(context: SamplerContext, options: ResolvedWord2vecOptions): OperatorFunction<TokenizedSentence, Sample> {
+  const label = word2vecLabel(options.negatives);
+  return (sentences: Observable<TokenizedSentence>) =>
+    defer(() => {
+      const words = new WordSampler(options, context.rng);
+      return sentences.pipe(
+        mergeMap((sentence): Sample[] => {
+          const kept = words.keep(sentence.ids);
+          const samples: Sample[] = [];
+          kept.forEach((center, i) => {
+            const b = words.radius();
+            for (let j = Math.max(0, i - b); j <= Math.min(kept.length - 1, i + b); j++) {
+              if (j === i) continue;
+              const targets = Float32Array.from([kept[j]!, ...words.negatives(kept[j]!)]);
+              samples.push({ inputs: [Float32Array.of(center), targets], label, source: sentence.source });
+            }
+          });
+          return samples;
+        }),
+      );
+    });
+}
+
+/**
+ * Skip-gram with negative sampling (Mikolov et al. 2013): predict each context word from the word, against K
+ * words drawn from the unigram^0.75 noise distribution. The word vector is the shared encoder's token embedding;
+ * the head holds the context vectors; predictions are logits `[batch, 1 + K]`. The metric is the fraction of
+ * samples whose true context word outscores all K negatives (chance 1 / (1 + K)).
+ *
+ * @example
+ * const task = createSkipgramTask({ vocabSize: tokenizer.vocabSize, embeddingSize: 64, counts });
+ * sentences$.pipe(task.sampler({ rng: new Rng(1) }));
+ */
+export function createSkipgramTask(options: Word2vecOptions = {}): PretextTask<TokenizedSentence> {
+  const resolved = validateWord2vecOptions(options);
+  return {
+    name: 'skipgram',
+    family: 'text-context',
+    paper: 'Mikolov, Sutskever, Chen, Corrado, Dean. Distributed Representations of Words and Phrases and their Compositionality. NeurIPS 2013',
+    sampler: (context) => sampleSkipgrams(context, resolved),
+    inputShapes: () => [[1], [1 + resolved.negatives]],
+    labelShape: () => [1 + resolved.negatives],
+    buildHead: (_featureSize, rng) => buildContextHead(resolved, rng, 'skipgram_head'),
+    forward(encoder, head, [centers, targets], training) {
+      return tf.tidy(() => {
+        const words = tf.squeeze(lookupWords(wordTable(encoder, resolved), centers!), [1]) as tf.Tensor2D; // [batch, E]
+        return scoreTargets(head, words, targets!, training);
+      });
+    },
+    loss: negativeSamplingLoss,
+    metric: positiveRankAccuracy,
+  };
+}
+
+/** Skip-gram with the default options (a 30000-id vocabulary, 64-d vectors, online counts). */
+export const skipgram = createSkipgramTask();
