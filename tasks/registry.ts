@@ -4,6 +4,7 @@ import { orderVerification } from './temporal/orderVerification.ts';
 import { frameSimilarity } from './temporal/frameSimilarity.ts';
 import { timeContrastive } from './temporal/timeContrastive.ts';
 import { clipOrder } from './temporal/clipOrder.ts';
+import { cpc } from './temporal/cpc.ts';
 
 /**
  * Every pretext task by its command-line name. A plain map, no registration by import side effect:
@@ -14,6 +15,7 @@ export const TASKS = {
   'frame-sim': frameSimilarity,
   tcn: timeContrastive,
   vcop: clipOrder,
+  cpc,
 } satisfies Record<string, PretextTask<never>>;
 
 export type TaskName = keyof typeof TASKS;
