@@ -140,13 +140,13 @@ tf.serialization.registerClass(TokenEmbedding);
 export function lookupEmbeddings(table: tf.Tensor, ids: tf.Tensor): tf.Tensor {
   const [vocab, dim] = table.shape as [number, number];
   const flat = tf.cast(tf.reshape(ids, [-1]), 'int32');
-  const gathered = tf.customGrad((t: tf.Tensor, save: tf.GradSaveFunc) => {
+  const gathered = tf.customGrad(((t: tf.Tensor, save: tf.GradSaveFunc) => {
     save([flat]);
     return {
       value: tf.gather(t, flat),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.matMul(tf.oneHot(saved[0]!, vocab), dy as tf.Tensor2D, true, false),
     };
-  });
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return tf.reshape(gathered(table), [...ids.shape, dim]);
 }
 

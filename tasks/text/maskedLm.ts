@@ -1,0 +1,182 @@
+import * as tf from '@tensorflow/tfjs';
+import { defer, mergeMap, type Observable, type OperatorFunction } from 'rxjs';
+import { OptionError } from '../../pipeline/errors.ts';
+import type { Rng } from '../../pipeline/rng.ts';
+import { encodeText, lookupEmbeddings } from '../../text/textEncoder.ts';
+import type { PretextTask, Sample, SamplerContext } from '../task.ts';
+import { checkPositiveInteger, checkVocabulary, defaultVocabulary, fitIds, type TextVocabulary, type TokenizedSentence } from './tokenizedSentence.ts';
+
+/** Options of the masked language model task. */
+export interface MlmOptions {
+  /** The tokenizer's ids ({@link vocabularyOf}). Default: this project's layout with 30000 ids. */
+  vocabulary?: TextVocabulary;
+  /** Tokens per sequence, [CLS] and [SEP] included; longer sentences are cut. Default 32. */
+  maxLength?: number;
+  /** Fraction of a sequence's tokens chosen for prediction. Default 0.15, as in BERT. */
+  maskFraction?: number;
+  /** Most predictions per sequence (BERT's max_predictions_per_seq). Default ceil(maskFraction * maxLength). */
+  maxPredictions?: number;
+}
+
+type ResolvedMlmOptions = Required<MlmOptions>;
+
+function validateMlmOptions(options: MlmOptions): ResolvedMlmOptions {
+  const { vocabulary = defaultVocabulary(), maxLength = 32, maskFraction = 0.15 } = options;
+  checkVocabulary(vocabulary);
+  checkPositiveInteger('maxLength', maxLength);
+  if (maxLength < 3) throw new OptionError('maxLength', maxLength, 'at least 3 ([CLS], a token, [SEP])');
+  if (!(maskFraction > 0 && maskFraction < 1)) throw new OptionError('maskFraction', maskFraction, 'a fraction in (0, 1), e.g. 0.15');
+  const maxPredictions = options.maxPredictions ?? Math.ceil(maskFraction * maxLength);
+  checkPositiveInteger('maxPredictions', maxPredictions);
+  return { vocabulary, maxLength, maskFraction, maxPredictions };
+}
+
+/** A masked sequence: the corrupted ids, where predictions are asked, and what the true tokens were. */
+export interface MaskedSequence {
+  /** `[CLS] tokens [SEP]` padded to maxLength, with the chosen positions corrupted. */
+  ids: Float32Array;
+  /** Positions asked for (padded with 0 to maxPredictions). */
+  positions: Float32Array;
+  /** The true ids at those positions (0 where padded). */
+  targets: Float32Array;
+  /** 1 for real predictions, 0 for padding. */
+  weights: Float32Array;
+}
+
+/**
+ * BERT's corruption (Devlin et al. 2019, section 3.1): choose `maskFraction` of the tokens (at least one, at
+ * most maxPredictions, never special tokens); replace each by [MASK] 80% of the time, by a random token 10%, and
+ * leave it unchanged 10%. Returns undefined for a sentence with no maskable token.
+ */
+export function maskTokens(ids: Int32Array, options: ResolvedMlmOptions, rng: Rng, randomIds: Int32Array): MaskedSequence | undefined {
+  const { vocabulary: v, maxLength, maskFraction, maxPredictions } = options;
+  const sequence = [v.clsId, ...ids.subarray(0, maxLength - 2), v.sepId];
+  const special = new Set(v.specialIds);
+  const candidates = sequence.map((_, i) => i).filter((i) => !special.has(sequence[i]!));
+  if (candidates.length === 0) return undefined;
+  const count = Math.min(maxPredictions, Math.max(1, Math.round(candidates.length * maskFraction)));
+  const chosen = rng.shuffle(candidates).slice(0, count).sort((a, b) => a - b);
+  const out: MaskedSequence = {
+    ids: fitIds(sequence, maxLength, v.padId),
+    positions: new Float32Array(maxPredictions),
+    targets: new Float32Array(maxPredictions),
+    weights: new Float32Array(maxPredictions),
+  };
+  chosen.forEach((p, k) => {
+    out.positions[k] = p;
+    out.targets[k] = sequence[p]!;
+    out.weights[k] = 1;
+    const r = rng.next();
+    if (r < 0.8) out.ids[p] = v.maskId;
+    else if (r < 0.9) out.ids[p] = randomIds[rng.int(randomIds.length)]!;
+  });
+  return out;
+}
+
+/** The ids a random replacement is drawn from: every id but the special ones. */
+function replacementIds(vocabulary: TextVocabulary): Int32Array {
+  const special = new Set(vocabulary.specialIds);
+  const ids: number[] = [];
+  for (let id = 0; id < vocabulary.vocabSize; id++) if (!special.has(id)) ids.push(id);
+  return Int32Array.from(ids.length > 0 ? ids : [vocabulary.maskId]);
+}
+
+/**
+ * The sampler: one sample per sentence, inputs corrupted ids `[maxLength]` and positions `[maxPredictions]`,
+ * label `[2, maxPredictions]` (true ids, then weights).
+ */
+export function sampleMaskedTokens(context: SamplerContext, options: ResolvedMlmOptions): OperatorFunction<TokenizedSentence, Sample> {
+  const randomIds = replacementIds(options.vocabulary);
+  return (sentences: Observable<TokenizedSentence>) =>
+    defer(() =>
+      sentences.pipe(
+        mergeMap((sentence): Sample[] => {
+          const masked = maskTokens(sentence.ids, options, context.rng, randomIds);
+          if (!masked) return [];
+          const label = new Float32Array(2 * options.maxPredictions);
+          label.set(masked.targets);
+          label.set(masked.weights, options.maxPredictions);
+          return [{ inputs: [masked.ids, masked.positions], label, source: sentence.source }];
+        }),
+      ),
+    );
+}
+
+/** Per-prediction cross-entropy and correctness. labels `[batch, 2, P]`, logits `[batch, P, vocab]`. */
+function maskedTerms(labels: tf.Tensor, logits: tf.Tensor): { loss: tf.Tensor2D; correct: tf.Tensor2D; weights: tf.Tensor2D } {
+  const [targets, weights] = tf.unstack(labels, 1) as [tf.Tensor2D, tf.Tensor2D]; // [batch, P] each
+  const vocab = logits.shape[2]!;
+  const targetLogit = tf.sum(tf.mul(logits, tf.oneHot(tf.cast(targets, 'int32'), vocab)), -1);
+  const loss = tf.sub(tf.logSumExp(logits, -1), targetLogit) as tf.Tensor2D;
+  const correct = tf.cast(tf.equal(tf.argMax(logits, -1), tf.cast(targets, 'int32')), 'float32') as tf.Tensor2D;
+  return { loss, correct, weights };
+}
+
+/**
+ * Masked-LM loss: mean cross-entropy over the real predictions (weight 1). labels `[batch, 2, P]` (true ids, then
+ * weights), logits `[batch, P, vocabSize]`.
+ */
+export function maskedLmLoss(labels: tf.Tensor, logits: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    const { loss, weights } = maskedTerms(labels, logits);
+    return tf.div(tf.sum(tf.mul(loss, weights)), tf.maximum(tf.sum(weights), 1)) as tf.Scalar;
+  });
+}
+
+/** Accuracy on the masked positions. labels `[batch, 2, P]`, logits `[batch, P, vocabSize]`. */
+export function maskedLmAccuracy(labels: tf.Tensor, logits: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    const { correct, weights } = maskedTerms(labels, logits);
+    return tf.div(tf.sum(tf.mul(correct, weights)), tf.maximum(tf.sum(weights), 1)) as tf.Scalar;
+  });
+}
+
+/**
+ * Masked language modelling (BERT, Devlin, Chang, Lee, Toutanova, NAACL 2019): 15% of the tokens are chosen, and
+ * (80/10/10) masked, replaced or kept; the model predicts the originals. The shared encoder's per-token features
+ * `[batch, maxLength, 2 * hidden]` at the chosen positions go through the head (dense + ReLU, then a softmax
+ * layer over the vocabulary): logits `[batch, maxPredictions, vocabSize]`. The metric is accuracy on the chosen
+ * positions; compare it with the unigram baseline (always guessing the most frequent token).
+ *
+ * @example
+ * const task = createMlmTask({ vocabulary: vocabularyOf(tokenizer), maxLength: 32 });
+ * sentences$.pipe(tokenizeSentences(tokenizer), task.sampler({ rng: new Rng(1) }));
+ */
+export function createMlmTask(options: MlmOptions = {}): PretextTask<TokenizedSentence> {
+  const resolved = validateMlmOptions(options);
+  const { maxLength, maxPredictions, vocabulary } = resolved;
+  return {
+    name: 'mlm',
+    family: 'text-context',
+    paper: 'Devlin, Chang, Lee, Toutanova. BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding. NAACL 2019',
+    sampler: (context) => sampleMaskedTokens(context, resolved),
+    inputShapes: () => [[maxLength], [maxPredictions]],
+    labelShape: () => [2, maxPredictions],
+    buildHead(featureSize, rng) {
+      const seed = rng.int(2 ** 31);
+      return tf.sequential({
+        name: 'mlm_head',
+        layers: [
+          tf.layers.dense({ inputShape: [2 * featureSize], units: featureSize, activation: 'relu', kernelInitializer: tf.initializers.heNormal({ seed }) }),
+          tf.layers.dense({ units: vocabulary.vocabSize, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }) }),
+        ],
+      });
+    },
+    forward(encoder, head, [ids, positions], training) {
+      return tf.tidy(() => {
+        const { sequence } = encodeText(encoder, ids!, training);
+        const [batch, length, dim] = sequence.shape;
+        // Row of each prediction in the flattened [batch * length, dim] features.
+        const rows = tf.add(positions!, tf.mul(tf.range(0, batch, 1, 'float32').expandDims(1), length)); // [batch, P]
+        const picked = lookupEmbeddings(tf.reshape(sequence, [batch * length, dim]), rows); // [batch, P, dim]
+        const logits = head.apply(tf.reshape(picked, [batch * maxPredictions, dim]), { training }) as tf.Tensor;
+        return tf.reshape(logits, [batch, maxPredictions, vocabulary.vocabSize]);
+      });
+    },
+    loss: maskedLmLoss,
+    metric: maskedLmAccuracy,
+  };
+}
+
+/** The masked-LM task with the default options (this project's special ids, 30000 ids, 32 tokens). */
+export const mlm = createMlmTask();
