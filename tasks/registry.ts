@@ -5,6 +5,7 @@ import { frameSimilarity } from './temporal/frameSimilarity.ts';
 import { timeContrastive } from './temporal/timeContrastive.ts';
 import { clipOrder } from './temporal/clipOrder.ts';
 import { cpc } from './temporal/cpc.ts';
+import { trackPatches } from './temporal/trackPatches.ts';
 
 /**
  * Every pretext task by its command-line name. A plain map, no registration by import side effect:
@@ -16,6 +17,7 @@ export const TASKS = {
   tcn: timeContrastive,
   vcop: clipOrder,
   cpc,
+  tracking: trackPatches,
 } satisfies Record<string, PretextTask<never>>;
 
 export type TaskName = keyof typeof TASKS;
