@@ -188,3 +188,19 @@ export function pooledTextEncoder(encoder: tf.LayersModel): tf.LayersModel {
 export function tokenEmbeddings(encoder: tf.LayersModel): tf.Tensor2D {
   return encoder.getLayer(TOKEN_EMBEDDING).getWeights()[0]!.clone() as tf.Tensor2D;
 }
+
+/**
+ * The live token embedding variable `[vocabSize, embeddingSize]` of a text encoder, for tasks that read token
+ * vectors directly (word2vec, CPC targets); gradients through it train the encoder.
+ *
+ * @throws OptionError when the model has no {@link TOKEN_EMBEDDING} layer.
+ */
+export function embeddingTable(encoder: tf.LayersModel): tf.Tensor2D {
+  let layer: tf.layers.Layer;
+  try {
+    layer = encoder.getLayer(TOKEN_EMBEDDING);
+  } catch {
+    throw new OptionError('encoder', encoder.name, `a text encoder from buildTextEncoder (with a '${TOKEN_EMBEDDING}' layer)`);
+  }
+  return layer.trainableWeights[0]!.read() as tf.Tensor2D;
+}

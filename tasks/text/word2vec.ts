@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { OptionError } from '../../pipeline/errors.ts';
 import type { Rng } from '../../pipeline/rng.ts';
-import { TOKEN_EMBEDDING, TokenEmbedding, lookupEmbeddings, tokenEmbeddings } from '../../text/textEncoder.ts';
+import { TokenEmbedding, embeddingTable, lookupEmbeddings, tokenEmbeddings } from '../../text/textEncoder.ts';
 import { checkPositiveInteger, type TokenizedSentence } from './tokenizedSentence.ts';
 
 /**
@@ -167,13 +167,7 @@ export function buildContextHead(options: ResolvedWord2vecOptions, rng: Rng, nam
 
 /** The encoder's token embedding table as a tensor variable `[vocabSize, embeddingSize]`, checked against the task. */
 export function wordTable(encoder: tf.LayersModel, options: ResolvedWord2vecOptions): tf.Tensor2D {
-  let layer: tf.layers.Layer;
-  try {
-    layer = encoder.getLayer(TOKEN_EMBEDDING);
-  } catch {
-    throw new OptionError('encoder', encoder.name, `a text encoder from buildTextEncoder (with a '${TOKEN_EMBEDDING}' layer)`);
-  }
-  const table = layer.trainableWeights[0]!.read() as tf.Tensor2D;
+  const table = embeddingTable(encoder);
   if (table.shape[0] !== options.vocabSize || table.shape[1] !== options.embeddingSize) {
     throw new OptionError('encoder', `embeddings [${table.shape}]`, `[${options.vocabSize}, ${options.embeddingSize}]: the same vocabSize and embeddingSize for encoder and task`);
   }

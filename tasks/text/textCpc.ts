@@ -1,0 +1,184 @@
+import * as tf from '@tensorflow/tfjs';
+import { defer, Observable, type OperatorFunction } from 'rxjs';
+import { OptionError } from '../../pipeline/errors.ts';
+import { embeddingTable, encodeText, lookupEmbeddings } from '../../text/textEncoder.ts';
+import type { PretextTask, Sample, SamplerContext } from '../task.ts';
+import { checkPositiveInteger, checkVocabulary, defaultVocabulary, fitIds, type TextVocabulary, type TokenizedSentence } from './tokenizedSentence.ts';
+
+/** Options of CPC over token sequences. */
+export interface TextCpcOptions {
+  /** The tokenizer's ids. Default: this project's layout with 30000 ids. */
+  vocabulary?: TextVocabulary;
+  /** Tokens per window (the encoder's maxLength). Default 32. */
+  maxLength?: number;
+  /** Predict this many steps ahead (k = 1..steps), each with its own bilinear map. Default 3. */
+  steps?: number;
+  /** Size of the token embeddings (the encoder's `embeddingSize`): the targets z are token embeddings. Default 64. */
+  embeddingSize?: number;
+}
+
+type ResolvedTextCpcOptions = Required<TextCpcOptions>;
+
+function validateTextCpcOptions(options: TextCpcOptions): ResolvedTextCpcOptions {
+  const { vocabulary = defaultVocabulary(), maxLength = 32, steps = 3, embeddingSize = 64 } = options;
+  checkVocabulary(vocabulary);
+  checkPositiveInteger('maxLength', maxLength);
+  checkPositiveInteger('steps', steps);
+  checkPositiveInteger('embeddingSize', embeddingSize);
+  if (steps >= maxLength - 1) throw new OptionError('steps', steps, `fewer than maxLength - 1 = ${maxLength - 1} (a window must hold a context and its futures)`);
+  return { vocabulary, maxLength, steps, embeddingSize };
+}
+
+/**
+ * The sampler: the sentences of a document are joined into one token stream and cut into windows of maxLength
+ * (a document's last window padded, dropped if shorter than steps + 2). Input ids `[maxLength]`; label
+ * `[2, maxLength]`: a mask (1 on real tokens) then the ids, which the loss needs to tell true negatives from other
+ * occurrences of the same token.
+ */
+export function sampleTokenWindows(_context: SamplerContext, options: ResolvedTextCpcOptions): OperatorFunction<TokenizedSentence, Sample> {
+  const { maxLength, steps, vocabulary } = options;
+  const window = (ids: number[], source?: string): Sample => {
+    const fitted = fitIds(ids, maxLength, vocabulary.padId);
+    const label = new Float32Array(2 * maxLength);
+    label.fill(1, 0, ids.length);
+    label.set(fitted, maxLength);
+    return { inputs: [fitted], label, source };
+  };
+  return (sentences: Observable<TokenizedSentence>) =>
+    defer(
+      () =>
+        new Observable<Sample>((subscriber) => {
+          let buffer: number[] = [];
+          let document: number | undefined;
+          let source: string | undefined;
+          const flush = (): void => {
+            if (buffer.length >= steps + 2) subscriber.next(window(buffer, source));
+            buffer = [];
+          };
+          const subscription = sentences.subscribe({
+            next: (sentence) => {
+              if (sentence.document !== document) flush();
+              document = sentence.document;
+              source = sentence.source;
+              for (const id of sentence.ids) {
+                buffer.push(id);
+                if (buffer.length === maxLength) {
+                  subscriber.next(window(buffer, source));
+                  buffer = [];
+                }
+              }
+            },
+            error: (err: unknown) => subscriber.error(err),
+            complete: () => {
+              flush();
+              subscriber.complete();
+            },
+          });
+          return () => {
+            subscription.unsubscribe();
+            buffer = [];
+          };
+        }),
+    );
+}
+
+/**
+ * Per-step InfoNCE terms. labels `[batch, 2, L]` (mask, ids), scores `[K, N, N]` with N = batch * (L - K): row n
+ * = (sequence b, position t) holds the scores of the prediction for t + k against the targets of every (b', t').
+ * Columns holding the same token as the row's target (other than its own) are left out of the softmax: they are
+ * not negatives. Returns per-row cross-entropy, correctness and weight, each `[K, N]`.
+ */
+function infoNceTerms(labels: tf.Tensor, scores: tf.Tensor): { loss: tf.Tensor; correct: tf.Tensor; weights: tf.Tensor } {
+  const [K, N] = scores.shape as [number, number, number];
+  const [batch, , length] = labels.shape as [number, number, number];
+  const T = length - K;
+  if (N !== batch * T) throw new OptionError('scores', `[${scores.shape}]`, `[K, batch * (maxLength - K), same] = [${K}, ${batch * T}, ${batch * T}]`);
+  const [mask, ids] = tf.unstack(labels, 1) as [tf.Tensor2D, tf.Tensor2D]; // [batch, L] each
+  const eye = tf.eye(N);
+  const losses: tf.Tensor[] = [];
+  const corrects: tf.Tensor[] = [];
+  const weights: tf.Tensor[] = [];
+  for (let k = 1; k <= K; k++) {
+    const targetIds = tf.reshape(tf.slice(ids, [0, k], [-1, T]), [N]);
+    const sameToken = tf.sub(tf.cast(tf.equal(tf.expandDims(targetIds, 1), tf.expandDims(targetIds, 0)), 'float32'), eye);
+    const logits = tf.sub(tf.squeeze(tf.slice(scores, [k - 1, 0, 0], [1, -1, -1]), [0]), tf.mul(sameToken, 1e9)); // [N, N]
+    losses.push(tf.sub(tf.logSumExp(logits, 1), tf.sum(tf.mul(logits, eye), 1)));
+    corrects.push(tf.cast(tf.equal(tf.argMax(logits, 1), tf.range(0, N, 1, 'int32')), 'float32'));
+    weights.push(tf.reshape(tf.slice(mask, [0, k], [-1, T]), [N]));
+  }
+  return { loss: tf.stack(losses), correct: tf.stack(corrects), weights: tf.stack(weights) };
+}
+
+/**
+ * InfoNCE (van den Oord, Li, Vinyals 2018, eq. 4) over every prediction step: mean over real target tokens of
+ * -log softmax of the true target's score. labels `[batch, 2, L]`, scores `[K, N, N]` (see the task).
+ */
+export function textInfoNceLoss(labels: tf.Tensor, scores: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    const { loss, weights } = infoNceTerms(labels, scores);
+    return tf.div(tf.sum(tf.mul(loss, weights)), tf.maximum(tf.sum(weights), 1)) as tf.Scalar;
+  });
+}
+
+/** Fraction of predictions whose best-scoring target is the true future token. labels `[batch, 2, L]`, scores `[K, N, N]`. */
+export function textCpcAccuracy(labels: tf.Tensor, scores: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    const { correct, weights } = infoNceTerms(labels, scores);
+    return tf.div(tf.sum(tf.mul(correct, weights)), tf.maximum(tf.sum(weights), 1)) as tf.Scalar;
+  });
+}
+
+/**
+ * Contrastive predictive coding over token sequences (van den Oord, Li, Vinyals, "Representation Learning with
+ * Contrastive Predictive Coding", 2018, section 3.3 uses sentences): the targets z_t are the shared encoder's token
+ * embeddings, the context c_t its forward GRU state (the first half of the per-token features, which has seen
+ * tokens 0..t only); the head holds one bilinear map W_k per step, scoring z_{t+k}^T W_k c_t. Every other target
+ * of the batch at the same step is a negative. Predictions are the scores `[K, N, N]`, N = batch * (L - K).
+ *
+ * @example
+ * const task = createTextCpcTask({ vocabulary: vocabularyOf(tokenizer), maxLength: 32, steps: 3 });
+ */
+export function createTextCpcTask(options: TextCpcOptions = {}): PretextTask<TokenizedSentence> {
+  const resolved = validateTextCpcOptions(options);
+  const { maxLength, steps: K, embeddingSize } = resolved;
+  return {
+    name: 'text-cpc',
+    family: 'contrastive',
+    paper: 'van den Oord, Li, Vinyals. Representation Learning with Contrastive Predictive Coding. arXiv:1807.03748, 2018',
+    sampler: (context) => sampleTokenWindows(context, resolved),
+    inputShapes: () => [[maxLength]],
+    labelShape: () => [2, maxLength],
+    buildHead(featureSize, rng) {
+      // All K maps W_k [featureSize -> embeddingSize] as one bias-free dense layer: [N, H] -> [N, K * E].
+      return tf.sequential({
+        name: 'text_cpc_head',
+        layers: [tf.layers.dense({ inputShape: [featureSize], units: K * embeddingSize, useBias: false, kernelInitializer: tf.initializers.glorotUniform({ seed: rng.int(2 ** 31) }) })],
+      });
+    },
+    forward(encoder, head, [ids], training) {
+      return tf.tidy(() => {
+        const { sequence } = encodeText(encoder, ids!, training);
+        const [batch, length, channels] = sequence.shape;
+        const T = length - K;
+        const N = batch * T;
+        const table = embeddingTable(encoder);
+        if (table.shape[1] !== embeddingSize) throw new OptionError('embeddingSize', embeddingSize, `the encoder's embeddingSize (${table.shape[1]})`);
+        const z = lookupEmbeddings(table, ids!); // [batch, L, E]
+        const context = tf.slice(sequence, [0, 0, 0], [-1, T, channels / 2]); // forward direction, [batch, T, H]
+        const predictions = tf.reshape(head.apply(tf.reshape(context, [N, channels / 2]), { training }) as tf.Tensor, [N, K, embeddingSize]);
+        const scores: tf.Tensor[] = [];
+        for (let k = 1; k <= K; k++) {
+          const predicted = tf.reshape(tf.slice(predictions, [0, k - 1, 0], [-1, 1, -1]), [N, embeddingSize]);
+          const targets = tf.reshape(tf.slice(z, [0, k, 0], [-1, T, -1]), [N, embeddingSize]);
+          scores.push(tf.matMul(predicted, targets, false, true)); // [N, N]
+        }
+        return tf.stack(scores);
+      });
+    },
+    loss: textInfoNceLoss,
+    metric: textCpcAccuracy,
+  };
+}
+
+/** CPC over token sequences with the default options. */
+export const textCpc = createTextCpcTask();
