@@ -6,6 +6,12 @@ import { timeContrastive } from './temporal/timeContrastive.ts';
 import { clipOrder } from './temporal/clipOrder.ts';
 import { cpc } from './temporal/cpc.ts';
 import { trackPatches } from './temporal/trackPatches.ts';
+import { skipgram } from './text/skipgram.ts';
+import { cbow } from './text/cbow.ts';
+import { mlm } from './text/maskedLm.ts';
+import { nsp } from './text/nextSentence.ts';
+import { textCpc } from './text/textCpc.ts';
+import { dialogueOrder } from './dialogue/utteranceOrder.ts';
 
 /**
  * Every pretext task by its command-line name. A plain map, no registration by import side effect:
@@ -18,6 +24,12 @@ export const TASKS = {
   vcop: clipOrder,
   cpc,
   tracking: trackPatches,
+  skipgram,
+  cbow,
+  mlm,
+  nsp,
+  'text-cpc': textCpc,
+  'dialogue-order': dialogueOrder,
 } satisfies Record<string, PretextTask<never>>;
 
 export type TaskName = keyof typeof TASKS;

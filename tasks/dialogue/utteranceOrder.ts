@@ -1,0 +1,203 @@
+import * as tf from '@tensorflow/tfjs';
+import { defer, mergeMap, type Observable, type OperatorFunction } from 'rxjs';
+import { OptionError } from '../../pipeline/errors.ts';
+import type { Rng } from '../../pipeline/rng.ts';
+import type { Dialogue } from '../../text/dialogue.ts';
+import { encodeText } from '../../text/textEncoder.ts';
+import type { Tokenizer } from '../../text/tokenizers/Tokenizer.ts';
+import type { PretextTask, Sample, SamplerContext } from '../task.ts';
+import { binaryAccuracy, binaryCrossEntropy } from '../temporal/orderVerification.ts';
+import { checkPositiveInteger, fitIds } from '../text/tokenizedSentence.ts';
+
+/** Options of the dialogue utterance-order task. */
+export interface DialogueOrderOptions {
+  /** Encodes each utterance (`encode(text)` with [CLS] ... [SEP]). Required to sample or score. */
+  tokenizer?: Tokenizer;
+  /** Tokens per utterance, special tokens included; longer ones are cut. Default 24. */
+  maxLength?: number;
+  /** Consecutive utterances per sample. Dialogues shorter than this are padded in front with empty turns. Default 3. */
+  turns?: number;
+  /** Windows between the starts of consecutive samples of one dialogue. Default 1. */
+  stride?: number;
+  /** Fraction of negatives (turns out of order). Default 0.5. */
+  negativeFraction?: number;
+}
+
+type ResolvedDialogueOrderOptions = Required<Omit<DialogueOrderOptions, 'tokenizer'>> & { tokenizer?: Tokenizer };
+
+function validateDialogueOrderOptions(options: DialogueOrderOptions): ResolvedDialogueOrderOptions {
+  const { tokenizer, maxLength = 24, turns = 3, stride = 1, negativeFraction = 0.5 } = options;
+  checkPositiveInteger('maxLength', maxLength);
+  checkPositiveInteger('stride', stride);
+  if (!Number.isInteger(turns) || turns < 2) throw new OptionError('turns', turns, 'an integer >= 2 (an order needs two turns)');
+  if (!(negativeFraction > 0 && negativeFraction < 1)) throw new OptionError('negativeFraction', negativeFraction, 'a fraction in (0, 1), e.g. 0.5');
+  return { tokenizer, maxLength, turns, stride, negativeFraction };
+}
+
+function requireTokenizer(options: ResolvedDialogueOrderOptions): Tokenizer {
+  if (!options.tokenizer) throw new OptionError('tokenizer', undefined, 'a tokenizer: createDialogueOrderTask({ tokenizer }) (e.g. from loadTokenizer or WordVocab.train)');
+  return options.tokenizer;
+}
+
+/** Each turn's ids, cut and padded to maxLength. */
+function encodeTurns(dialogue: Dialogue, tokenizer: Tokenizer, maxLength: number): Float32Array[] {
+  const pad = tokenizer.padId ?? 0;
+  return dialogue.turns.map((turn) => {
+    const ids = tokenizer.encode(turn);
+    // Keep [SEP] at the end of a cut utterance, so the encoder always sees where it stops.
+    const cut = ids.length > maxLength ? [...ids.slice(0, maxLength - 1), ids[ids.length - 1]!] : ids;
+    return fitIds(cut, maxLength, pad);
+  });
+}
+
+/** Windows of `turns` consecutive encoded utterances, `stride` apart; a short dialogue is front-padded with empty turns. */
+function turnWindows(encoded: Float32Array[], turns: number, stride: number, padId: number): Float32Array[][] {
+  const maxLength = encoded[0]?.length ?? 0;
+  const padded = [...Array.from({ length: Math.max(0, turns - encoded.length) }, () => new Float32Array(maxLength).fill(padId)), ...encoded];
+  const windows: Float32Array[][] = [];
+  for (let start = 0; start + turns <= padded.length; start += stride) windows.push(padded.slice(start, start + turns));
+  return windows;
+}
+
+/**
+ * A negative order of a window, as in Wu et al.: half the time two turns swapped, else a random shuffle; never the
+ * original order. Empty padding turns stay in front, so a negative is never told apart by where the padding is.
+ */
+export function disorder(window: Float32Array[], rng: Rng, isEmpty: (turn: Float32Array) => boolean): Float32Array[] | undefined {
+  const first = window.findIndex((turn) => !isEmpty(turn));
+  const real = window.slice(first);
+  if (first < 0 || real.length < 2) return undefined;
+  let order = real.map((_, i) => i);
+  if (rng.next() < 0.5) {
+    const i = rng.int(real.length);
+    const j = (i + 1 + rng.int(real.length - 1)) % real.length;
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  } else {
+    do order = rng.shuffle(order);
+    while (order.every((v, i) => v === i));
+  }
+  return [...window.slice(0, first), ...order.map((i) => real[i]!)];
+}
+
+/**
+ * The sampler: each window of `turns` consecutive utterances of a dialogue becomes one sample, in order (label 1)
+ * or, with probability negativeFraction, out of order (label 0). Inputs `turns` arrays of `[maxLength]` ids.
+ */
+export function sampleUtteranceOrder(context: SamplerContext, options: ResolvedDialogueOrderOptions): OperatorFunction<Dialogue, Sample> {
+  const tokenizer = requireTokenizer(options);
+  const padId = tokenizer.padId ?? 0;
+  const isEmpty = (turn: Float32Array): boolean => turn.every((id) => id === padId);
+  return (dialogues: Observable<Dialogue>) =>
+    defer(() =>
+      dialogues.pipe(
+        mergeMap((dialogue): Sample[] =>
+          turnWindows(encodeTurns(dialogue, tokenizer, options.maxLength), options.turns, options.stride, padId).map((window) => {
+            const negative = context.rng.next() < options.negativeFraction ? disorder(window, context.rng, isEmpty) : undefined;
+            return { inputs: negative ?? window, label: Float32Array.of(negative ? 0 : 1), source: `${dialogue.source}#${dialogue.id}` };
+          }),
+        ),
+      ),
+    );
+}
+
+/** Logits `[batch, 1]` for windows given as `turns` tensors `[batch, maxLength]`. */
+function orderLogits(encoder: tf.LayersModel, head: tf.LayersModel, inputs: tf.Tensor[], training: boolean): tf.Tensor {
+  return tf.tidy(() => {
+    const batch = inputs[0]!.shape[0]!;
+    // All utterances in one encoder pass: [turns * batch, maxLength] -> [turns * batch, hidden], turn-major.
+    const { pooled } = encodeText(encoder, tf.concat(inputs, 0), training);
+    const perTurn = tf.reshape(pooled, [inputs.length, batch, -1]);
+    return head.apply(tf.transpose(perTurn, [1, 0, 2]), { training }) as tf.Tensor; // head reads [batch, turns, hidden]
+  });
+}
+
+/**
+ * Dialogue utterance order (Wu, Wang, Wang, "Self-Supervised Dialogue Learning", ACL 2019: inconsistent order
+ * detection): is this window of consecutive utterances in its original order? Negatives swap two turns or shuffle
+ * them. The shared text encoder embeds each utterance; the head, a GRU over the utterance vectors
+ * `[batch, turns, featureSize]` and a dense layer, outputs one logit `[batch, 1]`.
+ *
+ * @example
+ * const task = createDialogueOrderTask({ tokenizer, maxLength: 24, turns: 3 });
+ * readDialogues('dialogues_train.txt').pipe(task.sampler({ rng: new Rng(1) }));
+ */
+export function createDialogueOrderTask(options: DialogueOrderOptions = {}): PretextTask<Dialogue> {
+  const resolved = validateDialogueOrderOptions(options);
+  const { maxLength, turns } = resolved;
+  return {
+    name: 'dialogue-order',
+    family: 'temporal',
+    paper: 'Wu, Wang, Wang. Self-Supervised Dialogue Learning. ACL 2019',
+    sampler: (context) => sampleUtteranceOrder(context, resolved),
+    inputShapes: () => Array.from({ length: turns }, () => [maxLength]),
+    labelShape: () => [1],
+    buildHead(featureSize, rng) {
+      const seed = rng.int(2 ** 31);
+      return tf.sequential({
+        name: 'dialogue_order_head',
+        layers: [
+          tf.layers.gru({ inputShape: [turns, featureSize], units: featureSize, kernelInitializer: tf.initializers.glorotUniform({ seed }), recurrentInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }) }),
+          tf.layers.dense({ units: 1, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 2 }) }),
+        ],
+      });
+    },
+    forward: orderLogits,
+    loss: binaryCrossEntropy,
+    metric: binaryAccuracy,
+  };
+}
+
+/** Dialogue order with the default options; it needs a tokenizer to sample (the CLI makes its own with one). */
+export const dialogueOrder = createDialogueOrderTask();
+
+/** What {@link scoreDialogue} needs: the trained encoder and head and the options the task was trained with. */
+export interface DialogueScorer {
+  encoder: tf.LayersModel;
+  /** The `dialogue-order` head from training (`TrainResult.heads['dialogue-order']`). */
+  head: tf.LayersModel;
+  tokenizer: Tokenizer;
+  /** As in training. Default 24. */
+  maxLength?: number;
+  /** As in training. Default 3. */
+  turns?: number;
+}
+
+/** A dialogue's coherence: overall and per turn, each in [0, 1] (1: in a natural order). */
+export interface DialogueScore {
+  /** Mean probability over the dialogue's windows that each is in order. */
+  score: number;
+  /** Per turn, the mean probability of the windows that hold it. */
+  turns: number[];
+}
+
+/**
+ * Scores how coherent a dialogue's order is with a trained dialogue-order model: every window of consecutive
+ * turns (stride 1) gets the model's probability of being in order; the dialogue's score is their mean, and each
+ * turn's score is the mean over the windows that contain it (a turn out of place drags its windows down).
+ *
+ * @example
+ * const { score, turns } = scoreDialogue({ encoder, head: result.heads['dialogue-order'], tokenizer }, dialogue);
+ */
+export function scoreDialogue(scorer: DialogueScorer, dialogue: Dialogue): DialogueScore {
+  const options = validateDialogueOrderOptions({ tokenizer: scorer.tokenizer, maxLength: scorer.maxLength, turns: scorer.turns });
+  const padId = scorer.tokenizer.padId ?? 0;
+  const n = dialogue.turns.length;
+  if (n === 0) return { score: Number.NaN, turns: [] };
+  const windows = turnWindows(encodeTurns(dialogue, scorer.tokenizer, options.maxLength), options.turns, 1, padId);
+  const probabilities = tf.tidy(() => {
+    const inputs = Array.from({ length: options.turns }, (_, k) => tf.tensor2d(windows.flatMap((w) => [...w[k]!]), [windows.length, options.maxLength]));
+    return tf.sigmoid(orderLogits(scorer.encoder, scorer.head, inputs, false)).dataSync() as Float32Array;
+  });
+  // Window w covers padded turns w..w+turns-1; the padding shifts real turn i to padded index i + offset.
+  const offset = Math.max(0, options.turns - n);
+  const sums = new Array<number>(n).fill(0);
+  const counts = new Array<number>(n).fill(0);
+  probabilities.forEach((p, w) => {
+    for (let k = 0; k < options.turns; k++) {
+      const turn = w + k - offset;
+      if (turn >= 0) (sums[turn]! += p), counts[turn]!++;
+    }
+  });
+  const score = probabilities.reduce((a, b) => a + b, 0) / probabilities.length;
+  return { score, turns: sums.map((s, i) => s / counts[i]!) };
+}
