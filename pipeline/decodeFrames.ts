@@ -271,6 +271,9 @@ function frameSink(
 
   const sink = new Writable({
     highWaterMark: maxBufferedFrames * frameBytes,
+    // fluent-ffmpeg reports 'Output stream closed' as an error when the target closes more than 20 ms before
+    // ffmpeg exits, which a loaded machine hits after a clean end: finishing is reported through 'finish'.
+    emitClose: false,
     write(chunk: Buffer, _encoding, callback) {
       let offset = 0;
       const pump = (): void => {
