@@ -18,6 +18,8 @@ export interface FrameEncoderOptions {
    * tasks need (order depends on positions); 'average' (global average pooling) discards it.
    */
   pooling?: 'flatten' | 'average';
+  /** Batch normalization after each conv ('batch', default), which makes the small encoder train far more reliably, or none. */
+  normalization?: 'batch' | 'none';
 }
 
 /**
@@ -30,7 +32,7 @@ export interface FrameEncoderOptions {
  * encoder.outputs[0].shape; // [null, 32]
  */
 export function buildFrameEncoder(options: FrameEncoderOptions): tf.LayersModel {
-  const { inputShape, featureSize = 64, width = 16, blocks = 3, seed = 0, pooling = 'flatten' } = options;
+  const { inputShape, featureSize = 64, width = 16, blocks = 3, seed = 0, pooling = 'flatten', normalization = 'batch' } = options;
   if (inputShape.length !== 3 || inputShape.some((d) => !Number.isInteger(d) || d < 1)) {
     throw new OptionError('inputShape', inputShape, '[height, width, channels] of positive integers');
   }
@@ -47,11 +49,13 @@ export function buildFrameEncoder(options: FrameEncoderOptions): tf.LayersModel 
         kernelSize: 3,
         strides: 2,
         padding: 'same',
-        activation: 'relu',
         kernelInitializer: tf.initializers.heNormal({ seed: seed * 101 + b }),
+        useBias: normalization === 'none',
         name: `conv${b}`,
       })
       .apply(x) as tf.SymbolicTensor;
+    if (normalization === 'batch') x = tf.layers.batchNormalization({ name: `bn${b}` }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.reLU({ name: `relu${b}` }).apply(x) as tf.SymbolicTensor;
   }
   if (pooling !== 'flatten' && pooling !== 'average') throw new OptionError('pooling', pooling, "'flatten' or 'average'");
   x = (pooling === 'flatten' ? tf.layers.flatten({ name: 'pool' }) : tf.layers.globalAveragePooling2d({ name: 'pool' })).apply(x) as tf.SymbolicTensor;
