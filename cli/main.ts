@@ -34,5 +34,7 @@ function report(error: unknown): void {
   }
   const message = error instanceof Error ? error.message : String(error);
   const known = error instanceof TempoError;
-  console.error(`tempo-ssl: ${message.split('\n')[0]}${known ? '' : ' (run with --verbose for details)'}`);
+  // One line: ffmpeg's own words (on the following lines of a VideoError) are folded in, not dropped.
+  const oneLine = message.split('\n').map((l) => l.trim()).filter(Boolean).join(' | ');
+  console.error(`tempo-ssl: ${oneLine}${known ? '' : ' (run with --verbose for details)'}`);
 }

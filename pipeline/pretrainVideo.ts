@@ -3,6 +3,8 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TASKS, type TaskChoice } from '../tasks/registry.ts';
+import type { PretextTask } from '../tasks/task.ts';
+import type { Frame } from './frame.ts';
 import { writeJson } from './checkpoint.ts';
 import { buildFrameEncoder, type FrameEncoderOptions } from './encoders.ts';
 import { OptionError } from './errors.ts';
@@ -59,7 +61,10 @@ export async function pretrainVideo(options: VideoPretrainOptions): Promise<Trai
     ...options,
     encoder,
     itemShape: frameShape(options.format),
-    tasks: options.tasks.map(({ name, weight }) => ({ task: TASKS[name], weight, samples: videoSamples(TASKS[name], options.videos, options.format) })),
+    tasks: options.tasks.map(({ name, weight }) => {
+      const task = TASKS[name] as unknown as PretextTask<Frame>;
+      return { task, weight, samples: videoSamples(task, options.videos, options.format) };
+    }),
   });
   return { ...result, encoder };
 }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { bufferCount, concat, defer, filter, firstValueFrom, map, toArray, type Observable } from 'rxjs';
+import { bufferCount, concat, defer, filter, firstValueFrom, toArray, type Observable } from 'rxjs';
 import type { PretextTask, Sample } from '../tasks/task.ts';
 import { collate, disposeBatch } from './batchSamples.ts';
 import { decodeFrames } from './decodeFrames.ts';
@@ -44,15 +44,18 @@ export function videoSamples(task: PretextTask<Frame>, videos: readonly string[]
     videoEpoch(videos, format, rng, valve).pipe(task.sampler({ rng: rng.fork() }));
 }
 
-/** A labelled video: its path and class index. */
+/** A labelled video, or one labelled frame of it when `frame` is given. */
 export interface VideoLabel {
   video: string;
+  /** 0-based frame index (in the decoded stream) for frame-level labels; absent when the label is the clip's. */
+  frame?: number;
   label: number;
 }
 
 /**
- * Reads a labels file: CSV with a header `video,label`, one video a line; the label is a class index or a
- * class name (names are numbered in order of first appearance). Paths are relative to the file's folder.
+ * Reads a labels file, CSV with a header: `video,label` (one clip a line: every frame gets the clip's label)
+ * or `video,frame,label` (one frame a line). A label is a class index or a class name (names are numbered in
+ * order of first appearance). Paths are relative to the file's folder.
  */
 export async function readVideoLabels(file: string): Promise<{ videos: VideoLabel[]; classNames: string[] }> {
   let text: string;
@@ -62,40 +65,50 @@ export async function readVideoLabels(file: string): Promise<{ videos: VideoLabe
     throw new DataFormatError(file, 'cannot read the labels file (check the path)', { cause: error });
   }
   const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
-  if (lines[0]?.replace(/\s/g, '') !== 'video,label') {
-    throw new DataFormatError(file, `first line must be the header "video,label"; got ${JSON.stringify(lines[0] ?? '')}`);
+  const header = lines[0]?.replace(/\s/g, '');
+  if (header !== 'video,label' && header !== 'video,frame,label') {
+    throw new DataFormatError(file, `first line must be the header "video,label" or "video,frame,label"; got ${JSON.stringify(lines[0] ?? '')}`);
   }
+  const perFrame = header === 'video,frame,label';
   const classNames: string[] = [];
-  const videos = lines.slice(1).map((line, i) => {
-    const comma = line.lastIndexOf(',');
-    if (comma <= 0) throw new DataFormatError(file, `line ${i + 2}: expected "video,label"; got ${JSON.stringify(line)}`);
-    const path = line.slice(0, comma).trim();
-    const raw = line.slice(comma + 1).trim();
+  const videos = lines.slice(1).map((line, i): VideoLabel => {
+    // Split from the right: a video path may itself hold commas.
+    const fields = line.split(',');
+    const raw = fields.pop()!.trim();
+    const frameText = perFrame ? fields.pop()?.trim() : undefined;
+    const path = fields.join(',').trim();
+    if (!path || raw === '' || (perFrame && !/^\d+$/.test(frameText ?? ''))) {
+      throw new DataFormatError(file, `line ${i + 2}: expected "${header}"; got ${JSON.stringify(line)}`);
+    }
     let label = /^\d+$/.test(raw) ? Number(raw) : classNames.indexOf(raw);
     if (label === -1) label = classNames.push(raw) - 1;
-    return { video: isAbsolute(path) ? path : resolve(dirname(file), path), label };
+    const video = isAbsolute(path) ? path : resolve(dirname(file), path);
+    return perFrame ? { video, frame: Number(frameText), label } : { video, label };
   });
   if (videos.length === 0) throw new DataFormatError(file, 'no videos listed under the header');
   return { videos, classNames };
 }
 
 /**
- * Labelled frames for a probe: every `everyNth` frame of each video, as floats, with the video as the group
- * (so a split keeps each clip on one side).
+ * Labelled frames for a probe, with the video as the group (so a split keeps each clip on one side):
+ * for clip labels every `everyNth` frame of each video; for frame labels every `everyNth` labelled frame.
  */
-export async function labelledFrames(videos: readonly VideoLabel[], format: FrameFormat, everyNth = 4): Promise<LabelledItems & { groups: string[] }> {
+export async function labelledFrames(labels: readonly VideoLabel[], format: FrameFormat, everyNth = 4): Promise<LabelledItems & { groups: string[] }> {
   const out = { items: [] as Float32Array[], labels: [] as number[], groups: [] as string[] };
-  for (const { video, label } of videos) {
+  const byVideo = new Map<string, VideoLabel[]>();
+  for (const entry of labels) byVideo.set(entry.video, [...(byVideo.get(entry.video) ?? []), entry]);
+  for (const [video, entries] of byVideo) {
+    const frameLabels = new Map(entries.filter((e) => e.frame !== undefined).map((e) => [e.frame!, e.label]));
+    const clipLabel = entries.find((e) => e.frame === undefined)?.label;
     const frames = await firstValueFrom(
       decodeFrames(video, { width: format.width, height: format.height, fps: format.fps, pixelFormat: format.gray ? 'gray' : 'rgb' }).pipe(
-        filter((f) => f.index % everyNth === 0),
-        map(frameToFloat),
+        filter((f) => f.index % everyNth === 0 && (clipLabel !== undefined || frameLabels.has(f.index))),
         toArray(),
       ),
     );
-    for (const item of frames) {
-      out.items.push(item);
-      out.labels.push(label);
+    for (const frame of frames) {
+      out.items.push(frameToFloat(frame));
+      out.labels.push(frameLabels.get(frame.index) ?? clipLabel!);
       out.groups.push(video);
     }
   }
