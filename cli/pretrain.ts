@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { expandInputs } from '../pipeline/inputs.ts';
 import { pretrainVideo } from '../pipeline/pretrainVideo.ts';
-import { parseTaskList } from '../tasks/registry.ts';
+import { FRAME_TASKS, parseTaskList } from '../tasks/registry.ts';
 import { stopSignal, useBackend } from './backend.ts';
 import { nonNegativeInt, positiveInt, positiveNumber } from './options.ts';
 
@@ -28,7 +28,7 @@ export function pretrainCommand(): Command {
   return new Command('pretrain')
     .description('pretrain a frame encoder on videos with pretext tasks, checkpointing as it goes')
     .requiredOption('--video <inputs...>', 'video files, folders or globs')
-    .option('--tasks <list>', 'tasks with optional loss weights, e.g. order or order:1', 'order')
+    .option('--tasks <list>', `tasks with optional loss weights, e.g. order,frame-sim,cpc:0.5 (${FRAME_TASKS.join(', ')})`, 'order')
     .option('--steps <N>', 'optimizer steps in total', positiveInt, 1000)
     .option('--batch <B>', 'samples per task per step', positiveInt, 16)
     .requiredOption('--out <DIR>', 'run folder: checkpoint/, encoder/, metrics.jsonl, run.json')
@@ -43,7 +43,7 @@ export function pretrainCommand(): Command {
     .option('--feature-size <D>', 'size of the encoder output', positiveInt, 64)
     .option('--json', 'print a JSON summary at the end')
     .action(async (flags: PretrainFlags, command: Command) => {
-      const tasks = parseTaskList(flags.tasks);
+      const tasks = parseTaskList(flags.tasks, FRAME_TASKS);
       const videos = (await expandInputs(flags.video)).map((spec) => spec.input);
       await useBackend(command);
       const result = await pretrainVideo({

@@ -2,7 +2,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TASKS, type TaskChoice } from '../tasks/registry.ts';
+import { FRAME_TASKS, TASKS, type TaskChoice } from '../tasks/registry.ts';
 import type { PretextTask } from '../tasks/task.ts';
 import type { Frame } from './frame.ts';
 import { writeJson } from './checkpoint.ts';
@@ -42,6 +42,8 @@ export interface RunInfo {
  */
 export async function pretrainVideo(options: VideoPretrainOptions): Promise<TrainResult & { encoder: tf.LayersModel }> {
   if (options.videos.length === 0) throw new OptionError('--video', [], 'at least one video file');
+  const notVideo = options.tasks.filter((t) => !FRAME_TASKS.includes(t.name)).map((t) => t.name);
+  if (notVideo.length > 0) throw new OptionError('--tasks', notVideo.join(','), `tasks that read video frames: ${FRAME_TASKS.join(', ')}`);
   const info: RunInfo = {
     format: options.format,
     encoder: { featureSize: 64, width: 16, blocks: 3, seed: options.seed ?? 0, ...options.encoder, inputShape: frameShape(options.format) },

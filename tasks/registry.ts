@@ -40,15 +40,21 @@ export interface TaskChoice {
   weight: number;
 }
 
+/** The tasks whose samplers read video frames, for `pretrain --video`. */
+export const FRAME_TASKS: readonly TaskName[] = ['order', 'frame-sim', 'tcn', 'vcop', 'cpc', 'tracking'];
+
 /**
- * Parses a `--tasks` list such as `order` or `order,cpc:0.5` (name, optional `:weight`, default 1).
+ * Parses a `--tasks` list such as `order` or `order,cpc:0.5` (name, optional `:weight`, default 1), keeping to
+ * `allowed` (default: every task) so that, say, a text task given to a video run is refused up front.
  *
  * @throws OptionError naming the unknown task and the known ones, or a bad weight.
  */
-export function parseTaskList(value: string): TaskChoice[] {
+export function parseTaskList(value: string, allowed: readonly TaskName[] = Object.keys(TASKS) as TaskName[]): TaskChoice[] {
   return value.split(',').map((part) => {
     const [name = '', weightText] = part.trim().split(':');
-    if (!(name in TASKS)) throw new OptionError('--tasks', name, `one of ${Object.keys(TASKS).join(', ')} (comma-separated, each optionally :weight)`);
+    if (!allowed.includes(name as TaskName)) {
+      throw new OptionError('--tasks', name, `one of ${allowed.join(', ')} (comma-separated, each optionally :weight)`);
+    }
     const weight = weightText === undefined ? 1 : Number(weightText);
     if (!(weight > 0)) throw new OptionError('--tasks', part, 'a positive weight after the colon, e.g. order:0.5');
     return { name: name as TaskName, weight };

@@ -1,0 +1,150 @@
+import test from 'ava';
+import { spawn, execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
+import { generateLabelledClips, truncateCopy } from '../../fixtures/syntheticVideos.ts';
+
+const run = promisify(execFile);
+const CLI = join(import.meta.dirname, '..', '..', 'bin', 'tempo-ssl.js');
+
+/** Runs the CLI to completion; never rejects, so tests can look at failures. */
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { maxBuffer: 1 << 24 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+let dir: string;
+let clipsDir: string;
+let clip: string;
+
+test.before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'tempo-cli-'));
+  clipsDir = join(dir, 'clips');
+  const { clips } = await generateLabelledClips({ dir: clipsDir, seed: 2, count: 4, width: 32, height: 32, frames: 24 });
+  clip = clips[0]!.path;
+});
+test.after.always(() => rm(dir, { recursive: true, force: true }));
+
+test('every command has --help', async (t) => {
+  for (const command of [[], ['frames'], ['pretrain'], ['probe'], ['demo']]) {
+    const result = await cli([...command, '--help']);
+    t.is(result.code, 0, command.join(' '));
+    t.regex(result.stdout, /Usage: tempo-ssl/);
+  }
+});
+
+test('frames --json reports every frame of a video', async (t) => {
+  const result = await cli(['frames', clip, '--json']);
+  t.is(result.code, 0, result.stderr);
+  const summary = JSON.parse(result.stdout);
+  t.like(summary, { frames: 24, width: 32, height: 32 });
+  t.true(summary.seconds > 0 && summary.framesPerSecond > 0);
+});
+
+test('a missing file gives a one-line error naming it and a non-zero exit code', async (t) => {
+  const result = await cli(['frames', join(dir, 'nope.mp4')]);
+  t.is(result.code, 1);
+  const lines = result.stderr.trim().split('\n');
+  t.is(lines.length, 1, result.stderr);
+  t.regex(lines[0]!, /video not found: .*nope\.mp4/);
+});
+
+test('a truncated video gives a one-line error naming it, with the stack only under --verbose', async (t) => {
+  const truncated = await truncateCopy(clip, join(dir, 'truncated.mp4'), 0.4);
+  const result = await cli(['frames', truncated]);
+  t.is(result.code, 1);
+  t.is(result.stderr.trim().split('\n').length, 1, result.stderr);
+  t.regex(result.stderr, /truncated\.mp4/);
+  t.notRegex(result.stderr, /\n\s+at /);
+  const verbose = await cli(['--verbose', 'frames', truncated]);
+  t.is(verbose.code, 1);
+  t.regex(verbose.stderr, /\n\s+at /);
+});
+
+test('bad flags are refused with the flag named', async (t) => {
+  const result = await cli(['pretrain', '--video', clip, '--out', join(dir, 'x'), '--steps', '-3']);
+  t.not(result.code, 0);
+  t.regex(result.stderr, /--steps/);
+  const tasks = await cli(['pretrain', '--video', clip, '--out', join(dir, 'x'), '--tasks', 'nonsense']);
+  t.not(tasks.code, 0);
+  t.regex(tasks.stderr, /--tasks must be one of .*got "nonsense"/);
+});
+
+test('a pretrain killed with SIGKILL resumes from its last checkpoint with --resume', async (t) => {
+  const out = join(dir, 'run');
+  const args = ['--backend', 'wasm', 'pretrain', '--video', clipsDir, '--steps', '40', '--batch', '8', '--checkpoint-every', '5',
+    '--width', '32', '--height', '32', '--out', out, '--json'];
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: 'ignore' });
+  const state = join(out, 'checkpoint', 'state.json');
+  let killedAfter = 0;
+  for (let waited = 0; waited < 120_000 && child.exitCode === null; waited += 100) {
+    if (existsSync(state)) {
+      const step = JSON.parse(await readFile(state, 'utf8')).step as number;
+      if (step >= 10) {
+        child.kill('SIGKILL');
+        killedAfter = step;
+        break;
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  t.true(killedAfter >= 10 && killedAfter < 40, `killed after checkpoint step ${killedAfter}`);
+  await new Promise((resolve) => child.once('exit', resolve));
+  const checkpointStep = JSON.parse(await readFile(state, 'utf8')).step as number;
+
+  const resumed = await cli([...args, '--resume']);
+  t.is(resumed.code, 0, resumed.stderr);
+  const summary = JSON.parse(resumed.stdout);
+  t.is(summary.startStep, checkpointStep);
+  t.is(summary.steps, 40);
+  const steps = (await readFile(join(out, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l).step);
+  t.deepEqual(steps, Array.from({ length: 40 }, (_, i) => i + 1));
+  t.true(existsSync(join(out, 'encoder', 'model.json')));
+});
+
+test('probe --images reads IDX files and reports accuracy against a random-init encoder', async (t) => {
+  // 80 images of 28x28: class 0 bright on top, class 1 bright at the bottom, with noise.
+  const count = 80;
+  const images = Buffer.alloc(16 + count * 784);
+  images.writeUInt32BE(0x803, 0);
+  images.writeUInt32BE(count, 4);
+  images.writeUInt32BE(28, 8);
+  images.writeUInt32BE(28, 12);
+  const labels = Buffer.alloc(8 + count);
+  labels.writeUInt32BE(0x801, 0);
+  labels.writeUInt32BE(count, 4);
+  for (let i = 0; i < count; i++) {
+    const label = i % 2;
+    labels[8 + i] = label;
+    for (let p = 0; p < 784; p++) {
+      const top = p < 392;
+      images[16 + i * 784 + p] = (top === (label === 0) ? 200 : 30) + ((i * 31 + p * 17) % 40);
+    }
+  }
+  await writeFile(join(dir, 'images.idx.gz'), gzipSync(images));
+  await writeFile(join(dir, 'labels.idx'), labels);
+  const model = join(dir, 'probe-model');
+  const trained = await cli(['--backend', 'wasm', 'pretrain', '--video', clipsDir, '--steps', '3', '--batch', '4', '--width', '32', '--height', '32', '--out', model, '--json']);
+  t.is(trained.code, 0, trained.stderr);
+  const result = await cli(['--backend', 'wasm', 'probe', '--model', model, '--images', join(dir, 'images.idx.gz'), '--labels', join(dir, 'labels.idx'), '--json']);
+  t.is(result.code, 0, result.stderr);
+  const probe = JSON.parse(result.stdout);
+  t.true(probe.accuracy > 0.9, `accuracy ${probe.accuracy}`);
+  t.true(typeof probe.randomInitAccuracy === 'number');
+  t.is(probe.trainCount + probe.testCount, count);
+});
+
+test('probe without labels is refused with the fix', async (t) => {
+  const result = await cli(['probe', '--model', dir]);
+  t.is(result.code, 1);
+  t.regex(result.stderr, /exactly one of --video-labels FILE or --images IDX --labels IDX/);
+});
