@@ -94,8 +94,8 @@ export interface TokenEmbeddingArgs {
 
 /**
  * A token embedding table `[vocabSize, embeddingSize]`: ids `[...shape]` -> vectors `[...shape, embeddingSize]`.
- * Unlike `tf.layers.embedding`, its gradient is a one-hot matMul rather than `UnsortedSegmentSum`, a kernel that
- * tfjs-backend-wasm 4.22 lacks, so it trains on every backend of the ladder.
+ * Unlike `tf.layers.embedding`, its gradient does not need `UnsortedSegmentSum`, a kernel that
+ * tfjs-backend-wasm 4.22 lacks (see {@link lookupEmbeddings}), so it trains on every backend of the ladder.
  */
 export class TokenEmbedding extends tf.layers.Layer {
   static className = 'TokenEmbedding';
@@ -134,8 +134,26 @@ export class TokenEmbedding extends tf.layers.Layer {
 tf.serialization.registerClass(TokenEmbedding);
 
 /**
+ * Sums rows of `rows` `[n, dim]` into a `[vocab, dim]` gradient at `ids` `[n]`: the backend's UnsortedSegmentSum
+ * where it has one, else a JS scatter-add (one pass over the rows, unlike a one-hot matMul of n x vocab x dim).
+ */
+function scatterRows(rows: tf.Tensor, ids: tf.Tensor, vocab: number): tf.Tensor {
+  if (tf.getKernel('UnsortedSegmentSum', tf.getBackend())) return tf.unsortedSegmentSum(rows, ids as tf.Tensor1D, vocab);
+  const dim = rows.shape[1]!;
+  const values = rows.dataSync();
+  const index = ids.dataSync();
+  const out = new Float32Array(vocab * dim);
+  for (let r = 0; r < index.length; r++) {
+    const to = index[r]! * dim;
+    const from = r * dim;
+    for (let c = 0; c < dim; c++) out[to + c]! += values[from + c]!;
+  }
+  return tf.tensor2d(out, [vocab, dim]);
+}
+
+/**
  * Rows of `table` `[vocab, dim]` at `ids` `[...shape]` (float or int) -> `[...shape, dim]`, with the gradient of the
- * table as `oneHot(ids)^T dy` (a matMul every backend can differentiate) instead of `UnsortedSegmentSum`.
+ * table by {@link scatterRows}, so that it trains where `UnsortedSegmentSum` is missing (wasm).
  */
 export function lookupEmbeddings(table: tf.Tensor, ids: tf.Tensor): tf.Tensor {
   const [vocab, dim] = table.shape as [number, number];
@@ -144,7 +162,7 @@ export function lookupEmbeddings(table: tf.Tensor, ids: tf.Tensor): tf.Tensor {
     save([flat]);
     return {
       value: tf.gather(t, flat),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.matMul(tf.oneHot(saved[0]!, vocab), dy as tf.Tensor2D, true, false),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => scatterRows(dy, saved[0]!, vocab),
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return tf.reshape(gathered(table), [...ids.shape, dim]);

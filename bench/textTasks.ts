@@ -1,0 +1,234 @@
+/**
+ * Trains each text and dialogue task briefly on real data and prints held-out figures:
+ * skip-gram / CBOW nearest neighbours, masked-LM accuracy vs the unigram baseline, NSP and text-CPC held-out
+ * accuracy (Project Gutenberg, NLTK selection), dialogue-order accuracy and ROC AUC on DailyDialog validation, and
+ * the AUC of scoreDialogue for original vs shuffled validation dialogues.
+ *
+ *   npx tsx bench/textTasks.ts            # data from env TEMPO_DATA, default <repo>/../shared/data
+ *   BENCH_SCALE=0.3 npx tsx bench/textTasks.ts   # fewer steps
+ */
+import * as tf from '@tensorflow/tfjs';
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { from, lastValueFrom, take, toArray } from 'rxjs';
+import { selectBackend } from '../pipeline/backend.ts';
+import { collate, disposeBatch } from '../pipeline/batchSamples.ts';
+import { Rng } from '../pipeline/rng.ts';
+import { train } from '../pipeline/trainer.ts';
+import { createDialogueOrderTask, scoreDialogue } from '../tasks/dialogue/utteranceOrder.ts';
+import type { PretextTask, Sample } from '../tasks/task.ts';
+import { createCbowTask } from '../tasks/text/cbow.ts';
+import { createMlmTask } from '../tasks/text/maskedLm.ts';
+import { createNspTask } from '../tasks/text/nextSentence.ts';
+import { createSkipgramTask } from '../tasks/text/skipgram.ts';
+import { createTextCpcTask } from '../tasks/text/textCpc.ts';
+import { vocabularyOf, type TokenizedSentence } from '../tasks/text/tokenizedSentence.ts';
+import { countTokens, nearestWords } from '../tasks/text/word2vec.ts';
+import { readDialogues, type Dialogue } from '../text/dialogue.ts';
+import { readLines } from '../text/readCorpus.ts';
+import { segmentSentences, splitParagraphs } from '../text/segment.ts';
+import { buildTextEncoder } from '../text/textEncoder.ts';
+import { WordVocab } from '../text/tokenizers/WordVocab.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const DATA = process.env.TEMPO_DATA ?? join(ROOT, '..', 'shared', 'data');
+const SCALE = Number(process.env.BENCH_SCALE ?? 1);
+const steps = (n: number): number => Math.max(10, Math.round(n * SCALE));
+const MAX_LENGTH = 24;
+const QUERY_WORDS = ['emma', 'sister', 'happy', 'house', 'letter', 'walked'];
+
+interface Row {
+  task: string;
+  steps: number;
+  seconds: number;
+  figures: string;
+}
+
+async function main(): Promise<void> {
+  const gutenberg = join(DATA, 'text', 'gutenberg');
+  const daily = join(DATA, 'dialogue', 'dailydialog');
+  if (!existsSync(gutenberg) || !existsSync(daily)) {
+    console.log(`bench/textTasks: skipped, no data at ${DATA} (set TEMPO_DATA to the folder holding text/gutenberg and dialogue/dailydialog)`);
+    return;
+  }
+  const backend = await selectBackend({ backend: 'wasm', log: () => {} });
+  console.log(`backend ${backend.label}; data ${DATA}; scale ${SCALE}`);
+  const rows: Row[] = [];
+  rows.push(...(await benchText(gutenberg)));
+  rows.push(await benchDialogue(daily));
+  console.log('\n| task | steps | train s | held-out figures |\n|---|---|---|---|');
+  for (const r of rows) console.log(`| ${r.task} | ${r.steps} | ${r.seconds.toFixed(0)} | ${r.figures} |`);
+}
+
+/** Paragraphs of the Gutenberg books as documents of sentences, in a seeded shuffled order of paragraphs. */
+async function readBooks(folder: string): Promise<string[][]> {
+  const files = readdirSync(folder).filter((f) => f.endsWith('.txt')).map((f) => join(folder, f));
+  const paragraphs = await lastValueFrom(readLines(files, { onInvalid: 'skip' }).pipe(splitParagraphs(), toArray()));
+  const documents = paragraphs.map((p) => segmentSentences(p.text)).filter((d) => d.length > 0);
+  return new Rng(1).shuffle(documents);
+}
+
+async function benchText(folder: string): Promise<Row[]> {
+  const documents = await readBooks(folder);
+  const tokenizer = await WordVocab.train(documents.flat(), { maxSize: 8000, minCount: 3 });
+  const vocabulary = vocabularyOf(tokenizer);
+  const tokenized = documents.map((sentences, document) =>
+    sentences.map((text): TokenizedSentence => ({ ids: Int32Array.from(tokenizer.encode(text, { addSpecialTokens: false })), document })),
+  );
+  const cut = Math.floor(tokenized.length * 0.9);
+  const trainSet = tokenized.slice(0, cut).flat();
+  const heldOut = tokenized.slice(cut).flat();
+  console.log(`gutenberg: ${documents.length} paragraphs, ${trainSet.length} train / ${heldOut.length} held-out sentences, ${tokenizer.vocabSize} ids`);
+  const counts = countTokens(trainSet, vocabulary.vocabSize);
+  const embeddingSize = 64;
+  const rows: Row[] = [];
+
+  for (const [name, make] of [['skipgram', createSkipgramTask], ['cbow', createCbowTask]] as const) {
+    const task = make({ vocabSize: vocabulary.vocabSize, embeddingSize, window: 5, negatives: 5, subsample: 1e-3, counts });
+    const run = await runTask(task, trainSet, heldOut, { vocabSize: vocabulary.vocabSize, embeddingSize, steps: steps(600), batchSize: 256, learningRate: 5e-3 });
+    const neighbours = QUERY_WORDS.map((w) => `${w}: ${nearestWords(run.encoder, tokenizer, w, 5).map((n) => n.word).join(' ')}`).join('; ');
+    rows.push({ task: name, steps: run.steps, seconds: run.seconds, figures: `rank acc ${run.metric.toFixed(3)} (chance 0.167); ${neighbours}` });
+    run.dispose();
+  }
+
+  const mlm = createMlmTask({ vocabulary, maxLength: MAX_LENGTH });
+  const mlmRun = await runTask(mlm, trainSet, heldOut, { vocabSize: vocabulary.vocabSize, embeddingSize, steps: steps(200), batchSize: 32, learningRate: 3e-3 });
+  const baseline = unigramBaseline(mlmRun.heldOutSamples, mlm.labelShape([MAX_LENGTH])[1]!);
+  rows.push({ task: 'mlm', steps: mlmRun.steps, seconds: mlmRun.seconds, figures: `masked acc ${mlmRun.metric.toFixed(3)} vs unigram baseline ${baseline.toFixed(3)}` });
+  mlmRun.dispose();
+
+  const nsp = createNspTask({ vocabulary, maxLength: MAX_LENGTH });
+  const nspRun = await runTask(nsp, trainSet, heldOut, { vocabSize: vocabulary.vocabSize, embeddingSize, steps: steps(200), batchSize: 32, learningRate: 3e-3 });
+  rows.push({ task: 'nsp', steps: nspRun.steps, seconds: nspRun.seconds, figures: `acc ${nspRun.metric.toFixed(3)} (chance 0.5), AUC ${nspRun.auc.toFixed(3)}` });
+  nspRun.dispose();
+
+  const cpc = createTextCpcTask({ vocabulary, maxLength: MAX_LENGTH, steps: 3, embeddingSize });
+  const cpcRun = await runTask(cpc, trainSet, heldOut, { vocabSize: vocabulary.vocabSize, embeddingSize, steps: steps(150), batchSize: 16, learningRate: 3e-3 });
+  rows.push({ task: 'text-cpc', steps: cpcRun.steps, seconds: cpcRun.seconds, figures: `future-token acc ${cpcRun.metric.toFixed(3)} (1 of ${16 * (MAX_LENGTH - 3)} candidates)` });
+  cpcRun.dispose();
+  return rows;
+}
+
+async function benchDialogue(folder: string): Promise<Row> {
+  const trainDialogues = await lastValueFrom(readDialogues(join(folder, 'train', 'dialogues_train.txt')).pipe(toArray()));
+  const validation = await lastValueFrom(readDialogues(join(folder, 'validation', 'dialogues_validation.txt')).pipe(toArray()));
+  const tokenizer = await WordVocab.train(trainDialogues.flatMap((d) => d.turns), { maxSize: 8000, minCount: 3 });
+  const shuffledTrain = new Rng(2).shuffle([...trainDialogues]);
+  const task = createDialogueOrderTask({ tokenizer, maxLength: MAX_LENGTH, turns: 3 });
+  const run = await runTask(task, shuffledTrain, validation, { vocabSize: tokenizer.vocabSize, embeddingSize: 64, steps: steps(200), batchSize: 32, learningRate: 3e-3 });
+  const scorer = { encoder: run.encoder, head: run.head, tokenizer, maxLength: MAX_LENGTH, turns: 3 };
+  const rng = new Rng(3);
+  const pool = validation.filter((d) => d.turns.length >= 3).slice(0, 200);
+  const original = pool.map((d) => scoreDialogue(scorer, d).score);
+  const shuffled = pool.map((d) => scoreDialogue(scorer, shuffleTurns(d, rng)).score);
+  const shuffleAuc = auc([...original, ...shuffled], [...original.map(() => 1), ...shuffled.map(() => 0)]);
+  run.dispose();
+  return {
+    task: 'dialogue-order',
+    steps: run.steps,
+    seconds: run.seconds,
+    figures: `validation acc ${run.metric.toFixed(3)}, AUC ${run.auc.toFixed(3)}; scoreDialogue original vs shuffled AUC ${shuffleAuc.toFixed(3)} (${pool.length} dialogues)`,
+  };
+}
+
+function shuffleTurns(d: Dialogue, rng: Rng): Dialogue {
+  let turns = [...d.turns];
+  while (turns.every((t, i) => t === d.turns[i])) turns = rng.shuffle(turns);
+  return { ...d, turns };
+}
+
+interface RunOptions {
+  vocabSize: number;
+  embeddingSize: number;
+  steps: number;
+  batchSize: number;
+  learningRate: number;
+}
+
+interface TaskRun {
+  encoder: tf.LayersModel;
+  head: tf.LayersModel;
+  steps: number;
+  seconds: number;
+  /** Held-out pretext metric, averaged over held-out batches. */
+  metric: number;
+  /** ROC AUC of held-out logits against labels (binary tasks; NaN otherwise). */
+  auc: number;
+  heldOutSamples: Sample[];
+  dispose(): void;
+}
+
+async function runTask<Raw>(task: PretextTask<Raw>, trainItems: Raw[], heldOutItems: Raw[], o: RunOptions): Promise<TaskRun> {
+  const encoder = buildTextEncoder({ vocabSize: o.vocabSize, maxLength: MAX_LENGTH, embeddingSize: o.embeddingSize, hiddenSize: 64, seed: 1 });
+  const t0 = performance.now();
+  const result = await train({
+    encoder,
+    itemShape: [MAX_LENGTH],
+    tasks: [{ task: task as PretextTask<never>, samples: (_e, _v, rng) => from(trainItems).pipe(task.sampler({ rng })) }],
+    steps: o.steps,
+    batchSize: o.batchSize,
+    learningRate: o.learningRate,
+    seed: 1,
+    progress: 'none',
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  const head = result.heads[task.name]!;
+  const heldOutSamples = await lastValueFrom(from(heldOutItems).pipe(task.sampler({ rng: new Rng(99) }), take(2048), toArray()));
+  const { metric, auc: rocAuc } = evaluate(task, encoder, head, heldOutSamples, o.batchSize);
+  console.log(`${task.name}: ${result.steps} steps in ${seconds.toFixed(0)} s, last train loss ${result.last?.loss.toFixed(3)}, held-out metric ${metric.toFixed(3)}`);
+  return { encoder, head, steps: result.steps, seconds, metric, auc: rocAuc, heldOutSamples, dispose: () => (encoder.dispose(), head.dispose()) };
+}
+
+function evaluate(task: PretextTask<never>, encoder: tf.LayersModel, head: tf.LayersModel, samples: Sample[], batchSize: number): { metric: number; auc: number } {
+  let metricSum = 0;
+  let batches = 0;
+  const scores: number[] = [];
+  const labels: number[] = [];
+  for (let i = 0; i + batchSize <= samples.length; i += batchSize) {
+    const batch = collate(samples.slice(i, i + batchSize), task.inputShapes([MAX_LENGTH]), task.labelShape([MAX_LENGTH]));
+    tf.tidy(() => {
+      const predictions = task.forward(encoder, head, batch.inputs, false);
+      metricSum += task.metric(batch.labels, predictions).dataSync()[0]!;
+      if (predictions.shape.length === 2 && predictions.shape[1] === 1) {
+        scores.push(...predictions.dataSync());
+        labels.push(...batch.labels.dataSync());
+      }
+    });
+    disposeBatch(batch);
+    batches++;
+  }
+  return { metric: metricSum / Math.max(1, batches), auc: scores.length > 0 ? auc(scores, labels) : Number.NaN };
+}
+
+/** ROC AUC by ranks (ties count half). */
+function auc(scores: number[], labels: number[]): number {
+  const order = scores.map((s, i) => [s, labels[i]!] as const).sort((a, b) => a[0] - b[0]);
+  let positives = 0;
+  let rankSum = 0;
+  for (let i = 0; i < order.length; ) {
+    let j = i;
+    while (j < order.length && order[j]![0] === order[i]![0]) j++;
+    const rank = (i + j + 1) / 2;
+    for (let k = i; k < j; k++) if (order[k]![1] > 0.5) (positives++, (rankSum += rank));
+    i = j;
+  }
+  const negatives = order.length - positives;
+  return (rankSum - (positives * (positives + 1)) / 2) / Math.max(1, positives * negatives);
+}
+
+/** Accuracy of always guessing the most frequent masked token. */
+function unigramBaseline(samples: Sample[], predictions: number): number {
+  const counts = new Map<number, number>();
+  let n = 0;
+  for (const s of samples) {
+    for (let k = 0; k < predictions; k++) {
+      if (s.label[predictions + k] === 0) continue;
+      counts.set(s.label[k]!, (counts.get(s.label[k]!) ?? 0) + 1);
+      n++;
+    }
+  }
+  return Math.max(0, ...counts.values()) / Math.max(1, n);
+}
+
+await main();
