@@ -56,6 +56,16 @@ export class NoVideoStreamError extends VideoError {
   }
 }
 
+/** A live stream (URL or stdin) delivered no frame for too long: the sender stopped or the network hangs. */
+export class StreamStalledError extends VideoError {
+  constructor(input: string, readonly stallTimeoutMs: number) {
+    super(
+      `live stream ${input} sent no frame for ${stallTimeoutMs} ms (check that the sender is still streaming and the address is right, or raise stallTimeoutMs for a slow source)`,
+      input,
+    );
+  }
+}
+
 /** A checkpoint or saved model folder is missing or unreadable. */
 export class ModelIOError extends TempoError {
   constructor(readonly path: string, detail: string, options?: { cause?: unknown }) {

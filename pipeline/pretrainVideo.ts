@@ -7,15 +7,21 @@ import type { PretextTask } from '../tasks/task.ts';
 import type { Frame } from './frame.ts';
 import { writeJson } from './checkpoint.ts';
 import { buildFrameEncoder, type FrameEncoderOptions } from './encoders.ts';
-import { OptionError } from './errors.ts';
+import { OptionError, type VideoError } from './errors.ts';
+import type { CheckpointState } from './checkpoint.ts';
+import { isStreamInput } from './probeVideo.ts';
 import { mkdir } from 'node:fs/promises';
 import { train, type TrainOptions, type TrainResult } from './trainer.ts';
-import { frameShape, videoSamples, type FrameFormat } from './videoDataset.ts';
+import { frameShape, videoSamples, type FrameFormat, type VideoSamplesOptions } from './videoDataset.ts';
 
 /** Options of `pretrainVideo`. */
 export interface VideoPretrainOptions extends Pick<TrainOptions, 'steps' | 'batchSize' | 'learningRate' | 'seed' | 'outDir' | 'checkpointEvery' | 'resume' | 'progress' | 'signal' | 'onStep'> {
-  /** Video files (already expanded from globs and folders). */
+  /** Video files (already expanded from globs and folders), URLs or `-` (stdin); URLs and stdin are live: read once, forever. */
   videos: string[];
+  /** 'fail' (default): a video that cannot be read stops the run with its error; 'skip': it is counted, named in `badInputs` and left out. */
+  onBadInput?: 'skip' | 'fail';
+  /** Reconnect and stall settings for live inputs. */
+  live?: VideoSamplesOptions['live'];
   /** Tasks and their loss weights (see `parseTaskList`). */
   tasks: TaskChoice[];
   /** How frames are decoded. */
@@ -40,8 +46,11 @@ export interface RunInfo {
  * const { encoder } = await pretrainVideo({ videos: ['a.mp4'], tasks: parseTaskList('order'), steps: 200,
  *   batchSize: 16, format: { width: 64, height: 64 }, outDir: 'runs/a' });
  */
-export async function pretrainVideo(options: VideoPretrainOptions): Promise<TrainResult & { encoder: tf.LayersModel }> {
+export async function pretrainVideo(options: VideoPretrainOptions): Promise<TrainResult & { encoder: tf.LayersModel; badInputs: BadInput[] }> {
   if (options.videos.length === 0) throw new OptionError('--video', [], 'at least one video file');
+  if (options.onBadInput !== undefined && options.onBadInput !== 'skip' && options.onBadInput !== 'fail') {
+    throw new OptionError('--on-bad-input', options.onBadInput, "'skip' or 'fail'");
+  }
   const notVideo = options.tasks.filter((t) => !FRAME_TASKS.includes(t.name)).map((t) => t.name);
   if (notVideo.length > 0) throw new OptionError('--tasks', notVideo.join(','), `tasks that read video frames: ${FRAME_TASKS.join(', ')}`);
   const info: RunInfo = {
@@ -59,16 +68,44 @@ export async function pretrainVideo(options: VideoPretrainOptions): Promise<Trai
     await mkdir(options.outDir, { recursive: true });
     await writeJson(join(options.outDir, 'run.json'), info);
   }
+  const bad = new Map<string, BadInput>();
+  const onBadInput = (input: string, error: VideoError) => {
+    const entry = bad.get(input) ?? { input, error: error.message.split('\n')[0]!, failures: 0 };
+    entry.failures++;
+    bad.set(input, entry);
+  };
+  const liveSkips = options.videos.some(isStreamInput) && options.resume && options.outDir ? await resumePositions(options.outDir) : {};
   const result = await train({
     ...options,
     encoder,
     itemShape: frameShape(options.format),
     tasks: options.tasks.map(({ name, weight }) => {
       const task = TASKS[name] as unknown as PretextTask<Frame>;
-      return { task, weight, samples: videoSamples(task, options.videos, options.format) };
+      const samplesOptions = { badInputs: options.onBadInput, onBadInput, live: options.live, liveSkip: (liveSkips[name] ?? 0) * options.batchSize };
+      return { task, weight, samples: videoSamples(task, options.videos, options.format, samplesOptions) };
     }),
   });
-  return { ...result, encoder };
+  return { ...result, encoder, badInputs: [...bad.values()] };
+}
+
+/** An input that `--on-bad-input skip` left out. */
+export interface BadInput {
+  input: string;
+  /** The first line of its error message. */
+  error: string;
+  /** How often it failed (once per epoch it was tried in). */
+  failures: number;
+}
+
+/**
+ * Batches each task had taken in the checkpoint's current epoch: a resumed live run passes over that many cheap
+ * placeholders instead of skipping live frames (a live stream cannot be replayed, so skipping would only waste it).
+ */
+async function resumePositions(outDir: string): Promise<Record<string, number>> {
+  const path = join(outDir, 'checkpoint', 'state.json');
+  if (!existsSync(path)) return {};
+  const state = JSON.parse(await readFile(path, 'utf8')) as CheckpointState;
+  return Object.fromEntries(Object.entries(state.positions).map(([name, p]) => [name, p.index]));
 }
 
 /** Reads a run folder's `run.json`. */

@@ -1,15 +1,19 @@
 import * as tf from '@tensorflow/tfjs';
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { bufferCount, concat, defer, filter, firstValueFrom, toArray, type Observable } from 'rxjs';
+import { bufferCount, catchError, concat, defer, EMPTY, filter, firstValueFrom, from, repeat, throwError, toArray, type Observable } from 'rxjs';
 import type { PretextTask, Sample } from '../tasks/task.ts';
 import { collate, disposeBatch } from './batchSamples.ts';
 import { decodeFrames } from './decodeFrames.ts';
-import { DataFormatError } from './errors.ts';
+import { DataFormatError, NoVideoStreamError, VideoDecodeError, VideoNotFoundError, type VideoError } from './errors.ts';
 import { frameToFloat, type Frame } from './frame.ts';
 import type { LabelledItems } from './linearProbe.ts';
+import type { InputSpec } from './inputs.ts';
+import { interleave } from './interleave.ts';
+import { liveFrames, type LiveSourceOptions } from './liveSource.ts';
+import { isStreamInput } from './probeVideo.ts';
 import { Rng } from './rng.ts';
-import type { Valve } from './valve.ts';
+import { Valve } from './valve.ts';
 
 /** How frames are decoded for training and evaluation. */
 export interface FrameFormat {
@@ -38,10 +42,96 @@ export function videoEpoch(videos: readonly string[], format: FrameFormat, rng: 
   );
 }
 
-/** A task's samples for one epoch over `videos`: what `train` wants as `TrainTask.samples`. */
-export function videoSamples(task: PretextTask<Frame>, videos: readonly string[], format: FrameFormat) {
-  return (_epoch: number, valve: Valve, rng: Rng): Observable<Sample> =>
-    videoEpoch(videos, format, rng, valve).pipe(task.sampler({ rng: rng.fork() }));
+/** Options of `videoSamples` and `videoMix`. */
+export interface VideoSamplesOptions {
+  /** 'fail' (default): a video that errors ends the stream with its error; 'skip': it is left out and reported to `onBadInput`. */
+  badInputs?: 'skip' | 'fail';
+  /** With `badInputs: 'skip'`, called each time an input fails (a bad file fails in every epoch). */
+  onBadInput?: (input: string, error: VideoError) => void;
+  /** Files decoded at once and interleaved (each lane plays its share of the shuffled files in turn). Default 4. */
+  lanes?: number;
+  /** Items in the interleave's shuffle buffer. Default 256. */
+  bufferSize?: number;
+  /** Reconnect and stall settings for live inputs (URLs, stdin). */
+  live?: Pick<LiveSourceOptions, 'maxReconnects' | 'reconnectDelayMs' | 'maxReconnectDelayMs' | 'stallTimeoutMs' | 'onReconnect'>;
+  /** Live runs only: items to pass over (as cheap placeholders) before live data, so a resumed trainer's skip costs no frames. */
+  liveSkip?: number;
+}
+
+/**
+ * One epoch of frames from inputs: with one file, that file; with several, the files in an order shuffled by
+ * `rng`, split over `lanes` decoders and mixed by the seeded `interleave` (so a bounded buffer mixes videos and
+ * the same generator state gives the same epoch, which `--resume` relies on). With live inputs (URLs, stdin) the
+ * epoch is the live streams, read once and kept alive by `liveFrames`, mixed with the files replayed endlessly.
+ */
+export function videoMix(inputs: readonly (string | InputSpec)[], format: FrameFormat, rng: Rng, valve?: Valve, options: VideoSamplesOptions = {}): Observable<Frame> {
+  const specs = inputs.map((i): InputSpec => (typeof i === 'string' ? { input: i, kind: isStreamInput(i) ? 'url' : 'file', live: isStreamInput(i) } : i));
+  const files = specs.filter((s) => !s.live).map((s) => s.input);
+  const live = specs.filter((s) => s.live).map((s) => s.input);
+  const guard = (input: string) => (error: unknown): Observable<Frame> => {
+    if (options.badInputs !== 'skip' || !(error instanceof VideoNotFoundError || error instanceof VideoDecodeError || error instanceof NoVideoStreamError)) {
+      return throwError(() => error);
+    }
+    options.onBadInput?.(input, error);
+    return EMPTY;
+  };
+  const decode = (video: string, v?: Valve) =>
+    defer(() => decodeFrames(video, { width: format.width, height: format.height, fps: format.fps, pixelFormat: format.gray ? 'gray' : 'rgb', valve: v })).pipe(catchError(guard(video)));
+  const fileEpoch = (r: Rng, v?: Valve): Observable<Frame> => {
+    const order = r.shuffle([...files]);
+    if (order.length <= 1) return concat(...order.map((video) => decode(video, v)));
+    const lanes = Math.min(options.lanes ?? 4, order.length);
+    const valves = Array.from({ length: lanes }, () => new Valve());
+    const sources = valves.map((laneValve, k) => concat(...order.filter((_, i) => i % lanes === k).map((video) => decode(video, bothOpen(laneValve, v)))));
+    return interleave(sources, { rng: r.fork(), valves, bufferSize: options.bufferSize });
+  };
+  if (live.length === 0) return fileEpoch(rng, valve);
+  const valves = [...live, ...(files.length ? ['files'] : [])].map(() => new Valve());
+  const sources: Observable<Frame>[] = live.map((input, k) =>
+    liveFrames(input, { ...options.live, width: format.width, height: format.height, fps: format.fps, pixelFormat: format.gray ? 'gray' : 'rgb', valve: bothOpen(valves[k]!, valve) }).pipe(
+      catchError(guard(input)),
+    ),
+  );
+  if (files.length) sources.push(defer(() => fileEpoch(rng.fork(), bothOpen(valves[live.length]!, valve))).pipe(repeat()));
+  return sources.length === 1 ? sources[0]! : interleave(sources, { rng: rng.fork(), valves, bufferSize: options.bufferSize });
+}
+
+/** A valve open only while both `a` and `b` (if given) are: a decoder pauses for its lane and for the consumer. */
+function bothOpen(a: Valve, b: Valve | undefined): Valve {
+  if (!b) return a;
+  return new (class extends Valve {
+    override get isOpen(): boolean {
+      return a.isOpen && b.isOpen;
+    }
+    override onOpen(wake: () => void): () => void {
+      let cancel = (): void => {};
+      const check = (): void => {
+        if (!a.isOpen) cancel = a.onOpen(check);
+        else if (!b.isOpen) cancel = b.onOpen(check);
+        else wake();
+      };
+      check();
+      return () => cancel();
+    }
+  })();
+}
+
+/**
+ * A task's samples over `inputs`: what `train` wants as `TrainTask.samples`. Files give one reproducible epoch
+ * per call (`videoMix`); live inputs are consumed once, forever: the first epoch never ends while they stream,
+ * and later epochs are empty.
+ */
+export function videoSamples(task: PretextTask<Frame>, inputs: readonly (string | InputSpec)[], format: FrameFormat, options: VideoSamplesOptions = {}) {
+  const live = inputs.some((i) => (typeof i === 'string' ? isStreamInput(i) : i.live));
+  let firstEpoch: number | undefined;
+  return (epoch: number, valve: Valve, rng: Rng): Observable<Sample> => {
+    if (!live) return videoMix(inputs, format, rng, valve, options).pipe(task.sampler({ rng: rng.fork() }));
+    firstEpoch ??= epoch;
+    if (epoch !== firstEpoch) return EMPTY;
+    const placeholder: Sample = { inputs: [], label: new Float32Array(0) };
+    const skip = Array.from({ length: options.liveSkip ?? 0 }, () => placeholder);
+    return concat(from(skip), videoMix(inputs, format, rng, valve, options).pipe(task.sampler({ rng: rng.fork() })));
+  };
 }
 
 /** A labelled video, or one labelled frame of it when `frame` is given. */
