@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { TempoError } from '../pipeline/errors.ts';
 import { BACKEND_CHOICES } from '../pipeline/backend.ts';
 import { demoCommand } from './demo.ts';
+import { embedCommand } from './embed.ts';
 import { framesCommand } from './frames.ts';
 import { pretrainCommand } from './pretrain.ts';
 import { probeCommand } from './probe.ts';
@@ -17,6 +18,7 @@ program.addCommand(framesCommand());
 program.addCommand(pretrainCommand());
 program.addCommand(probeCommand());
 program.addCommand(demoCommand());
+program.addCommand(embedCommand());
 
 try {
   await program.parseAsync();
