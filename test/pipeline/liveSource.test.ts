@@ -1,0 +1,85 @@
+import test from 'ava';
+import type { ChildProcess } from 'node:child_process';
+import { firstValueFrom, lastValueFrom, take, toArray } from 'rxjs';
+import { OptionError, StreamStalledError, VideoError } from '../../pipeline/errors.ts';
+import { liveFrames } from '../../pipeline/liveSource.ts';
+import { freePort, serveTestStream, silentServer } from './_liveServer.ts';
+
+test('frames of a tcp stream arrive with the requested size and increasing indices', async (t) => {
+  const port = await freePort();
+  const server = serveTestStream(port);
+  try {
+    const frames = await lastValueFrom(liveFrames(`tcp://127.0.0.1:${port}`, { width: 16, height: 16, reconnectDelayMs: 100 }).pipe(take(30), toArray()));
+    t.deepEqual(frames.map((f) => f.index), Array.from({ length: 30 }, (_, i) => i));
+    t.true(frames.every((f) => f.data.length === 16 * 16 * 3 && f.source === `tcp://127.0.0.1:${port}`));
+    t.is(frames[12]!.timestamp, 1);
+  } finally {
+    server.kill();
+  }
+});
+
+test('a dropped stream reconnects with backoff and indices and timestamps keep increasing', async (t) => {
+  const port = await freePort();
+  // The first server sends 20 frames and hangs up; a second one comes up on the same port a little later.
+  const first = serveTestStream(port, { frames: 20 });
+  let second: ReturnType<typeof serveTestStream> | undefined;
+  const reconnects: number[] = [];
+  try {
+    const frames = await lastValueFrom(
+      liveFrames(`tcp://127.0.0.1:${port}`, {
+        width: 16,
+        height: 16,
+        reconnectDelayMs: 100,
+        maxReconnects: 8,
+        onReconnect: ({ attempt }) => {
+          reconnects.push(attempt);
+          // Restart the sender only after a refused try, so the backoff really runs.
+          if (attempt === 2) second = serveTestStream(port, { frames: 20 });
+        },
+      }).pipe(take(35), toArray()),
+    );
+    await first.done;
+    t.deepEqual(frames.map((f) => f.index), Array.from({ length: 35 }, (_, i) => i));
+    t.true(frames.every((f, i) => i === 0 || f.timestamp > frames[i - 1]!.timestamp));
+    t.true(reconnects.length >= 2, `reconnects: ${reconnects}`);
+  } finally {
+    first.kill();
+    second?.kill();
+  }
+});
+
+test('a sender that accepts but sends nothing errors with StreamStalledError naming the URL', async (t) => {
+  const server = await silentServer();
+  try {
+    const url = `tcp://127.0.0.1:${server.port}`;
+    let child: ChildProcess | undefined;
+    const error = await t.throwsAsync(firstValueFrom(liveFrames(url, { width: 16, height: 16, stallTimeoutMs: 1500, onProcess: (c) => (child = c) })), {
+      instanceOf: StreamStalledError,
+    });
+    t.true(error instanceof VideoError);
+    t.regex(error!.message, new RegExp(`${url}.*no frame for 1500 ms.*stallTimeoutMs`));
+    // The stalled ffmpeg is stopped, not left hanging.
+    await new Promise((resolve) => (child!.exitCode !== null || child!.signalCode !== null ? resolve(0) : child!.once('exit', resolve)));
+    t.not(child!.signalCode ?? child!.exitCode, null);
+  } finally {
+    await server.close();
+  }
+});
+
+test('a source that never comes back gives up after maxReconnects with the connection error', async (t) => {
+  const port = await freePort();
+  const delays: number[] = [];
+  const error = await t.throwsAsync(
+    firstValueFrom(liveFrames(`tcp://127.0.0.1:${port}`, { width: 16, height: 16, maxReconnects: 3, reconnectDelayMs: 20, onReconnect: ({ delayMs }) => delays.push(delayMs) })),
+    { instanceOf: VideoError },
+  );
+  t.deepEqual(delays, [20, 40, 80]);
+  t.regex(error!.message, /Connection refused/);
+});
+
+test('bad options are refused when the stream is built', (t) => {
+  t.throws(() => liveFrames('tcp://127.0.0.1:1', { maxReconnects: -1 }), { instanceOf: OptionError, message: /maxReconnects/ });
+  t.throws(() => liveFrames('tcp://127.0.0.1:1', { stallTimeoutMs: 0 }), { instanceOf: OptionError, message: /stallTimeoutMs/ });
+  t.throws(() => liveFrames('tcp://127.0.0.1:1', { reconnectDelayMs: 500, maxReconnectDelayMs: 100 }), { instanceOf: OptionError, message: /maxReconnectDelayMs/ });
+  t.throws(() => liveFrames('-', {}), { instanceOf: OptionError, message: /width\/height/ });
+});
