@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { bufferCount, catchError, concat, defer, EMPTY, filter, firstValueFrom, from, repeat, throwError, toArray, type Observable } from 'rxjs';
+import { bufferCount, catchError, concat, defer, EMPTY, filter, firstValueFrom, from, repeat, throwError, toArray, type Observable, type OperatorFunction } from 'rxjs';
 import type { PretextTask, Sample } from '../tasks/task.ts';
 import { collate, disposeBatch } from './batchSamples.ts';
 import { decodeFrames } from './decodeFrames.ts';
@@ -65,30 +65,53 @@ export interface VideoSamplesOptions {
  * epoch is the live streams, read once and kept alive by `liveFrames`, mixed with the files replayed endlessly.
  */
 export function videoMix(inputs: readonly (string | InputSpec)[], format: FrameFormat, rng: Rng, valve?: Valve, options: VideoSamplesOptions = {}): Observable<Frame> {
+  return videoMixBy(inputs, format, rng, valve, options, () => (frames) => frames);
+}
+
+/**
+ * `videoMix` with `perSource` applied to each input's own frames before they are mixed: samplers go here, since
+ * a window of frames must come from one video (interleaved frames of several videos would never form one).
+ * `perSource` gets a generator forked for that input in a fixed order, so an epoch stays reproducible.
+ */
+export function videoMixBy<T>(
+  inputs: readonly (string | InputSpec)[],
+  format: FrameFormat,
+  rng: Rng,
+  valve: Valve | undefined,
+  options: VideoSamplesOptions,
+  perSource: (rng: Rng) => OperatorFunction<Frame, T>,
+): Observable<T> {
   const specs = inputs.map((i): InputSpec => (typeof i === 'string' ? { input: i, kind: isStreamInput(i) ? 'url' : 'file', live: isStreamInput(i) } : i));
   const files = specs.filter((s) => !s.live).map((s) => s.input);
   const live = specs.filter((s) => s.live).map((s) => s.input);
-  const guard = (input: string) => (error: unknown): Observable<Frame> => {
+  const guard = (input: string) => (error: unknown): Observable<never> => {
     if (options.badInputs !== 'skip' || !(error instanceof VideoNotFoundError || error instanceof VideoDecodeError || error instanceof NoVideoStreamError)) {
       return throwError(() => error);
     }
     options.onBadInput?.(input, error);
     return EMPTY;
   };
-  const decode = (video: string, v?: Valve) =>
-    defer(() => decodeFrames(video, { width: format.width, height: format.height, fps: format.fps, pixelFormat: format.gray ? 'gray' : 'rgb', valve: v })).pipe(catchError(guard(video)));
-  const fileEpoch = (r: Rng, v?: Valve): Observable<Frame> => {
+  const decode = (video: string, r: Rng, v?: Valve): Observable<T> =>
+    defer(() => decodeFrames(video, { width: format.width, height: format.height, fps: format.fps, pixelFormat: format.gray ? 'gray' : 'rgb', valve: v })).pipe(
+      perSource(r),
+      catchError(guard(video)),
+    );
+  const fileEpoch = (r: Rng, v?: Valve): Observable<T> => {
     const order = r.shuffle([...files]);
-    if (order.length <= 1) return concat(...order.map((video) => decode(video, v)));
+    const rngs = order.map(() => r.fork());
+    if (order.length <= 1) return concat(...order.map((video, i) => decode(video, rngs[i]!, v)));
     const lanes = Math.min(options.lanes ?? 4, order.length);
     const valves = Array.from({ length: lanes }, () => new Valve());
-    const sources = valves.map((laneValve, k) => concat(...order.filter((_, i) => i % lanes === k).map((video) => decode(video, bothOpen(laneValve, v)))));
+    const sources = valves.map((laneValve, k) =>
+      concat(...order.flatMap((video, i) => (i % lanes === k ? [decode(video, rngs[i]!, bothOpen(laneValve, v))] : []))),
+    );
     return interleave(sources, { rng: r.fork(), valves, bufferSize: options.bufferSize });
   };
   if (live.length === 0) return fileEpoch(rng, valve);
   const valves = [...live, ...(files.length ? ['files'] : [])].map(() => new Valve());
-  const sources: Observable<Frame>[] = live.map((input, k) =>
+  const sources: Observable<T>[] = live.map((input, k) =>
     liveFrames(input, { ...options.live, width: format.width, height: format.height, fps: format.fps, pixelFormat: format.gray ? 'gray' : 'rgb', valve: bothOpen(valves[k]!, valve) }).pipe(
+      perSource(rng.fork()),
       catchError(guard(input)),
     ),
   );
@@ -125,12 +148,13 @@ export function videoSamples(task: PretextTask<Frame>, inputs: readonly (string 
   const live = inputs.some((i) => (typeof i === 'string' ? isStreamInput(i) : i.live));
   let firstEpoch: number | undefined;
   return (epoch: number, valve: Valve, rng: Rng): Observable<Sample> => {
-    if (!live) return videoMix(inputs, format, rng, valve, options).pipe(task.sampler({ rng: rng.fork() }));
+    const sample = (r: Rng) => task.sampler({ rng: r });
+    if (!live) return videoMixBy(inputs, format, rng, valve, options, sample);
     firstEpoch ??= epoch;
     if (epoch !== firstEpoch) return EMPTY;
     const placeholder: Sample = { inputs: [], label: new Float32Array(0) };
     const skip = Array.from({ length: options.liveSkip ?? 0 }, () => placeholder);
-    return concat(from(skip), videoMix(inputs, format, rng, valve, options).pipe(task.sampler({ rng: rng.fork() })));
+    return concat(from(skip), videoMixBy(inputs, format, rng, valve, options, sample));
   };
 }
 
