@@ -5,7 +5,7 @@
  * the AUC of scoreDialogue for original vs shuffled validation dialogues.
  *
  *   npx tsx bench/textTasks.ts            # data from env TEMPO_DATA, default <repo>/../shared/data
- *   BENCH_SCALE=0.3 npx tsx bench/textTasks.ts   # fewer steps
+ *   BENCH_SCALE=4 npx tsx bench/textTasks.ts   # 4x the steps (the default run takes ~7 min on 2 shared cores)
  */
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, readdirSync } from 'node:fs';
@@ -86,25 +86,25 @@ async function benchText(folder: string): Promise<Row[]> {
 
   for (const [name, make] of [['skipgram', createSkipgramTask], ['cbow', createCbowTask]] as const) {
     const task = make({ vocabSize: vocabulary.vocabSize, embeddingSize, window: 5, negatives: 5, subsample: 1e-3, counts });
-    const run = await runTask(task, trainSet, heldOut, { vocabSize: vocabulary.vocabSize, embeddingSize, steps: steps(600), batchSize: 256, learningRate: 5e-3 });
+    const run = await runTask(task, trainSet, heldOut, { vocabSize: vocabulary.vocabSize, embeddingSize, steps: steps(300), batchSize: 256, learningRate: 5e-3 });
     const neighbours = QUERY_WORDS.map((w) => `${w}: ${nearestWords(run.encoder, tokenizer, w, 5).map((n) => n.word).join(' ')}`).join('; ');
     rows.push({ task: name, steps: run.steps, seconds: run.seconds, figures: `rank acc ${run.metric.toFixed(3)} (chance 0.167); ${neighbours}` });
     run.dispose();
   }
 
   const mlm = createMlmTask({ vocabulary, maxLength: MAX_LENGTH });
-  const mlmRun = await runTask(mlm, trainSet, heldOut, { vocabSize: vocabulary.vocabSize, embeddingSize, steps: steps(200), batchSize: 32, learningRate: 3e-3 });
+  const mlmRun = await runTask(mlm, trainSet, heldOut, { vocabSize: vocabulary.vocabSize, embeddingSize, steps: steps(100), batchSize: 32, learningRate: 3e-3 });
   const baseline = unigramBaseline(mlmRun.heldOutSamples, mlm.labelShape([MAX_LENGTH])[1]!);
   rows.push({ task: 'mlm', steps: mlmRun.steps, seconds: mlmRun.seconds, figures: `masked acc ${mlmRun.metric.toFixed(3)} vs unigram baseline ${baseline.toFixed(3)}` });
   mlmRun.dispose();
 
   const nsp = createNspTask({ vocabulary, maxLength: MAX_LENGTH });
-  const nspRun = await runTask(nsp, trainSet, heldOut, { vocabSize: vocabulary.vocabSize, embeddingSize, steps: steps(200), batchSize: 32, learningRate: 3e-3 });
+  const nspRun = await runTask(nsp, trainSet, heldOut, { vocabSize: vocabulary.vocabSize, embeddingSize, steps: steps(100), batchSize: 32, learningRate: 3e-3 });
   rows.push({ task: 'nsp', steps: nspRun.steps, seconds: nspRun.seconds, figures: `acc ${nspRun.metric.toFixed(3)} (chance 0.5), AUC ${nspRun.auc.toFixed(3)}` });
   nspRun.dispose();
 
   const cpc = createTextCpcTask({ vocabulary, maxLength: MAX_LENGTH, steps: 3, embeddingSize });
-  const cpcRun = await runTask(cpc, trainSet, heldOut, { vocabSize: vocabulary.vocabSize, embeddingSize, steps: steps(150), batchSize: 16, learningRate: 3e-3 });
+  const cpcRun = await runTask(cpc, trainSet, heldOut, { vocabSize: vocabulary.vocabSize, embeddingSize, steps: steps(75), batchSize: 16, learningRate: 3e-3 });
   rows.push({ task: 'text-cpc', steps: cpcRun.steps, seconds: cpcRun.seconds, figures: `future-token acc ${cpcRun.metric.toFixed(3)} (1 of ${16 * (MAX_LENGTH - 3)} candidates)` });
   cpcRun.dispose();
   return rows;
@@ -116,7 +116,7 @@ async function benchDialogue(folder: string): Promise<Row> {
   const tokenizer = await WordVocab.train(trainDialogues.flatMap((d) => d.turns), { maxSize: 8000, minCount: 3 });
   const shuffledTrain = new Rng(2).shuffle([...trainDialogues]);
   const task = createDialogueOrderTask({ tokenizer, maxLength: MAX_LENGTH, turns: 3 });
-  const run = await runTask(task, shuffledTrain, validation, { vocabSize: tokenizer.vocabSize, embeddingSize: 64, steps: steps(200), batchSize: 32, learningRate: 3e-3 });
+  const run = await runTask(task, shuffledTrain, validation, { vocabSize: tokenizer.vocabSize, embeddingSize: 64, steps: steps(100), batchSize: 32, learningRate: 3e-3 });
   const scorer = { encoder: run.encoder, head: run.head, tokenizer, maxLength: MAX_LENGTH, turns: 3 };
   const rng = new Rng(3);
   const pool = validation.filter((d) => d.turns.length >= 3).slice(0, 200);
