@@ -6,6 +6,9 @@ import { embedCommand } from './embed.ts';
 import { framesCommand } from './frames.ts';
 import { pretrainCommand } from './pretrain.ts';
 import { probeCommand } from './probe.ts';
+import { processCorpusCommand } from './processCorpus.ts';
+import { scoreDialogueCommand } from './scoreDialogue.ts';
+import { serveCommand } from './serve.ts';
 
 const program = new Command('tempo-ssl')
   .description('Self-supervised training signal from video and text: decode, sample pretext tasks, pretrain, evaluate.')
@@ -19,6 +22,9 @@ program.addCommand(pretrainCommand());
 program.addCommand(probeCommand());
 program.addCommand(demoCommand());
 program.addCommand(embedCommand());
+program.addCommand(scoreDialogueCommand());
+program.addCommand(serveCommand());
+program.addCommand(processCorpusCommand());
 
 try {
   await program.parseAsync();

@@ -1,13 +1,23 @@
 import { Command, Option } from 'commander';
 import { expandInputs, parseShard, type Shard } from '../pipeline/inputs.ts';
 import { pretrainVideo } from '../pipeline/pretrainVideo.ts';
+import { pretrainText, TEXT_TASKS } from '../pipeline/pretrainText.ts';
+import { OptionError } from '../pipeline/errors.ts';
 import { FRAME_TASKS, parseTaskList } from '../tasks/registry.ts';
 import { stopSignal, useBackend } from './backend.ts';
 import { nonNegativeInt, positiveInt, positiveNumber } from './options.ts';
 
 interface PretrainFlags {
-  video: string[];
-  tasks: string;
+  video?: string[];
+  text?: string[];
+  dialogues?: string[];
+  shards?: string;
+  tokenizer?: string;
+  vocabSize: number;
+  maxLength: number;
+  format: 'auto' | 'dailydialog' | 'jsonl' | 'text';
+  onInvalid: 'skip' | 'fail';
+  tasks?: string;
   steps?: number;
   shard?: Shard;
   onBadInput: 'skip' | 'fail';
@@ -29,9 +39,17 @@ interface PretrainFlags {
 /** `tempo-ssl pretrain`: pretrain the shared encoder on videos with one or more pretext tasks. */
 export function pretrainCommand(): Command {
   return new Command('pretrain')
-    .description('pretrain a frame encoder on videos with pretext tasks, checkpointing as it goes')
-    .requiredOption('--video <inputs...>', 'video files, folders, globs, live URLs (http, rtsp, udp, tcp) or - for stdin')
-    .option('--tasks <list>', `tasks with optional loss weights, e.g. order,frame-sim,cpc:0.5 (${FRAME_TASKS.join(', ')})`, 'order')
+    .description('pretrain a frame encoder on videos, or a text encoder on a corpus or dialogues, with pretext tasks, checkpointing as it goes')
+    .option('--video <inputs...>', 'video files, folders, globs, live URLs (http, rtsp, udp, tcp) or - for stdin')
+    .option('--text <corpus...>', 'text corpus: files, folders, globs, .gz or - (tasks skipgram, cbow, mlm, nsp, text-cpc)')
+    .option('--dialogues <files...>', 'dialogue files: DailyDialog, JSONL or text (task dialogue-order)')
+    .option('--shards <DIR>', 'samples written by process-corpus, instead of --text / --dialogues')
+    .option('--tokenizer <FILE>', 'tokenizer.json for text runs (default: train a WordPiece one on the corpus, saved in --out)')
+    .option('--vocab-size <V>', 'vocabulary size of a tokenizer trained here', positiveInt, 8000)
+    .option('--max-length <L>', 'tokens per sentence or utterance (text runs)', positiveInt, 32)
+    .addOption(new Option('--format <name>', 'dialogue file format').choices(['auto', 'dailydialog', 'jsonl', 'text']).default('auto'))
+    .addOption(new Option('--on-invalid <mode>', 'text runs: binary files, invalid UTF-8 lines, bad dialogue records: fail, or skip and count them').choices(['skip', 'fail']).default('fail'))
+    .option('--tasks <list>', `tasks with optional loss weights, e.g. order,frame-sim,cpc:0.5 (video: ${FRAME_TASKS.join(', ')}, default order; text: ${TEXT_TASKS.join(', ')}, default nsp,mlm, or dialogue-order with --dialogues)`)
     .option('--steps <N>', 'optimizer steps in total (default 1000; with a live input, until stopped by SIGINT/SIGTERM)', positiveInt)
     .option('--shard <i/N>', 'take only shard i of N of the expanded inputs (0-based), for parallel workers', parseShard)
     .addOption(new Option('--on-bad-input <mode>', 'skip: count, name and leave out videos that cannot be read; fail: stop with the error').choices(['skip', 'fail']).default('fail'))
@@ -49,7 +67,12 @@ export function pretrainCommand(): Command {
     .option('--feature-size <D>', 'size of the encoder output', positiveInt, 64)
     .option('--json', 'print a JSON summary at the end')
     .action(async (flags: PretrainFlags, command: Command) => {
-      const tasks = parseTaskList(flags.tasks, FRAME_TASKS);
+      const kinds = [flags.video && '--video', (flags.text || flags.dialogues) && '--text/--dialogues', flags.shards && '--shards'].filter(Boolean);
+      if (kinds.length !== 1) {
+        throw new OptionError('pretrain', kinds.length === 0 ? 'no input' : kinds.join(' and '), 'given exactly one source: --video <inputs...>, --text <corpus...> and/or --dialogues <file>, or --shards <DIR>');
+      }
+      if (!flags.video) return pretrainTextAction(flags, command);
+      const tasks = parseTaskList(flags.tasks ?? 'order', FRAME_TASKS);
       const specs = await expandInputs(flags.video, { shard: flags.shard });
       const videos = specs.map((spec) => spec.input);
       // A live stream has no end: without --steps the run goes on until SIGINT or SIGTERM checkpoints and stops it.
@@ -85,4 +108,43 @@ export function pretrainCommand(): Command {
         }
       }
     });
+}
+
+/** `pretrain --text / --dialogues / --shards`: the text encoder with text and dialogue tasks. */
+async function pretrainTextAction(flags: PretrainFlags, command: Command): Promise<void> {
+  const tasks = parseTaskList(flags.tasks ?? (flags.dialogues && !flags.text ? 'dialogue-order' : 'nsp,mlm'), TEXT_TASKS);
+  await useBackend(command);
+  const skipped: Record<string, number> = {};
+  const result = await pretrainText({
+    text: flags.text,
+    dialogues: flags.dialogues,
+    shards: flags.shards,
+    dialogueFormat: flags.format,
+    onInvalid: flags.onInvalid,
+    onSkip: (skip) => void (skipped[skip.reason] = (skipped[skip.reason] ?? 0) + 1),
+    shard: flags.shard,
+    tokenizer: flags.tokenizer,
+    vocabSize: flags.vocabSize,
+    taskConfig: { maxLength: flags.maxLength, embeddingSize: flags.featureSize },
+    hiddenSize: flags.featureSize,
+    tasks,
+    steps: flags.steps ?? 1000,
+    batchSize: flags.batch,
+    learningRate: flags.lr,
+    seed: flags.seed,
+    outDir: flags.out,
+    checkpointEvery: flags.checkpointEvery,
+    resume: flags.resume,
+    progress: flags.json ? 'none' : 'auto',
+    signal: stopSignal(),
+  });
+  result.encoder.dispose();
+  const summary = { steps: result.steps, startStep: result.startStep, stoppedBy: result.stoppedBy, last: result.last, out: flags.out, vocabSize: result.tokenizer.vocabSize, skipped };
+  if (flags.json) return console.log(JSON.stringify(summary));
+  const last = result.last;
+  console.log(`pretrained ${result.steps} steps (from ${result.startStep}, stopped by ${result.stoppedBy})` +
+    (last ? `; last loss ${last.loss.toFixed(4)}, ${Object.entries(last.tasks).map(([n, t]) => `${n} acc ${t.accuracy.toFixed(3)}`).join(', ')}` : '') +
+    `; encoder, heads and tokenizer in ${flags.out}`);
+  const skips = Object.entries(skipped).map(([k, v]) => `${v} ${k}`).join(', ');
+  if (skips) console.log(`skipped: ${skips}`);
 }

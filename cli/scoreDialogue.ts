@@ -1,0 +1,52 @@
+import { Command, Option } from 'commander';
+import { once } from 'node:events';
+import { lastValueFrom, mergeMap, reduce } from 'rxjs';
+import { loadDialogueScorer, scoreDialogues, type TextSkip } from '../pipeline/pretrainText.ts';
+import { readDialogueItems } from '../pipeline/pretrainText.ts';
+import { useBackend } from './backend.ts';
+
+interface ScoreDialogueFlags {
+  model: string;
+  input: string[];
+  format: 'auto' | 'dailydialog' | 'jsonl' | 'text';
+  onInvalid: 'skip' | 'fail';
+  json?: boolean;
+}
+
+/** `tempo-ssl score-dialogue`: how coherent each dialogue's turn order is, by a trained dialogue-order model. */
+export function scoreDialogueCommand(): Command {
+  return new Command('score-dialogue')
+    .description('score the coherence of dialogues with a model from pretrain --dialogues --tasks dialogue-order: one line per dialogue')
+    .requiredOption('--model <DIR>', 'a pretrain --out folder that trained dialogue-order')
+    .requiredOption('--input <inputs...>', 'dialogue files (DailyDialog, JSONL {"id", "turns"}, or text: one turn a line, blank line between dialogues), or -')
+    .addOption(new Option('--format <name>', 'dialogue file format').choices(['auto', 'dailydialog', 'jsonl', 'text']).default('auto'))
+    .addOption(new Option('--on-invalid <mode>', 'bad records: fail with the error, or skip and count them').choices(['skip', 'fail']).default('fail'))
+    .option('--json', 'one JSON line per dialogue: {"id", "source", "score", "turns": [per-turn scores]}')
+    .action(async (flags: ScoreDialogueFlags, command: Command) => {
+      await useBackend(command);
+      const model = await loadDialogueScorer(flags.model);
+      let skipped = 0;
+      const onSkip = (_: TextSkip): void => void skipped++;
+      const out = process.stdout;
+      const count = await lastValueFrom(
+        readDialogueItems(flags.input, { dialogueFormat: flags.format, onInvalid: flags.onInvalid, onSkip }).pipe(
+          scoreDialogues(model),
+          mergeMap(async (s) => {
+            const line = flags.json
+              ? JSON.stringify({ id: s.id, source: s.source, score: round(s.score), turns: s.turns.map(round) })
+              : `${s.id}\t${s.score.toFixed(4)}\t${s.turns.map((t) => t.toFixed(3)).join(' ')}`;
+            if (!out.write(line + '\n')) await once(out, 'drain');
+          }, 1),
+          reduce((n) => n + 1, 0),
+        ),
+        { defaultValue: 0 },
+      );
+      console.error(`scored ${count} dialogue(s)${skipped > 0 ? `; skipped ${skipped} bad record(s)` : ''}`);
+      model.encoder.dispose();
+      model.head.dispose();
+    });
+}
+
+function round(x: number): number {
+  return Math.round(x * 1e6) / 1e6;
+}
