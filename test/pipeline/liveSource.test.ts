@@ -3,6 +3,12 @@ import type { ChildProcess } from 'node:child_process';
 import { firstValueFrom, lastValueFrom, take, toArray } from 'rxjs';
 import { OptionError, StreamStalledError, VideoError } from '../../pipeline/errors.ts';
 import { liveFrames } from '../../pipeline/liveSource.ts';
+import { Rng } from '../../pipeline/rng.ts';
+import { videoMix } from '../../pipeline/videoDataset.ts';
+import { generateLabelledClips } from '../../fixtures/syntheticVideos.ts';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { freePort, serveTestStream, silentServer } from './_liveServer.ts';
 
 test('frames of a tcp stream arrive with the requested size and increasing indices', async (t) => {
@@ -82,4 +88,50 @@ test('bad options are refused when the stream is built', (t) => {
   t.throws(() => liveFrames('tcp://127.0.0.1:1', { stallTimeoutMs: 0 }), { instanceOf: OptionError, message: /stallTimeoutMs/ });
   t.throws(() => liveFrames('tcp://127.0.0.1:1', { reconnectDelayMs: 500, maxReconnectDelayMs: 100 }), { instanceOf: OptionError, message: /maxReconnectDelayMs/ });
   t.throws(() => liveFrames('-', {}), { instanceOf: OptionError, message: /width\/height/ });
+});
+
+// videoMix: how pretraining reads several files (seeded interleave) and mixes them with live inputs.
+let clipsDir: string;
+let clips: string[];
+test.before(async () => {
+  clipsDir = await mkdtemp(join(tmpdir(), 'tempo-mix-'));
+  clips = (await generateLabelledClips({ dir: clipsDir, seed: 5, count: 3, width: 32, height: 32, frames: 12 })).clips.map((c) => c.path);
+});
+test.after.always(() => rm(clipsDir, { recursive: true, force: true }));
+
+const format = { width: 16, height: 16 };
+const ids = (frames: { source: string; index: number }[]) => frames.map((f) => `${f.source.slice(-6)}#${f.index}`);
+
+test('several files are interleaved reproducibly: the same generator gives the same epoch, and videos mix', async (t) => {
+  const epoch = () => lastValueFrom(videoMix(clips, format, new Rng(9), undefined, { bufferSize: 8 }).pipe(toArray()));
+  const [a, b] = [await epoch(), await epoch()];
+  t.is(a.length, 36);
+  t.deepEqual(ids(a), ids(b));
+  t.true(new Set(a.slice(0, 12).map((f) => f.source)).size > 1, 'the first 12 frames come from more than one video');
+  const other = await lastValueFrom(videoMix(clips, format, new Rng(10), undefined, { bufferSize: 8 }).pipe(toArray()));
+  t.notDeepEqual(ids(other), ids(a));
+});
+
+test('with badInputs skip a broken file is reported and the others still stream; with fail it errors', async (t) => {
+  const bad = join(clipsDir, 'broken.mp4');
+  await writeFile(bad, 'not a video');
+  const reported: string[] = [];
+  const frames = await lastValueFrom(videoMix([...clips, bad], format, new Rng(1), undefined, { badInputs: 'skip', onBadInput: (input) => reported.push(input) }).pipe(toArray()));
+  t.is(frames.length, 36);
+  t.deepEqual(reported, [bad]);
+  await t.throwsAsync(lastValueFrom(videoMix([...clips, bad], format, new Rng(1))), { instanceOf: VideoError, message: /broken\.mp4/ });
+});
+
+test('a live input is mixed with files replayed without end', async (t) => {
+  const port = await freePort();
+  const server = serveTestStream(port);
+  try {
+    const frames = await lastValueFrom(videoMix([`tcp://127.0.0.1:${port}`, clips[0]!], format, new Rng(2), undefined, { bufferSize: 4 }).pipe(take(60), toArray()));
+    const live = frames.filter((f) => f.source.startsWith('tcp://'));
+    t.true(live.length >= 25 && live.length <= 35, `live frames: ${live.length}`);
+    // 12 frames in the file, so 60 mixed frames replay it.
+    t.true(frames.filter((f) => f.source === clips[0] && f.index === 0).length >= 2);
+  } finally {
+    server.kill();
+  }
 });
