@@ -147,3 +147,41 @@ test('--shard i/N trains on its part of the inputs only', async (t) => {
   const sorted = clips.map((c) => c.path).sort();
   t.deepEqual(run.videos, [sorted[1]]);
 });
+
+test('embed writes one JSON line per frame with source, index, timestamp and the embedding', async (t) => {
+  const { clips } = await generateLabelledClips({ dir: join(dir, 'embed-clips'), seed: 6, count: 1, width: 32, height: 32, frames: 24 });
+  const model = join(dir, 'embed-run');
+  const trained = await start([...SMALL, '--video', clips[0]!.path, '--out', model, '--steps', '1']).exit;
+  t.is(trained.code, 0, trained.stderr);
+  const file = join(dir, 'embeddings.jsonl');
+  const result = await start(['--backend', 'wasm', 'embed', '--model', model, '--video', clips[0]!.path, '--out', file, '--fps', '6']).exit;
+  t.is(result.code, 0, result.stderr);
+  const lines = (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+  // 24 frames at 12 fps resampled to 6 fps.
+  t.is(lines.length, 12);
+  t.deepEqual(lines.map((l) => l.index), Array.from({ length: 12 }, (_, i) => i));
+  t.is(lines[3].timestamp, 0.5);
+  t.true(lines.every((l) => l.source === clips[0]!.path && l.embedding.length === 16 && l.embedding.every(Number.isFinite)));
+});
+
+test('a live sender that drops and comes back is reconnected to and training goes on', async (t) => {
+  const out = join(dir, 'reconnect');
+  const port = await freePort();
+  const first = serveTestStream(port, { frames: 60 });
+  let second: ReturnType<typeof serveTestStream> | undefined;
+  try {
+    const run = start([...SMALL, '--video', `tcp://127.0.0.1:${port}`, '--out', out, '--checkpoint-every', '2']);
+    await first.done;
+    second = serveTestStream(port);
+    // 60 frames make about one step of order samples: this many steps need the second sender.
+    const saved = await checkpointAt(out, 6, run);
+    t.true(saved >= 6, `checkpoint at step ${saved}`);
+    run.child.kill('SIGTERM');
+    const result = await run.exit;
+    t.is(result.code, 0, result.stderr);
+    t.true(JSON.parse(result.stdout).steps >= 6);
+  } finally {
+    first.kill();
+    second?.kill();
+  }
+});
