@@ -76,7 +76,8 @@ export function pretrainCommand(): Command {
       const specs = await expandInputs(flags.video, { shard: flags.shard });
       const videos = specs.map((spec) => spec.input);
       // A live stream has no end: without --steps the run goes on until SIGINT or SIGTERM checkpoints and stops it.
-      const steps = flags.steps ?? (specs.some((spec) => spec.live) ? Number.MAX_SAFE_INTEGER : 1000);
+      const endless = flags.steps === undefined && specs.some((spec) => spec.live);
+      const steps = flags.steps ?? (endless ? Number.MAX_SAFE_INTEGER : 1000);
       await useBackend(command);
       const result = await pretrainVideo({
         videos,
@@ -92,7 +93,9 @@ export function pretrainCommand(): Command {
         resume: flags.resume,
         format: { width: flags.width, height: flags.height, fps: flags.fps, gray: flags.gray },
         encoder: { featureSize: flags.featureSize },
-        progress: flags.json ? 'none' : 'auto',
+        // A run without an end has no bar to fill: it logs a line per checkpoint instead.
+        progress: flags.json || endless ? 'none' : 'auto',
+        onStep: endless && !flags.json ? (m) => m.step % flags.checkpointEvery === 0 && process.stderr.write(`step ${m.step}  loss ${m.loss.toFixed(4)}  ${m.samplesPerSecond.toFixed(0)} samples/s\n`) : undefined,
         signal: stopSignal(),
       });
       const summary = { steps: result.steps, startStep: result.startStep, stoppedBy: result.stoppedBy, last: result.last, out: flags.out, badInputs: result.badInputs };

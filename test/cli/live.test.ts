@@ -185,3 +185,14 @@ test('a live sender that drops and comes back is reconnected to and training goe
     second?.kill();
   }
 });
+
+test('a stdin stream that ends finishes the run with a checkpoint and stoppedBy data', async (t) => {
+  const out = join(dir, 'stdin-end');
+  const source = testStreamToStdout({ frames: 150 });
+  const result = await start([...SMALL, '--video', '-', '--out', out, '--checkpoint-every', '50'], source).exit;
+  t.is(result.code, 0, result.stderr);
+  const summary = JSON.parse(result.stdout);
+  t.is(summary.stoppedBy, 'data');
+  t.true(summary.steps >= 1);
+  t.is(await savedStep(out), summary.steps);
+});
