@@ -26,7 +26,7 @@ class HttpError extends Error {
  * An HTTP server (node:http) that scores dialogue coherence: `POST /score` with `{"turns": [...]}` answers
  * `{"score", "turns"}`; with `{"dialogues": [{"id"?, "turns"}, ...]}` (or arrays of turns) it answers
  * `{"dialogues": [{"id", "score", "turns"}, ...]}`. Bad requests get a JSON error and the server goes on: 400 bad
- * JSON, 404 unknown path, 405 wrong method, 413 body too large, 415 not JSON, 422 wrong shape. `GET /health`
+ * JSON, 404 unknown path, 405 wrong method, 413 body too large, 422 wrong shape (the body is read as JSON whatever its content-type, as curl -d sends). `GET /health`
  * answers `{"ok": true}`. The caller listens (bound to 127.0.0.1 unless told otherwise) and closes it.
  *
  * @example
@@ -55,8 +55,6 @@ async function handle(request: IncomingMessage, response: ServerResponse, model:
   }
   if (path !== '/score') throw new HttpError(404, `no such path ${path} (POST /score, GET /health)`);
   if (request.method !== 'POST') throw methodNotAllowed(response, 'POST');
-  const type = request.headers['content-type'];
-  if (type !== undefined && !/^application\/json\b/i.test(type)) throw new HttpError(415, `content-type must be application/json; got ${type}`);
   const body = await readBody(request, maxBodyBytes);
   let value: unknown;
   try {
