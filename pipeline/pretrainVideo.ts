@@ -81,11 +81,13 @@ export async function pretrainVideo(options: VideoPretrainOptions): Promise<Trai
     itemShape: frameShape(options.format),
     tasks: options.tasks.map(({ name, weight }) => {
       const task = TASKS[name] as unknown as PretextTask<Frame>;
-      const samplesOptions = { badInputs: options.onBadInput, onBadInput, live: options.live, liveSkip: (liveSkips[name] ?? 0) * options.batchSize };
+      const samplesOptions = { badInputs: options.onBadInput, onBadInput, live: options.live, liveSkip: (liveSkips[name] ?? 0) * options.batchSize, signal: options.signal };
       return { task, weight, samples: videoSamples(task, options.videos, options.format, samplesOptions) };
     }),
   });
-  return { ...result, encoder, badInputs: [...bad.values()] };
+  // A live stream that the signal cut short ends the data; the run was still stopped by the signal.
+  const stoppedBy = result.stoppedBy === 'data' && options.signal?.aborted ? 'signal' : result.stoppedBy;
+  return { ...result, stoppedBy, encoder, badInputs: [...bad.values()] };
 }
 
 /** An input that `--on-bad-input skip` left out. */

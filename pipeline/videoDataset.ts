@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { bufferCount, catchError, concat, defer, EMPTY, filter, firstValueFrom, from, repeat, throwError, toArray, type Observable, type OperatorFunction } from 'rxjs';
+import { bufferCount, catchError, concat, defer, EMPTY, filter, firstValueFrom, from, Observable, repeat, takeUntil, throwError, toArray, type OperatorFunction } from 'rxjs';
 import type { PretextTask, Sample } from '../tasks/task.ts';
 import { collate, disposeBatch } from './batchSamples.ts';
 import { decodeFrames } from './decodeFrames.ts';
@@ -54,6 +54,8 @@ export interface VideoSamplesOptions {
   bufferSize?: number;
   /** Reconnect and stall settings for live inputs (URLs, stdin). */
   live?: Pick<LiveSourceOptions, 'maxReconnects' | 'reconnectDelayMs' | 'maxReconnectDelayMs' | 'stallTimeoutMs' | 'onReconnect'>;
+  /** When aborted, live streams complete (rather than wait for a frame that may not come, e.g. while reconnecting). */
+  signal?: AbortSignal;
   /** Live runs only: items to pass over (as cheap placeholders) before live data, so a resumed trainer's skip costs no frames. */
   liveSkip?: number;
 }
@@ -119,6 +121,16 @@ export function videoMixBy<T>(
   return sources.length === 1 ? sources[0]! : interleave(sources, { rng: rng.fork(), valves, bufferSize: options.bufferSize });
 }
 
+/** Emits once when `signal` aborts (at once if it already has). */
+function aborted(signal: AbortSignal): Observable<void> {
+  return new Observable<void>((subscriber) => {
+    const fire = () => subscriber.next();
+    if (signal.aborted) fire();
+    else signal.addEventListener('abort', fire, { once: true });
+    return () => signal.removeEventListener('abort', fire);
+  });
+}
+
 /** A valve open only while both `a` and `b` (if given) are: a decoder pauses for its lane and for the consumer. */
 function bothOpen(a: Valve, b: Valve | undefined): Valve {
   if (!b) return a;
@@ -154,7 +166,8 @@ export function videoSamples(task: PretextTask<Frame>, inputs: readonly (string 
     if (epoch !== firstEpoch) return EMPTY;
     const placeholder: Sample = { inputs: [], label: new Float32Array(0) };
     const skip = Array.from({ length: options.liveSkip ?? 0 }, () => placeholder);
-    return concat(from(skip), videoMixBy(inputs, format, rng, valve, options, sample));
+    const live$ = videoMixBy(inputs, format, rng, valve, options, sample);
+    return concat(from(skip), options.signal ? live$.pipe(takeUntil(aborted(options.signal))) : live$);
   };
 }
 

@@ -196,3 +196,20 @@ test('a stdin stream that ends finishes the run with a checkpoint and stoppedBy 
   t.true(summary.steps >= 1);
   t.is(await savedStep(out), summary.steps);
 });
+
+test('SIGTERM stops a run whose live sender sends nothing, with a checkpoint and exit code 0', async (t) => {
+  const server = await silentServer();
+  const out = join(dir, 'silent-stop');
+  try {
+    const run = start([...SMALL, '--video', `tcp://127.0.0.1:${server.port}`, '--out', out, '--stall-timeout', '60000']);
+    while (!existsSync(join(out, 'run.json'))) await new Promise((resolve) => setTimeout(resolve, 200));
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    run.child.kill('SIGTERM');
+    const result = await run.exit;
+    t.is(result.code, 0, result.stderr);
+    t.like(JSON.parse(result.stdout), { steps: 0, stoppedBy: 'signal' });
+    t.true(existsSync(join(out, 'checkpoint', 'state.json')));
+  } finally {
+    await server.close();
+  }
+});
