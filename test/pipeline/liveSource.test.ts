@@ -4,7 +4,11 @@ import { firstValueFrom, lastValueFrom, take, toArray } from 'rxjs';
 import { OptionError, StreamStalledError, VideoError } from '../../pipeline/errors.ts';
 import { liveFrames } from '../../pipeline/liveSource.ts';
 import { Rng } from '../../pipeline/rng.ts';
-import { videoMix } from '../../pipeline/videoDataset.ts';
+import { videoMix, videoSamples } from '../../pipeline/videoDataset.ts';
+import { Valve } from '../../pipeline/valve.ts';
+import { orderVerification } from '../../tasks/temporal/orderVerification.ts';
+import type { PretextTask } from '../../tasks/task.ts';
+import type { Frame } from '../../pipeline/frame.ts';
 import { generateLabelledClips } from '../../fixtures/syntheticVideos.ts';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -133,6 +137,21 @@ test('a live input is mixed with files replayed without end', async (t) => {
     t.true(live.length >= 25 && live.length <= 35, `live frames: ${live.length}`);
     // 12 frames in the file, so 60 mixed frames replay it.
     t.true(frames.filter((f) => f.source === clips[0] && f.index === 0).length >= 2);
+  } finally {
+    server.kill();
+  }
+});
+
+test('a resumed live run passes over placeholders, not live frames, and later epochs of a live input are empty', async (t) => {
+  const port = await freePort();
+  const server = serveTestStream(port);
+  try {
+    const task = orderVerification as unknown as PretextTask<Frame>;
+    const samples = videoSamples(task, [`tcp://127.0.0.1:${port}`], format, { liveSkip: 8 });
+    const first = await lastValueFrom(samples(3, new Valve(), new Rng(1)).pipe(take(12), toArray()));
+    t.true(first.slice(0, 8).every((s) => s.inputs.length === 0), 'placeholders first');
+    t.true(first.slice(8).every((s) => s.inputs.length > 0 && s.source === `tcp://127.0.0.1:${port}`), 'then live samples');
+    t.deepEqual(await lastValueFrom(samples(4, new Valve(), new Rng(1)).pipe(toArray())), []);
   } finally {
     server.kill();
   }
