@@ -1,6 +1,6 @@
 /**
  * Memory over a long stream: at least `frames` (default 20,000) 32x32 frames from an endless live testsrc stream
- * (ffmpeg serving mpeg-ts on loopback tcp, read by `liveFrames`) through the order task's sampler and the shared
+ * (ffmpeg serving mpeg-ts on loopback tcp, read by `videoSamples` -> `liveFrames`, as `pretrain` does) through the order task's sampler and the shared
  * trainer. Every `every` steps it prints process RSS, V8 heap and `tf.memory().numTensors`; all should stay flat
  * after warm-up, as the valve bounds what decoding queues and the trainer disposes every batch.
  *
@@ -10,14 +10,14 @@ import * as tf from '@tensorflow/tfjs';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
-import { tap } from 'rxjs';
+import { pipe, tap } from 'rxjs';
 import { printTable } from '../cli/options.ts';
 import { selectBackend } from '../pipeline/backend.ts';
 import { buildFrameEncoder } from '../pipeline/encoders.ts';
 import { resolveFfmpegPath } from '../pipeline/ffmpegPaths.ts';
 import type { Frame } from '../pipeline/frame.ts';
-import { liveFrames } from '../pipeline/liveSource.ts';
 import { train } from '../pipeline/trainer.ts';
+import { videoSamples } from '../pipeline/videoDataset.ts';
 import type { PretextTask } from '../tasks/task.ts';
 import { orderVerification } from '../tasks/temporal/orderVerification.ts';
 
@@ -33,7 +33,9 @@ const port = await freePort();
 const server = spawn(resolveFfmpegPath(), ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', `testsrc=size=64x64:rate=25`, '-flush_packets', '1', '-f', 'mpegts', `tcp://127.0.0.1:${port}?listen`], { stdio: 'ignore' });
 
 let frames = 0;
-const task = orderVerification as unknown as PretextTask<Frame>;
+const order = orderVerification as unknown as PretextTask<Frame>;
+// The order task, counting the frames its sampler sees.
+const task: PretextTask<Frame> = { ...order, sampler: (context) => pipe(tap(() => frames++), order.sampler(context)) };
 const encoder = buildFrameEncoder({ inputShape: [size, size, 3], featureSize: 32, seed: 0 });
 const controller = new AbortController();
 const rows: Record<string, number>[] = [];
@@ -49,11 +51,8 @@ const result = await train({
   tasks: [
     {
       task,
-      samples: (_epoch, valve, rng) =>
-        liveFrames(`tcp://127.0.0.1:${port}`, { width: size, height: size, valve }).pipe(
-          tap(() => frames++),
-          task.sampler({ rng: rng.fork() }),
-        ),
+      // The path `tempo-ssl pretrain --video tcp://...` takes: videoSamples -> liveFrames -> sampler.
+      samples: videoSamples(task, [`tcp://127.0.0.1:${port}`], { width: size, height: size }, { signal: controller.signal }),
     },
   ],
   onStep: (m) => {
