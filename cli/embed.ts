@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { once } from 'node:events';
 import { createWriteStream, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { concat, defer, lastValueFrom, mergeMap, reduce } from 'rxjs';
+import { concat, defer, fromEvent, lastValueFrom, mergeMap, reduce, takeUntil } from 'rxjs';
 import { decodeFrames } from '../pipeline/decodeFrames.ts';
 import { embedFrames } from '../pipeline/embedFrames.ts';
 import { loadEncoder } from '../pipeline/evaluate.ts';
@@ -10,7 +10,7 @@ import { expandInputs } from '../pipeline/inputs.ts';
 import { liveFrames } from '../pipeline/liveSource.ts';
 import { readRunInfo } from '../pipeline/pretrainVideo.ts';
 import { Valve } from '../pipeline/valve.ts';
-import { useBackend } from './backend.ts';
+import { stopSignal, useBackend } from './backend.ts';
 import { positiveInt, positiveNumber } from './options.ts';
 
 interface EmbedFlags {
@@ -39,6 +39,9 @@ export function embedCommand(): Command {
       const [, height, width, channels] = encoder.inputs[0]!.shape as [null, number, number, number];
       const decode = { width, height, fps: flags.fps ?? run?.format.fps, pixelFormat: channels === 1 ? ('gray' as const) : ('rgb' as const) };
       const out = flags.out === '-' ? process.stdout : createWriteStream(flags.out);
+      // A live input has no end: SIGINT or SIGTERM stops reading, and the lines written so far are kept whole.
+      const signal = stopSignal();
+      const stopped = fromEvent(signal, 'abort');
       const written = await lastValueFrom(
         concat(
           ...specs.map((spec) =>
@@ -49,6 +52,7 @@ export function embedCommand(): Command {
             }),
           ),
         ).pipe(
+          takeUntil(stopped),
           // Waits for the file to drain so a long or live video does not pile lines up in memory.
           mergeMap(async (e) => {
             if (!out.write(JSON.stringify(e) + '\n')) await once(out, 'drain');

@@ -202,7 +202,7 @@ test('SIGTERM stops a run whose live sender sends nothing, with a checkpoint and
   const out = join(dir, 'silent-stop');
   try {
     const run = start([...SMALL, '--video', `tcp://127.0.0.1:${server.port}`, '--out', out, '--stall-timeout', '60000']);
-    while (!existsSync(join(out, 'run.json'))) await new Promise((resolve) => setTimeout(resolve, 200));
+    while (run.child.exitCode === null && !existsSync(join(out, 'run.json'))) await new Promise((resolve) => setTimeout(resolve, 200));
     await new Promise((resolve) => setTimeout(resolve, 1000));
     run.child.kill('SIGTERM');
     const result = await run.exit;
@@ -211,5 +211,27 @@ test('SIGTERM stops a run whose live sender sends nothing, with a checkpoint and
     t.true(existsSync(join(out, 'checkpoint', 'state.json')));
   } finally {
     await server.close();
+  }
+});
+
+test('embed of a live stream runs until SIGTERM and leaves whole JSON lines', async (t) => {
+  const model = join(dir, 'embed-live-run');
+  const { clips } = await generateLabelledClips({ dir: join(dir, 'embed-live-clips'), seed: 7, count: 1, width: 32, height: 32, frames: 24 });
+  const trained = await start([...SMALL, '--video', clips[0]!.path, '--out', model, '--steps', '1']).exit;
+  t.is(trained.code, 0, trained.stderr);
+  const port = await freePort();
+  const server = serveTestStream(port);
+  const file = join(dir, 'live.jsonl');
+  try {
+    const run = start(['--backend', 'wasm', 'embed', '--model', model, '--video', `tcp://127.0.0.1:${port}`, '--out', file, '--batch', '8']);
+    while (run.child.exitCode === null && (!existsSync(file) || (await readFile(file, 'utf8')).split('\n').length < 40)) await new Promise((resolve) => setTimeout(resolve, 200));
+    run.child.kill('SIGTERM');
+    const result = await run.exit;
+    t.is(result.code, 0, result.stderr);
+    const lines = (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    t.true(lines.length >= 39);
+    t.deepEqual(lines.map((l) => l.index), lines.map((_, i) => i));
+  } finally {
+    server.kill();
   }
 });
