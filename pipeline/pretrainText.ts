@@ -234,6 +234,8 @@ export async function pretrainText(options: TextPretrainOptions): Promise<TrainR
   if (notText.length > 0) throw new OptionError('--tasks', notText.join(','), `text tasks: ${TEXT_TASKS.join(', ')}`);
   const { readShardManifest, shardSamples } = await import('./shards.ts');
   const manifest = options.shards ? await readShardManifest(options.shards) : undefined;
+  const missing = manifest ? options.tasks.filter((t) => !manifest.counts[t.name]).map((t) => t.name) : [];
+  if (missing.length > 0) throw new OptionError('--tasks', missing.join(','), `tasks with samples in ${options.shards} (it has ${Object.keys(manifest!.counts).join(', ')})`);
   const taskConfig = manifest ? manifest.taskConfig : resolveTextTaskConfig(options.taskConfig);
   const tokenizer = await resolveTokenizer(options, manifest && join(options.shards!, manifest.tokenizer.file));
   const info: TextRunInfo = {
