@@ -5,14 +5,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { bufferCount, filter, firstValueFrom, from, toArray } from 'rxjs';
 import { generateLabelledClips } from '../fixtures/syntheticVideos.ts';
 import { selectBackend, type BackendChoice } from '../pipeline/backend.ts';
-import { collate, disposeBatch } from '../pipeline/batchSamples.ts';
 import { decodeFrames } from '../pipeline/decodeFrames.ts';
 import { buildFrameEncoder } from '../pipeline/encoders.ts';
 import { probeAgainstRandomInit } from '../pipeline/evaluate.ts';
 import type { Frame } from '../pipeline/frame.ts';
 import { Rng } from '../pipeline/rng.ts';
 import { train } from '../pipeline/trainer.ts';
-import { frameShape, labelledFrames, type FrameFormat } from '../pipeline/videoDataset.ts';
+import { frameShape, labelledFrames, metricOverBatches, type FrameFormat } from '../pipeline/videoDataset.ts';
 import { TASKS, type TaskName } from '../tasks/registry.ts';
 import type { PretextTask } from '../tasks/task.ts';
 
@@ -147,20 +146,7 @@ async function pretextAccuracy(task: PretextTask<Frame>, encoder: tf.LayersModel
   const source = heldOut.get(video)![0]?.source;
   const rng = new Rng(12345);
   const batches = await firstValueFrom(from(frames).pipe(task.sampler({ rng }), filter((s) => s.source === source), bufferCount(32), toArray()));
-  const shape = frameShape(format);
-  let correct = 0;
-  let count = 0;
-  for (const samples of batches) {
-    // Contrastive tasks score within a batch; a tiny last batch would be an easier test, so it is dropped.
-    if (samples.length < 8 && count > 0) continue;
-    const batch = collate(samples, task.inputShapes(shape), task.labelShape(shape));
-    const metric = tf.tidy(() => task.metric(batch.labels, task.forward(encoder, head, batch.inputs, false)));
-    correct += (await metric.data())[0]! * samples.length;
-    count += samples.length;
-    metric.dispose();
-    disposeBatch(batch);
-  }
-  return { accuracy: count ? correct / count : NaN, samples: count };
+  return metricOverBatches(task, encoder, head, batches, frameShape(format), 8);
 }
 
 function round(x: number, digits = 3): number {

@@ -260,10 +260,27 @@ export async function evaluateTask(
   const batches = await firstValueFrom(
     videoEpoch(videos, format, rng).pipe(task.sampler({ rng: rng.fork() }), bufferCount(options.batchSize ?? 32), toArray()),
   );
+  return metricOverBatches(task, encoder, head, batches, shape);
+}
+
+/**
+ * A task's metric over batches of samples (inference mode), the mean weighted by batch size. Batches smaller
+ * than `minBatch` are left out after the first: contrastive tasks score within a batch, and a tiny one is an
+ * easier test.
+ */
+export async function metricOverBatches(
+  task: PretextTask<Frame>,
+  encoder: tf.LayersModel,
+  head: tf.LayersModel,
+  batches: readonly Sample[][],
+  itemShape: readonly number[],
+  minBatch = 1,
+): Promise<{ accuracy: number; samples: number }> {
   let correct = 0;
   let count = 0;
   for (const samples of batches) {
-    const batch = collate(samples, task.inputShapes(shape), task.labelShape(shape));
+    if (samples.length < minBatch && count > 0) continue;
+    const batch = collate(samples, task.inputShapes(itemShape), task.labelShape(itemShape));
     const metric = tf.tidy(() => task.metric(batch.labels, task.forward(encoder, head, batch.inputs, false)));
     correct += (await metric.data())[0]! * samples.length;
     count += samples.length;
