@@ -28,6 +28,11 @@ export function scoreDialogueCommand(): Command {
       let skipped = 0;
       const onSkip = (_: TextSkip): void => void skipped++;
       const out = process.stdout;
+      // A reader that stops early (`| head`) is not an error: stop scoring quietly.
+      out.on('error', (error: NodeJS.ErrnoException) => {
+        if (error.code === 'EPIPE') process.exit(0);
+        throw error;
+      });
       const count = await lastValueFrom(
         readDialogueItems(flags.input, { dialogueFormat: flags.format, onInvalid: flags.onInvalid, onSkip }).pipe(
           scoreDialogues(model),
