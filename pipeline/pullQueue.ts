@@ -72,6 +72,22 @@ export class PullQueue<T> {
     });
   }
 
+  /**
+   * Gives up a pending `next()`, which then resolves `undefined` without taking an item, so `position` stays
+   * that of the next item (a run stopped while waiting for data checkpoints an exact position).
+   */
+  cancelPending(): void {
+    const waiting = this.#waiting;
+    this.#waiting = undefined;
+    waiting?.resolve(undefined);
+  }
+
+  /** Returns the item `next()` just gave to the front of the queue, as if it had not been taken. */
+  putBack(item: T): void {
+    this.#items.unshift(item);
+    this.#position.index--;
+  }
+
   /** Stops the source (kills ffmpeg and the like). */
   close(): void {
     this.#state = 'finished';

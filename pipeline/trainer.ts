@@ -102,9 +102,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       }
       // Timed from the data wait on, so samples/s is what the whole pipeline delivers.
       const t0 = performance.now();
-      const batches = await nextBatches(run.queues);
-      if (!batches) {
-        stoppedBy = 'data';
+      const batches = await nextBatches(run.queues, options.signal);
+      if (batches === 'data' || batches === 'signal') {
+        stoppedBy = batches;
         break;
       }
       const losses = runStep(run, batches);
@@ -249,11 +249,22 @@ function copyWeights(from: tf.LayersModel, to: tf.LayersModel): void {
   to.setWeights(from.getWeights());
 }
 
-async function nextBatches(queues: PullQueue<Sample[]>[]): Promise<Sample[][] | undefined> {
+/**
+ * One batch from each task's queue. A stop signal while waiting (a slow or silent source) ends the wait at once;
+ * batches already taken go back to their queues, so the checkpoint's data positions stay exact.
+ */
+async function nextBatches(queues: PullQueue<Sample[]>[], signal: AbortSignal | undefined): Promise<Sample[][] | 'data' | 'signal'> {
   const batches: Sample[][] = [];
   for (const queue of queues) {
+    const stop = () => queue.cancelPending();
+    signal?.addEventListener('abort', stop, { once: true });
     const batch = await queue.next();
-    if (!batch) return undefined;
+    signal?.removeEventListener('abort', stop);
+    if (!batch) {
+      if (!signal?.aborted) return 'data';
+      batches.forEach((b, k) => queues[k]!.putBack(b));
+      return 'signal';
+    }
     batches.push(batch);
   }
   return batches;

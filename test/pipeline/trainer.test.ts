@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { from } from 'rxjs';
+import { from, NEVER } from 'rxjs';
 import { syntheticFrames } from '../../fixtures/frames.ts';
 import { selectBackend } from '../../pipeline/backend.ts';
 import { buildFrameEncoder } from '../../pipeline/encoders.ts';
@@ -100,4 +100,19 @@ test.serial('an aborted run stops after the current step and writes its checkpoi
   t.is(result.steps, 3);
   const state = JSON.parse(await readFile(join(dir, 'checkpoint', 'state.json'), 'utf8'));
   t.is(state.step, 3);
+});
+
+test.serial('a stop signal ends a wait for data at once and keeps data positions exact', async (t) => {
+  const dir = await tempDir(t);
+  const silent = { ...orderVerification, name: 'silent' };
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(), 500);
+  const opts = options({ steps: 10, outDir: dir, signal: controller.signal });
+  opts.tasks.push({ task: silent, samples: () => NEVER });
+  const result = await train(opts);
+  t.is(result.stoppedBy, 'signal');
+  t.is(result.steps, 0);
+  const state = JSON.parse(await readFile(join(dir, 'checkpoint', 'state.json'), 'utf8'));
+  // The order batch taken before the wait went back: a resumed run starts with it.
+  t.deepEqual(state.positions.order, { epoch: 0, index: 0 });
 });
