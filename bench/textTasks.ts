@@ -4,18 +4,24 @@
  * accuracy (Project Gutenberg, NLTK selection), dialogue-order accuracy and ROC AUC on DailyDialog validation, and
  * the AUC of scoreDialogue for original vs shuffled validation dialogues.
  *
- *   npx tsx bench/textTasks.ts            # data from env TEMPO_DATA, default <repo>/../shared/data
- *   BENCH_SCALE=4 npx tsx bench/textTasks.ts   # 4x the steps (the default run takes ~7 min on 2 shared cores)
+ *   npx tsx bench/textTasks.ts                    # data from env TEMPO_DATA, default <repo>/../shared/data
+ *   BENCH_TASKS=mlm,nsp npx tsx bench/textTasks.ts   # only these (skipgram, cbow, mlm, nsp, text-cpc, dialogue-order)
+ *   BENCH_SCALE=4 npx tsx bench/textTasks.ts      # 4x the steps (default: ~10 min on 2 idle cores, more on busy ones)
+ *
+ * Training items are reshuffled every epoch and samples go through a shuffle buffer: the samplers emit the pairs
+ * of one sentence (or the windows of one dialogue) together, and batches of neighbours train far worse.
  */
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { from, lastValueFrom, take, toArray } from 'rxjs';
+import { from, lastValueFrom, Observable, take, toArray } from 'rxjs';
 import { selectBackend } from '../pipeline/backend.ts';
 import { collate, disposeBatch } from '../pipeline/batchSamples.ts';
 import { Rng } from '../pipeline/rng.ts';
+import { shuffleBuffer } from '../pipeline/shuffleBuffer.ts';
 import { train } from '../pipeline/trainer.ts';
+import type { Valve } from '../pipeline/valve.ts';
 import { createDialogueOrderTask, scoreDialogue } from '../tasks/dialogue/utteranceOrder.ts';
 import type { PretextTask, Sample } from '../tasks/task.ts';
 import { createCbowTask } from '../tasks/text/cbow.ts';
@@ -34,9 +40,11 @@ import { WordVocab } from '../text/tokenizers/WordVocab.ts';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DATA = process.env.TEMPO_DATA ?? join(ROOT, '..', 'shared', 'data');
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
+const ALL_TASKS = ['skipgram', 'cbow', 'mlm', 'nsp', 'text-cpc', 'dialogue-order'];
+const TASKS = (process.env.BENCH_TASKS ?? ALL_TASKS.join(',')).split(',').map((t) => t.trim()).filter((t) => t.length > 0);
 const steps = (n: number): number => Math.max(10, Math.round(n * SCALE));
-const MAX_LENGTH = 24;
-const QUERY_WORDS = ['emma', 'sister', 'happy', 'house', 'letter', 'walked'];
+const wanted = (name: string): boolean => TASKS.includes(name);
+const QUERY_WORDS = ['father', 'mother', 'house', 'walked', 'said', 'letter', 'happy', 'emma'];
 
 interface Row {
   task: string;
@@ -52,11 +60,13 @@ async function main(): Promise<void> {
     console.log(`bench/textTasks: skipped, no data at ${DATA} (set TEMPO_DATA to the folder holding text/gutenberg and dialogue/dailydialog)`);
     return;
   }
+  const unknown = TASKS.filter((t) => !ALL_TASKS.includes(t));
+  if (unknown.length > 0) throw new Error(`BENCH_TASKS: unknown ${unknown.join(', ')}; use a comma list of ${ALL_TASKS.join(', ')}`);
   const backend = await selectBackend({ backend: 'wasm', log: () => {} });
-  console.log(`backend ${backend.label}; data ${DATA}; scale ${SCALE}`);
+  console.log(`backend ${backend.label}; data ${DATA}; scale ${SCALE}; tasks ${TASKS.join(',')}`);
   const rows: Row[] = [];
-  rows.push(...(await benchText(gutenberg)));
-  rows.push(await benchDialogue(daily));
+  if (ALL_TASKS.slice(0, 5).some(wanted)) rows.push(...(await benchText(gutenberg)));
+  if (wanted('dialogue-order')) rows.push(await benchDialogue(daily));
   console.log('\n| task | steps | train s | held-out figures |\n|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.task} | ${r.steps} | ${r.seconds.toFixed(0)} | ${r.figures} |`);
 }
@@ -69,44 +79,61 @@ async function readBooks(folder: string): Promise<string[][]> {
   return new Rng(1).shuffle(documents);
 }
 
-async function benchText(folder: string): Promise<Row[]> {
-  const documents = await readBooks(folder);
-  const tokenizer = await WordVocab.train(documents.flat(), { maxSize: 8000, minCount: 3 });
-  const vocabulary = vocabularyOf(tokenizer);
+/** A word vocabulary of `maxSize` ids over the books, and their sentences tokenized, split 90/10 by paragraph. */
+async function tokenizeBooks(documents: string[][], maxSize: number) {
+  const tokenizer = await WordVocab.train(documents.flat(), { maxSize, minCount: 3 });
   const tokenized = documents.map((sentences, document) =>
     sentences.map((text): TokenizedSentence => ({ ids: Int32Array.from(tokenizer.encode(text, { addSpecialTokens: false })), document })),
   );
   const cut = Math.floor(tokenized.length * 0.9);
-  const trainSet = tokenized.slice(0, cut).flat();
-  const heldOut = tokenized.slice(cut).flat();
+  return { tokenizer, vocabulary: vocabularyOf(tokenizer), trainSet: tokenized.slice(0, cut).flat(), heldOut: tokenized.slice(cut).flat() };
+}
+
+async function benchText(folder: string): Promise<Row[]> {
+  const documents = await readBooks(folder);
+  const { tokenizer, vocabulary, trainSet, heldOut } = await tokenizeBooks(documents, 8000);
   console.log(`gutenberg: ${documents.length} paragraphs, ${trainSet.length} train / ${heldOut.length} held-out sentences, ${tokenizer.vocabSize} ids`);
   const counts = countTokens(trainSet, vocabulary.vocabSize);
   const embeddingSize = 64;
   const rows: Row[] = [];
 
   for (const [name, make] of [['skipgram', createSkipgramTask], ['cbow', createCbowTask]] as const) {
+    if (!wanted(name)) continue;
     const task = make({ vocabSize: vocabulary.vocabSize, embeddingSize, window: 5, negatives: 5, subsample: 1e-3, counts });
-    const run = await runTask(task, trainSet, heldOut, { vocabSize: vocabulary.vocabSize, embeddingSize, steps: steps(300), batchSize: 256, learningRate: 5e-3 });
+    // Cheap steps (no GRU: only embedding rows), so many of them and large batches.
+    const run = await runTask(task, byDocument(trainSet), heldOut, { vocabSize: vocabulary.vocabSize, embeddingSize, maxLength: 24, steps: steps(name === 'skipgram' ? 1500 : 600), batchSize: 1024, learningRate: 1e-2, shuffle: 20000 });
     const neighbours = QUERY_WORDS.map((w) => `${w}: ${nearestWords(run.encoder, tokenizer, w, 5).map((n) => n.word).join(' ')}`).join('; ');
+    console.log(`${name} neighbours: ${neighbours}`);
     rows.push({ task: name, steps: run.steps, seconds: run.seconds, figures: `rank acc ${run.metric.toFixed(3)} (chance 0.167); ${neighbours}` });
     run.dispose();
   }
 
-  const mlm = createMlmTask({ vocabulary, maxLength: MAX_LENGTH });
-  const mlmRun = await runTask(mlm, trainSet, heldOut, { vocabSize: vocabulary.vocabSize, embeddingSize, steps: steps(100), batchSize: 32, learningRate: 3e-3 });
-  const baseline = unigramBaseline(mlmRun.heldOutSamples, mlm.labelShape([MAX_LENGTH])[1]!);
-  rows.push({ task: 'mlm', steps: mlmRun.steps, seconds: mlmRun.seconds, figures: `masked acc ${mlmRun.metric.toFixed(3)} vs unigram baseline ${baseline.toFixed(3)}` });
-  mlmRun.dispose();
+  if (wanted('mlm')) {
+    // A small vocabulary and short sequences: the softmax over the vocabulary and the GRU over maxLength are the cost.
+    const small = await tokenizeBooks(documents, 2000);
+    const maxLength = 16;
+    const mlm = createMlmTask({ vocabulary: small.vocabulary, maxLength });
+    const mlmRun = await runTask(mlm, byDocument(small.trainSet), small.heldOut, { vocabSize: small.vocabulary.vocabSize, embeddingSize, maxLength, steps: steps(250), batchSize: 64, learningRate: 1e-2, shuffle: 2000 });
+    const baseline = unigramBaseline(mlmRun.heldOutSamples, mlm.labelShape([maxLength])[1]!);
+    rows.push({ task: 'mlm', steps: mlmRun.steps, seconds: mlmRun.seconds, figures: `masked acc ${mlmRun.metric.toFixed(3)} vs unigram baseline ${baseline.toFixed(3)} (${small.vocabulary.vocabSize} ids, ${maxLength} tokens)` });
+    mlmRun.dispose();
+  }
 
-  const nsp = createNspTask({ vocabulary, maxLength: MAX_LENGTH });
-  const nspRun = await runTask(nsp, trainSet, heldOut, { vocabSize: vocabulary.vocabSize, embeddingSize, steps: steps(100), batchSize: 32, learningRate: 3e-3 });
-  rows.push({ task: 'nsp', steps: nspRun.steps, seconds: nspRun.seconds, figures: `acc ${nspRun.metric.toFixed(3)} (chance 0.5), AUC ${nspRun.auc.toFixed(3)}` });
-  nspRun.dispose();
+  if (wanted('nsp')) {
+    const maxLength = 24;
+    const nsp = createNspTask({ vocabulary, maxLength });
+    const nspRun = await runTask(nsp, byDocument(trainSet), heldOut, { vocabSize: vocabulary.vocabSize, embeddingSize, maxLength, steps: steps(200), batchSize: 64, learningRate: 5e-3, shuffle: 2000 });
+    rows.push({ task: 'nsp', steps: nspRun.steps, seconds: nspRun.seconds, figures: `acc ${nspRun.metric.toFixed(3)} (chance 0.5), AUC ${nspRun.auc.toFixed(3)}` });
+    nspRun.dispose();
+  }
 
-  const cpc = createTextCpcTask({ vocabulary, maxLength: MAX_LENGTH, steps: 3, embeddingSize });
-  const cpcRun = await runTask(cpc, trainSet, heldOut, { vocabSize: vocabulary.vocabSize, embeddingSize, steps: steps(75), batchSize: 16, learningRate: 3e-3 });
-  rows.push({ task: 'text-cpc', steps: cpcRun.steps, seconds: cpcRun.seconds, figures: `future-token acc ${cpcRun.metric.toFixed(3)} (1 of ${16 * (MAX_LENGTH - 3)} candidates)` });
-  cpcRun.dispose();
+  if (wanted('text-cpc')) {
+    const maxLength = 24;
+    const cpc = createTextCpcTask({ vocabulary, maxLength, steps: 3, embeddingSize });
+    const cpcRun = await runTask(cpc, byDocument(trainSet), heldOut, { vocabSize: vocabulary.vocabSize, embeddingSize, maxLength, steps: steps(50), batchSize: 16, learningRate: 3e-3, shuffle: 1000 });
+    rows.push({ task: 'text-cpc', steps: cpcRun.steps, seconds: cpcRun.seconds, figures: `future-token acc ${cpcRun.metric.toFixed(3)} (1 of ${16 * (maxLength - 3)} candidates)` });
+    cpcRun.dispose();
+  }
   return rows;
 }
 
@@ -114,10 +141,10 @@ async function benchDialogue(folder: string): Promise<Row> {
   const trainDialogues = await lastValueFrom(readDialogues(join(folder, 'train', 'dialogues_train.txt')).pipe(toArray()));
   const validation = await lastValueFrom(readDialogues(join(folder, 'validation', 'dialogues_validation.txt')).pipe(toArray()));
   const tokenizer = await WordVocab.train(trainDialogues.flatMap((d) => d.turns), { maxSize: 8000, minCount: 3 });
-  const shuffledTrain = new Rng(2).shuffle([...trainDialogues]);
-  const task = createDialogueOrderTask({ tokenizer, maxLength: MAX_LENGTH, turns: 3 });
-  const run = await runTask(task, shuffledTrain, validation, { vocabSize: tokenizer.vocabSize, embeddingSize: 64, steps: steps(100), batchSize: 32, learningRate: 3e-3 });
-  const scorer = { encoder: run.encoder, head: run.head, tokenizer, maxLength: MAX_LENGTH, turns: 3 };
+  const maxLength = 24;
+  const task = createDialogueOrderTask({ tokenizer, maxLength, turns: 3 });
+  const run = await runTask(task, trainDialogues.map((d) => [d]), validation, { vocabSize: tokenizer.vocabSize, embeddingSize: 64, maxLength, steps: steps(150), batchSize: 32, learningRate: 1e-3, shuffle: 2000 });
+  const scorer = { encoder: run.encoder, head: run.head, tokenizer, maxLength, turns: 3 };
   const rng = new Rng(3);
   const pool = validation.filter((d) => d.turns.length >= 3).slice(0, 200);
   const original = pool.map((d) => scoreDialogue(scorer, d).score);
@@ -141,9 +168,13 @@ function shuffleTurns(d: Dialogue, rng: Rng): Dialogue {
 interface RunOptions {
   vocabSize: number;
   embeddingSize: number;
+  /** Tokens per sequence of the encoder. */
+  maxLength: number;
   steps: number;
   batchSize: number;
   learningRate: number;
+  /** Samples held by the shuffle buffer. */
+  shuffle: number;
 }
 
 interface TaskRun {
@@ -159,13 +190,52 @@ interface TaskRun {
   dispose(): void;
 }
 
-async function runTask<Raw>(task: PretextTask<Raw>, trainItems: Raw[], heldOutItems: Raw[], o: RunOptions): Promise<TaskRun> {
-  const encoder = buildTextEncoder({ vocabSize: o.vocabSize, maxLength: MAX_LENGTH, embeddingSize: o.embeddingSize, hiddenSize: 64, seed: 1 });
+/**
+ * The items of one epoch, groups (a paragraph's sentences, in order: NSP and CPC read neighbours) in a seeded
+ * order, emitted only while the trainer's valve is open: `from(items)` would sample the whole epoch up front
+ * (millions of word2vec pairs) before the first step.
+ */
+function pacedItems<T>(groups: readonly (readonly T[])[], valve: Valve, rng: Rng): Observable<T> {
+  return new Observable<T>((subscriber) => {
+    const items = rng.shuffle(groups.map((_, i) => i)).flatMap((g) => groups[g]!);
+    let next = 0;
+    let cancel = (): void => {};
+    const pump = (): void => {
+      while (!subscriber.closed && next < items.length && valve.isOpen) subscriber.next(items[next++]!);
+      if (subscriber.closed) return;
+      if (next >= items.length) subscriber.complete();
+      else cancel = valve.onOpen(() => setImmediate(pump));
+    };
+    pump();
+    return () => cancel();
+  });
+}
+
+/** Sentences grouped by their document (paragraph), in order. */
+function byDocument(sentences: TokenizedSentence[]): TokenizedSentence[][] {
+  const groups: TokenizedSentence[][] = [];
+  for (const s of sentences) {
+    const last = groups[groups.length - 1];
+    if (last && last[0]!.document === s.document) last.push(s);
+    else groups.push([s]);
+  }
+  return groups;
+}
+
+async function runTask<Raw>(task: PretextTask<Raw>, trainGroups: Raw[][], heldOutItems: Raw[], options: RunOptions): Promise<TaskRun> {
+  // BENCH_LR / BENCH_BATCH override every task's, for trying settings on one task (with BENCH_TASKS).
+  const o = { ...options, learningRate: Number(process.env.BENCH_LR ?? options.learningRate), batchSize: Number(process.env.BENCH_BATCH ?? options.batchSize) };
+  const encoder = buildTextEncoder({ vocabSize: o.vocabSize, maxLength: o.maxLength, embeddingSize: o.embeddingSize, hiddenSize: 64, seed: 1 });
   const t0 = performance.now();
   const result = await train({
     encoder,
-    itemShape: [MAX_LENGTH],
-    tasks: [{ task: task as PretextTask<never>, samples: (_e, _v, rng) => from(trainItems).pipe(task.sampler({ rng })) }],
+    itemShape: [o.maxLength],
+    tasks: [
+      {
+        task: task as PretextTask<never>,
+        samples: (_epoch, valve, rng) => pacedItems(trainGroups, valve, rng.fork()).pipe(task.sampler({ rng }), shuffleBuffer({ rng: rng.fork(), bufferSize: o.shuffle })),
+      },
+    ],
     steps: o.steps,
     batchSize: o.batchSize,
     learningRate: o.learningRate,
@@ -173,20 +243,21 @@ async function runTask<Raw>(task: PretextTask<Raw>, trainItems: Raw[], heldOutIt
     progress: 'none',
   });
   const seconds = (performance.now() - t0) / 1000;
+  if (result.steps === 0) throw new Error(`${task.name}: no training step ran (stopped by ${result.stoppedBy}): its sampler made no samples`);
   const head = result.heads[task.name]!;
-  const heldOutSamples = await lastValueFrom(from(heldOutItems).pipe(task.sampler({ rng: new Rng(99) }), take(2048), toArray()));
-  const { metric, auc: rocAuc } = evaluate(task, encoder, head, heldOutSamples, o.batchSize);
+  const heldOutSamples = await lastValueFrom(from(heldOutItems).pipe(task.sampler({ rng: new Rng(99) }), shuffleBuffer({ rng: new Rng(98), bufferSize: 20000 }), take(2048), toArray()));
+  const { metric, auc: rocAuc } = evaluate(task, encoder, head, heldOutSamples, o.batchSize, o.maxLength);
   console.log(`${task.name}: ${result.steps} steps in ${seconds.toFixed(0)} s, last train loss ${result.last?.loss.toFixed(3)}, held-out metric ${metric.toFixed(3)}`);
   return { encoder, head, steps: result.steps, seconds, metric, auc: rocAuc, heldOutSamples, dispose: () => (encoder.dispose(), head.dispose()) };
 }
 
-function evaluate(task: PretextTask<never>, encoder: tf.LayersModel, head: tf.LayersModel, samples: Sample[], batchSize: number): { metric: number; auc: number } {
+function evaluate(task: PretextTask<never>, encoder: tf.LayersModel, head: tf.LayersModel, samples: Sample[], batchSize: number, maxLength: number): { metric: number; auc: number } {
   let metricSum = 0;
   let batches = 0;
   const scores: number[] = [];
   const labels: number[] = [];
   for (let i = 0; i + batchSize <= samples.length; i += batchSize) {
-    const batch = collate(samples.slice(i, i + batchSize), task.inputShapes([MAX_LENGTH]), task.labelShape([MAX_LENGTH]));
+    const batch = collate(samples.slice(i, i + batchSize), task.inputShapes([maxLength]), task.labelShape([maxLength]));
     tf.tidy(() => {
       const predictions = task.forward(encoder, head, batch.inputs, false);
       metricSum += task.metric(batch.labels, predictions).dataSync()[0]!;
