@@ -3,6 +3,7 @@ import { expandInputs, parseShard, type Shard } from '../pipeline/inputs.ts';
 import { pretrainVideo } from '../pipeline/pretrainVideo.ts';
 import { pretrainText, TEXT_TASKS } from '../pipeline/pretrainText.ts';
 import { OptionError } from '../pipeline/errors.ts';
+import type { TrainResult } from '../pipeline/trainer.ts';
 import { FRAME_TASKS, parseTaskList } from '../tasks/registry.ts';
 import { stopSignal, useBackend } from './backend.ts';
 import { nonNegativeInt, positiveInt, positiveNumber } from './options.ts';
@@ -85,12 +86,7 @@ export function pretrainCommand(): Command {
         steps,
         onBadInput: flags.onBadInput,
         live: flags.stallTimeout !== undefined ? { stallTimeoutMs: flags.stallTimeout } : undefined,
-        batchSize: flags.batch,
-        learningRate: flags.lr,
-        seed: flags.seed,
-        outDir: flags.out,
-        checkpointEvery: flags.checkpointEvery,
-        resume: flags.resume,
+        ...runOptions(flags),
         format: { width: flags.width, height: flags.height, fps: flags.fps, gray: flags.gray },
         encoder: { featureSize: flags.featureSize },
         // A run without an end has no bar to fill: it logs a line per checkpoint instead.
@@ -101,10 +97,7 @@ export function pretrainCommand(): Command {
       const summary = { steps: result.steps, startStep: result.startStep, stoppedBy: result.stoppedBy, last: result.last, out: flags.out, badInputs: result.badInputs };
       if (flags.json) console.log(JSON.stringify(summary));
       else {
-        const last = result.last;
-        console.log(`pretrained ${result.steps} steps (from ${result.startStep}, stopped by ${result.stoppedBy})` +
-          (last ? `; last loss ${last.loss.toFixed(4)}, ${Object.entries(last.tasks).map(([n, t]) => `${n} acc ${t.accuracy.toFixed(3)}`).join(', ')}` : '') +
-          `; encoder in ${flags.out}/encoder`);
+        console.log(`${describeRun(result)}; encoder in ${flags.out}/encoder`);
         if (result.badInputs.length > 0) {
           console.log(`skipped ${result.badInputs.length} bad input(s):`);
           for (const bad of result.badInputs) console.log(`  ${bad.input}: ${bad.error}`);
@@ -132,22 +125,33 @@ async function pretrainTextAction(flags: PretrainFlags, command: Command): Promi
     hiddenSize: flags.featureSize,
     tasks,
     steps: flags.steps ?? 1000,
-    batchSize: flags.batch,
-    learningRate: flags.lr,
-    seed: flags.seed,
-    outDir: flags.out,
-    checkpointEvery: flags.checkpointEvery,
-    resume: flags.resume,
+    ...runOptions(flags),
     progress: flags.json ? 'none' : 'auto',
     signal: stopSignal(),
   });
   result.encoder.dispose();
   const summary = { steps: result.steps, startStep: result.startStep, stoppedBy: result.stoppedBy, last: result.last, out: flags.out, vocabSize: result.tokenizer.vocabSize, skipped };
   if (flags.json) return console.log(JSON.stringify(summary));
-  const last = result.last;
-  console.log(`pretrained ${result.steps} steps (from ${result.startStep}, stopped by ${result.stoppedBy})` +
-    (last ? `; last loss ${last.loss.toFixed(4)}, ${Object.entries(last.tasks).map(([n, t]) => `${n} acc ${t.accuracy.toFixed(3)}`).join(', ')}` : '') +
-    `; encoder, heads and tokenizer in ${flags.out}`);
+  console.log(`${describeRun(result)}; encoder, heads and tokenizer in ${flags.out}`);
   const skips = Object.entries(skipped).map(([k, v]) => `${v} ${k}`).join(', ');
   if (skips) console.log(`skipped: ${skips}`);
+}
+
+/** The trainer options every kind of run takes from the same flags. */
+function runOptions(flags: PretrainFlags) {
+  return {
+    batchSize: flags.batch,
+    learningRate: flags.lr,
+    seed: flags.seed,
+    outDir: flags.out,
+    checkpointEvery: flags.checkpointEvery,
+    resume: flags.resume,
+  };
+}
+
+/** One line on how a run ended: steps, why it stopped, the last loss and per-task accuracy. */
+function describeRun(result: TrainResult): string {
+  const last = result.last;
+  return `pretrained ${result.steps} steps (from ${result.startStep}, stopped by ${result.stoppedBy})` +
+    (last ? `; last loss ${last.loss.toFixed(4)}, ${Object.entries(last.tasks).map(([n, t]) => `${n} acc ${t.accuracy.toFixed(3)}`).join(', ')}` : '');
 }
