@@ -15,7 +15,10 @@ export interface Learned {
 
 export const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-/** Trains `task` alone on `items` (replayed every epoch) with a small wasm-friendly encoder. */
+/**
+ * Trains `task` alone on `items` (replayed every epoch) with a small wasm-friendly frame encoder of `size` x `size`,
+ * or with `overrides.encoder` and `overrides.itemShape` (text tasks).
+ */
 export async function learn<Raw>(
   task: PretextTask<Raw>,
   items: readonly Raw[],
@@ -24,7 +27,7 @@ export async function learn<Raw>(
 ): Promise<Learned> {
   const losses: number[] = [];
   const accuracies: number[] = [];
-  const encoder = buildFrameEncoder({ inputShape: [size, size, 3], featureSize: 32, width: 8, blocks: 2, seed: 1 });
+  const encoder = overrides.encoder ?? buildFrameEncoder({ inputShape: [size, size, 3], featureSize: 32, width: 8, blocks: 2, seed: 1 });
   const result = await train({
     encoder,
     itemShape: [size, size, 3],

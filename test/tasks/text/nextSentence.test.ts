@@ -4,10 +4,10 @@ import { from, lastValueFrom, toArray } from 'rxjs';
 import { selectBackend } from '../../../pipeline/backend.ts';
 import { OptionError } from '../../../pipeline/errors.ts';
 import { Rng } from '../../../pipeline/rng.ts';
-import { train } from '../../../pipeline/trainer.ts';
 import { createNspTask } from '../../../tasks/text/nextSentence.ts';
 import { defaultVocabulary } from '../../../tasks/text/tokenizedSentence.ts';
 import { buildTextEncoder } from '../../../text/textEncoder.ts';
+import { learn } from '../_learn.ts';
 import { WORDS, mean, proceduralSentences } from './_corpus.ts';
 
 test.before(() => selectBackend({ backend: 'wasm', log: () => {} }));
@@ -47,18 +47,7 @@ test.serial('next-sentence prediction learns: loss falls and accuracy ends well 
   const task = createNspTask({ vocabulary, maxLength: 10 });
   const before = tf.memory().numTensors;
   const encoder = buildTextEncoder({ vocabSize: vocabulary.vocabSize, maxLength: 10, embeddingSize: 16, hiddenSize: 16, seed: 2 });
-  const losses: number[] = [];
-  const accuracies: number[] = [];
-  const result = await train({
-    encoder,
-    itemShape: [10],
-    tasks: [{ task, samples: (_e, _v, rng) => from(sentences).pipe(task.sampler({ rng })) }],
-    steps: 120,
-    batchSize: 32,
-    learningRate: 1e-2,
-    seed: 3,
-    onStep: (m) => (losses.push(m.loss), accuracies.push(m.tasks.nsp!.accuracy)),
-  });
+  const { losses, accuracies, result } = await learn(task, sentences, 0, { encoder, itemShape: [10], steps: 120, batchSize: 32, learningRate: 1e-2, seed: 3 });
   Object.values(result.heads).forEach((h) => h.dispose());
   encoder.dispose();
   const [first, last, accuracy] = [mean(losses.slice(0, 10)), mean(losses.slice(-30)), mean(accuracies.slice(-30))];
