@@ -16,6 +16,7 @@ interface PretrainFlags {
   tokenizer?: string;
   vocabSize: number;
   maxLength: number;
+  shuffleBuffer: number;
   format: 'auto' | 'dailydialog' | 'jsonl' | 'text';
   onInvalid: 'skip' | 'fail';
   tasks?: string;
@@ -48,6 +49,7 @@ export function pretrainCommand(): Command {
     .option('--tokenizer <FILE>', 'tokenizer.json for text runs (default: train a WordPiece one on the corpus, saved in --out)')
     .option('--vocab-size <V>', 'vocabulary size of a tokenizer trained here', positiveInt, 8000)
     .option('--max-length <L>', 'tokens per sentence or utterance (text runs)', positiveInt, 32)
+    .option('--shuffle-buffer <N>', 'text runs: samples held by the seeded shuffle buffer before batching (1 keeps the corpus order)', positiveInt, 4096)
     .addOption(new Option('--format <name>', 'dialogue file format').choices(['auto', 'dailydialog', 'jsonl', 'text']).default('auto'))
     .addOption(new Option('--on-invalid <mode>', 'text runs: binary files, invalid UTF-8 lines, bad dialogue records: fail, or skip and count them').choices(['skip', 'fail']).default('fail'))
     .option('--tasks <list>', `tasks with optional loss weights, e.g. order,frame-sim,cpc:0.5 (video: ${FRAME_TASKS.join(', ')}, default order; text: ${TEXT_TASKS.join(', ')}, default nsp,mlm, or dialogue-order with --dialogues)`)
@@ -123,6 +125,7 @@ async function pretrainTextAction(flags: PretrainFlags, command: Command): Promi
     vocabSize: flags.vocabSize,
     taskConfig: { maxLength: flags.maxLength, embeddingSize: flags.featureSize },
     hiddenSize: flags.featureSize,
+    shuffleBuffer: flags.shuffleBuffer,
     tasks,
     steps: flags.steps ?? 1000,
     ...runOptions(flags),

@@ -23,6 +23,7 @@ import { writeJson } from './checkpoint.ts';
 import { ModelIOError, OptionError } from './errors.ts';
 import { loadModel, saveModel } from './modelIO.ts';
 import type { Rng } from './rng.ts';
+import { shuffleBuffer } from './shuffleBuffer.ts';
 import { train, type TrainOptions, type TrainResult } from './trainer.ts';
 import type { Valve } from './valve.ts';
 
@@ -203,6 +204,12 @@ export interface TextPretrainOptions
   taskConfig?: Partial<TextTaskConfig>;
   /** Hidden size of the encoder's GRU. Default 64. */
   hiddenSize?: number;
+  /**
+   * Samples held by the seeded shuffle buffer between each task's sampler and the batcher. Samplers emit the
+   * samples of one paragraph or one dialogue together, and batches of neighbours train far worse (measured on
+   * DailyDialog and Gutenberg). Default 4096; 1 keeps the corpus order.
+   */
+  shuffleBuffer?: number;
 }
 
 /** What a text run folder's `run.json` records, so that `--resume` and `score-dialogue` rebuild the same model. */
@@ -232,6 +239,8 @@ export interface TextRunInfo {
 export async function pretrainText(options: TextPretrainOptions): Promise<TrainResult & { encoder: tf.LayersModel; tokenizer: Tokenizer }> {
   const notText = options.tasks.filter((t) => !TEXT_TASKS.includes(t.name)).map((t) => t.name);
   if (notText.length > 0) throw new OptionError('--tasks', notText.join(','), `text tasks: ${TEXT_TASKS.join(', ')}`);
+  const bufferSize = options.shuffleBuffer ?? 4096;
+  if (!Number.isInteger(bufferSize) || bufferSize < 1) throw new OptionError('--shuffle-buffer', bufferSize, 'a positive integer (1 keeps the corpus order)');
   const { readShardManifest, shardSamples } = await import('./shards.ts');
   const manifest = options.shards ? await readShardManifest(options.shards) : undefined;
   const missing = manifest ? options.tasks.filter((t) => !manifest.counts[t.name]).map((t) => t.name) : [];
@@ -252,9 +261,11 @@ export async function pretrainText(options: TextPretrainOptions): Promise<TrainR
   const encoder = buildTextEncoder(info.encoder);
   const tasks = options.tasks.map(({ name, weight }) => {
     const task = buildTextTask(name, tokenizer, taskConfig);
-    const samples = options.shards
-      ? (_epoch: number, valve: Valve) => shardSamples(options.shards!, name, { valve })
-      : (_epoch: number, valve: Valve, rng: Rng) => textTaskSamples(task, tokenizer, options, rng, valve);
+    // The buffer's rng is forked before the sampler draws, so an epoch's order is a function of its seed (exact resume).
+    const samples = (_epoch: number, valve: Valve, rng: Rng): Observable<Sample> => {
+      const shuffle = shuffleBuffer<Sample>({ rng: rng.fork(), bufferSize });
+      return (options.shards ? shardSamples(options.shards, name, { valve }) : textTaskSamples(task, tokenizer, options, rng, valve)).pipe(shuffle);
+    };
     if (!options.shards) checkSources(name, options);
     return { task, weight, samples };
   });

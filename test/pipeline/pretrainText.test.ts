@@ -1,0 +1,60 @@
+import test from 'ava';
+import * as tf from '@tensorflow/tfjs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { selectBackend } from '../../pipeline/backend.ts';
+import { OptionError } from '../../pipeline/errors.ts';
+import { pretrainText, type TextPretrainOptions } from '../../pipeline/pretrainText.ts';
+import { parseTaskList } from '../../tasks/registry.ts';
+import { WordPiece } from '../../text/tokenizers/WordPiece.ts';
+import { writeCorpus, writeDailyDialog } from '../cli/_textFixtures.ts';
+
+let dir = '';
+let base: TextPretrainOptions;
+
+test.before(async () => {
+  await selectBackend({ backend: 'wasm', log: () => {} });
+  dir = await mkdtemp(join(tmpdir(), 'tempo-pretrain-text-'));
+  const corpus = await writeCorpus(dir, 'corpus.txt', 30);
+  const daily = await writeDailyDialog(dir, 'dialogues.txt', 24);
+  const tokenizer = await WordPiece.train([await readFile(corpus, 'utf8'), await readFile(daily, 'utf8')], { vocabSize: 100 });
+  base = {
+    text: [corpus],
+    dialogues: [daily],
+    tasks: parseTaskList('nsp,dialogue-order', ['nsp', 'dialogue-order']),
+    tokenizer,
+    taskConfig: { maxLength: 10, embeddingSize: 8 },
+    hiddenSize: 8,
+    batchSize: 4,
+    learningRate: 1e-2,
+    seed: 5,
+    // Smaller than an epoch of samples, so the buffer's draws are part of what a resume must replay.
+    shuffleBuffer: 16,
+    progress: 'none',
+  };
+});
+test.after.always(() => rm(dir, { recursive: true, force: true }));
+
+async function encoderWeights(options: TextPretrainOptions): Promise<Float32Array[]> {
+  const result = await pretrainText(options);
+  const weights = result.encoder.getWeights().map((w) => w.dataSync() as Float32Array);
+  result.encoder.dispose();
+  Object.values(result.heads).forEach((h) => h.dispose());
+  return weights;
+}
+
+test.serial('a resumed text run (through the shuffle buffer) ends with the same weights as an uninterrupted one', async (t) => {
+  const whole = await encoderWeights({ ...base, steps: 8, outDir: join(dir, 'whole'), checkpointEvery: 4 });
+  await encoderWeights({ ...base, steps: 4, outDir: join(dir, 'parts'), checkpointEvery: 4 });
+  const resumed = await encoderWeights({ ...base, steps: 8, outDir: join(dir, 'parts'), checkpointEvery: 4, resume: true });
+  t.is(resumed.length, whole.length);
+  const maxDiff = Math.max(...whole.map((w, i) => w.reduce((m, v, j) => Math.max(m, Math.abs(v - resumed[i]![j]!)), 0)));
+  t.true(maxDiff < 1e-5, `max weight difference ${maxDiff}`);
+});
+
+test.serial('a shuffle buffer below one sample is refused with the flag that sets it', async (t) => {
+  const before = tf.memory().numTensors;
+  await t.throwsAsync(pretrainText({ ...base, steps: 1, shuffleBuffer: 0 }), { instanceOf: OptionError, message: /--shuffle-buffer/ });
+  t.is(tf.memory().numTensors, before);
+});
