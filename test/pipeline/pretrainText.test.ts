@@ -11,7 +11,7 @@ import { WordPiece } from '../../text/tokenizers/WordPiece.ts';
 import { writeCorpus, writeDailyDialog } from '../cli/_textFixtures.ts';
 
 let dir = '';
-let base: TextPretrainOptions;
+let base: Omit<TextPretrainOptions, 'steps'>;
 
 test.before(async () => {
   await selectBackend({ backend: 'wasm', log: () => {} });
