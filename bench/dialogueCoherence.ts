@@ -4,7 +4,7 @@
  * a random order other than the original). Prints the ROC AUC of original vs shuffled scores (0.5 = chance).
  *
  *   npx tsx bench/dialogueCoherence.ts                 # data from env TEMPO_DATA, default <repo>/../shared/data
- *   BENCH_STEPS=100 npx tsx bench/dialogueCoherence.ts # a shorter pretrain (default 300 steps)
+ *   BENCH_STEPS=100 npx tsx bench/dialogueCoherence.ts # a shorter pretrain (default 800 steps)
  *   BENCH_LR=1e-3 npx tsx bench/dialogueCoherence.ts   # another learning rate (default 3e-3)
  *
  * Measured (wasm, 2 shared cores): 300 steps at 3e-3: AUC 0.627 over 960 dialogues; 1000 steps at 3e-3: AUC 0.513
@@ -40,7 +40,7 @@ export interface CoherenceResult {
 }
 
 /** Runs the bench; undefined (with a message) when DailyDialog is absent. */
-export async function benchDialogueCoherence(dataDir = process.env.TEMPO_DATA ?? join(repoRoot, '..', 'shared', 'data'), steps = Number(process.env.BENCH_STEPS ?? 300)): Promise<CoherenceResult | undefined> {
+export async function benchDialogueCoherence(dataDir = process.env.TEMPO_DATA ?? join(repoRoot, '..', 'shared', 'data'), steps = Number(process.env.BENCH_STEPS ?? 800)): Promise<CoherenceResult | undefined> {
   const daily = join(dataDir, 'dialogue', 'dailydialog');
   const trainFile = join(daily, 'train', 'dialogues_train.txt');
   const validationFile = join(daily, 'validation', 'dialogues_validation.txt');

@@ -311,9 +311,16 @@ export async function loadDialogueScorer(dir: string): Promise<Required<Dialogue
   if (!existsSync(join(headDir, 'model.json'))) {
     throw new ModelIOError(dir, `no heads/dialogue-order/: the run trained ${info.tasks.map((t) => t.name).join(', ')} (pretrain with --dialogues FILE --tasks dialogue-order)`);
   }
+  const head = await loadModel(headDir);
+  // A head from before the pairwise comparison (a GRU over [turns, hidden]) would fail deep inside tfjs.
+  const expected = [info.taskConfig.turns - 1, 8 * (info.encoder.hiddenSize ?? 64)];
+  const shape = head.inputs[0]!.shape.slice(1);
+  if (shape.join() !== expected.join()) {
+    head.dispose();
+    throw new ModelIOError(headDir, `head takes [${shape.join(', ')}], this version scores with [${expected.join(', ')}] (adjacent utterance pairs): retrain it with pretrain --dialogues`);
+  }
   const tokenizer = await loadTokenizer(join(dir, info.tokenizer));
   const encoder = await loadModel(join(dir, 'encoder'));
-  const head = await loadModel(headDir);
   return { encoder, head, tokenizer, maxLength: info.taskConfig.maxLength, turns: info.taskConfig.turns };
 }
 

@@ -4,8 +4,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { selectBackend } from '../../pipeline/backend.ts';
-import { OptionError } from '../../pipeline/errors.ts';
-import { pretrainText, type TextPretrainOptions } from '../../pipeline/pretrainText.ts';
+import { ModelIOError, OptionError } from '../../pipeline/errors.ts';
+import { saveModel } from '../../pipeline/modelIO.ts';
+import { loadDialogueScorer, pretrainText, type TextPretrainOptions } from '../../pipeline/pretrainText.ts';
 import { parseTaskList } from '../../tasks/registry.ts';
 import { WordPiece } from '../../text/tokenizers/WordPiece.ts';
 import { writeCorpus, writeDailyDialog } from '../cli/_textFixtures.ts';
@@ -57,4 +58,17 @@ test.serial('a shuffle buffer below one sample is refused with the flag that set
   const before = tf.memory().numTensors;
   await t.throwsAsync(pretrainText({ ...base, steps: 1, shuffleBuffer: 0 }), { instanceOf: OptionError, message: /--shuffle-buffer/ });
   t.is(tf.memory().numTensors, before);
+});
+
+test.serial('a dialogue-order head of another shape (an older version) is refused with the fix, before scoring', async (t) => {
+  const out = join(dir, 'old-head');
+  await encoderWeights({ ...base, steps: 1, outDir: out });
+  const scorer = await loadDialogueScorer(out);
+  t.is(scorer.head.inputs[0]!.shape.length, 3);
+  scorer.encoder.dispose();
+  scorer.head.dispose();
+  const old = tf.sequential({ layers: [tf.layers.gru({ inputShape: [3, 8], units: 8 }), tf.layers.dense({ units: 1 })] });
+  await saveModel(old, join(out, 'heads', 'dialogue-order'));
+  old.dispose();
+  await t.throwsAsync(loadDialogueScorer(out), { instanceOf: ModelIOError, message: /retrain it with pretrain --dialogues/ });
 });

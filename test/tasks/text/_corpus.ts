@@ -55,4 +55,4 @@ export function topicOf(word: string): number {
   return TOPICS.findIndex((t) => [...t.nouns, ...t.verbs, ...t.adjectives].includes(word));
 }
 
-export const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+export { mean } from '../_learn.ts';
