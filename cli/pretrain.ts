@@ -15,6 +15,7 @@ interface PretrainFlags {
   shards?: string;
   tokenizer?: string;
   vocabSize: number;
+  tokenizerModel?: 'word' | 'wordpiece';
   maxLength: number;
   shuffleBuffer: number;
   format: 'auto' | 'dailydialog' | 'jsonl' | 'text';
@@ -46,8 +47,9 @@ export function pretrainCommand(): Command {
     .option('--text <corpus...>', 'text corpus: files, folders, globs, .gz or - (tasks skipgram, cbow, mlm, nsp, text-cpc)')
     .option('--dialogues <files...>', 'dialogue files: DailyDialog, JSONL or text (task dialogue-order)')
     .option('--shards <DIR>', 'samples written by process-corpus, instead of --text / --dialogues')
-    .option('--tokenizer <FILE>', 'tokenizer.json for text runs (default: train a WordPiece one on the corpus, saved in --out)')
+    .option('--tokenizer <FILE>', 'tokenizer.json for text runs (default: train one on the corpus, see --tokenizer-model; saved in --out)')
     .option('--vocab-size <V>', 'vocabulary size of a tokenizer trained here', positiveInt, 8000)
+    .addOption(new Option('--tokenizer-model <kind>', 'tokenizer trained here: word (dialogue-only runs) or wordpiece (default otherwise)').choices(['word', 'wordpiece']))
     .option('--max-length <L>', 'tokens per sentence or utterance (text runs)', positiveInt, 32)
     .option('--shuffle-buffer <N>', 'text runs: samples held by the seeded shuffle buffer before batching (1 keeps the corpus order)', positiveInt, 4096)
     .addOption(new Option('--format <name>', 'dialogue file format').choices(['auto', 'dailydialog', 'jsonl', 'text']).default('auto'))
@@ -123,6 +125,7 @@ async function pretrainTextAction(flags: PretrainFlags, command: Command): Promi
     shard: flags.shard,
     tokenizer: flags.tokenizer,
     vocabSize: flags.vocabSize,
+    tokenizerModel: flags.tokenizerModel,
     taskConfig: { maxLength: flags.maxLength, embeddingSize: flags.featureSize },
     hiddenSize: flags.featureSize,
     shuffleBuffer: flags.shuffleBuffer,

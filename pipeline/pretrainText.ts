@@ -19,6 +19,7 @@ import { buildTextEncoder, type TextEncoderOptions } from '../text/textEncoder.t
 import { loadTokenizer } from '../text/tokenizers/loadTokenizer.ts';
 import type { Tokenizer } from '../text/tokenizers/Tokenizer.ts';
 import { WordPiece } from '../text/tokenizers/WordPiece.ts';
+import { WordVocab } from '../text/tokenizers/WordVocab.ts';
 import { writeJson } from './checkpoint.ts';
 import { ModelIOError, OptionError } from './errors.ts';
 import { loadModel, saveModel } from './modelIO.ts';
@@ -149,12 +150,18 @@ export function checkSources(name: TaskName, sources: TextSourceOptions): void {
 
 /** Options of {@link trainCorpusTokenizer}. */
 export interface CorpusTokenizerOptions extends TextSourceOptions {
-  /** Vocabulary size of the WordPiece tokenizer. Default 8000. */
+  /** Vocabulary size. Default 8000. */
   vocabSize?: number;
+  /**
+   * `wordpiece` (subwords, no unknown words) or `word` (whole lowercased words seen at least 3 times, the rest
+   * [UNK]). Default: `word` when only dialogues are given, else `wordpiece`. On DailyDialog, dialogue-order learned
+   * better with words (800 steps, same seed: original vs shuffled AUC 0.80 with words, 0.71 with WordPiece).
+   */
+  model?: 'wordpiece' | 'word';
 }
 
-/** Trains a WordPiece tokenizer on the lines of the text inputs and the turns of the dialogue inputs. */
-export async function trainCorpusTokenizer(options: CorpusTokenizerOptions): Promise<WordPiece> {
+/** Trains a tokenizer (see {@link CorpusTokenizerOptions.model}) on the lines of the text inputs and the turns of the dialogue inputs. */
+export async function trainCorpusTokenizer(options: CorpusTokenizerOptions): Promise<Tokenizer> {
   const { text = [], dialogues = [] } = options;
   async function* texts(): AsyncGenerator<string> {
     if (text.length > 0) for await (const line of observableValues(readLines(text, { onInvalid: options.onInvalid }))) yield line.text;
@@ -162,7 +169,10 @@ export async function trainCorpusTokenizer(options: CorpusTokenizerOptions): Pro
       for await (const d of observableValues(readDialogueItems(dialogues, { ...options, shard: undefined }))) yield* d.turns;
     }
   }
-  return WordPiece.train(texts(), { vocabSize: options.vocabSize ?? 8000 });
+  const model = options.model ?? (text.length === 0 && dialogues.length > 0 ? 'word' : 'wordpiece');
+  if (model !== 'word' && model !== 'wordpiece') throw new OptionError('--tokenizer-model', model, "'word' or 'wordpiece'");
+  const vocabSize = options.vocabSize ?? 8000;
+  return model === 'word' ? WordVocab.train(texts(), { maxSize: vocabSize, minCount: 3 }) : WordPiece.train(texts(), { vocabSize });
 }
 
 /** An observable as an async iterable, buffering what arrives while the consumer is busy. */
@@ -200,6 +210,8 @@ export interface TextPretrainOptions
   tokenizer?: Tokenizer | string;
   /** Vocabulary size of a tokenizer trained here. Default 8000. */
   vocabSize?: number;
+  /** Kind of a tokenizer trained here (see `CorpusTokenizerOptions.model`). */
+  tokenizerModel?: 'wordpiece' | 'word';
   /** Sequence length, dialogue window and embedding size of the tasks. */
   taskConfig?: Partial<TextTaskConfig>;
   /** Hidden size of the encoder's GRU. Default 64. */
@@ -288,7 +300,7 @@ async function resolveTokenizer(options: TextPretrainOptions, fromShards: string
   if (fromShards) return loadTokenizer(fromShards);
   const saved = options.outDir && join(options.outDir, 'tokenizer.json');
   if (saved && options.resume && existsSync(saved)) return loadTokenizer(saved);
-  return trainCorpusTokenizer({ ...options, vocabSize: options.vocabSize });
+  return trainCorpusTokenizer({ ...options, vocabSize: options.vocabSize, model: options.tokenizerModel });
 }
 
 /** Reads a text run folder's `run.json`. */

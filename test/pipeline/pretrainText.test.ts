@@ -6,9 +6,10 @@ import { join } from 'node:path';
 import { selectBackend } from '../../pipeline/backend.ts';
 import { ModelIOError, OptionError } from '../../pipeline/errors.ts';
 import { saveModel } from '../../pipeline/modelIO.ts';
-import { loadDialogueScorer, pretrainText, type TextPretrainOptions } from '../../pipeline/pretrainText.ts';
+import { loadDialogueScorer, pretrainText, trainCorpusTokenizer, type TextPretrainOptions } from '../../pipeline/pretrainText.ts';
 import { parseTaskList } from '../../tasks/registry.ts';
 import { WordPiece } from '../../text/tokenizers/WordPiece.ts';
+import { WordVocab } from '../../text/tokenizers/WordVocab.ts';
 import { writeCorpus, writeDailyDialog } from '../cli/_textFixtures.ts';
 
 let dir = '';
@@ -71,4 +72,13 @@ test.serial('a dialogue-order head of another shape (an older version) is refuse
   await saveModel(old, join(out, 'heads', 'dialogue-order'));
   old.dispose();
   await t.throwsAsync(loadDialogueScorer(out), { instanceOf: ModelIOError, message: /retrain it with pretrain --dialogues/ });
+});
+
+test('a tokenizer trained for dialogues alone is word-level, one with text WordPiece, unless told', async (t) => {
+  const words = await trainCorpusTokenizer({ dialogues: base.dialogues, vocabSize: 60 });
+  t.true(words instanceof WordVocab);
+  t.true(words.vocabSize <= 60);
+  t.true((await trainCorpusTokenizer({ text: base.text, dialogues: base.dialogues, vocabSize: 60 })) instanceof WordPiece);
+  t.true((await trainCorpusTokenizer({ dialogues: base.dialogues, vocabSize: 60, model: 'wordpiece' })) instanceof WordPiece);
+  await t.throwsAsync(trainCorpusTokenizer({ dialogues: base.dialogues, model: 'bpe' as never }), { instanceOf: OptionError, message: /--tokenizer-model/ });
 });
