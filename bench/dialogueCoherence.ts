@@ -7,9 +7,10 @@
  *   BENCH_STEPS=100 npx tsx bench/dialogueCoherence.ts # a shorter pretrain (default 800 steps)
  *   BENCH_LR=1e-3 npx tsx bench/dialogueCoherence.ts   # another learning rate (default 3e-3)
  *
- * Measured (wasm, 2 shared cores): 300 steps at 3e-3: AUC 0.627 over 960 dialogues; 1000 steps at 3e-3: AUC 0.513
- * (the head's output had collapsed to a constant; train accuracy at chance over the last 400 steps); 300 steps at
- * 1e-3: AUC 0.611.
+ * Measured (wasm, 2 cores, 800 steps at 3e-3, batch 32, word-level tokenizer): AUC 0.817 over 960 dialogues, mean
+ * score 0.573 original vs 0.482 shuffled; 820 s training, 142 s scoring. With a WordPiece tokenizer
+ * (--tokenizer-model wordpiece) the same run gave 0.647. Before utterances were max-pooled and the head compared
+ * adjacent pairs, the task did not learn: 0.627 after 300 steps, 0.513 after 1000 (collapsed to a constant).
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
