@@ -1,5 +1,6 @@
-import { type OperatorFunction, Observable } from 'rxjs';
+import type { Observable, OperatorFunction } from 'rxjs';
 import { DialogueFormatError, OptionError } from '../pipeline/errors.ts';
+import { flushingOperator } from '../pipeline/flushingOperator.ts';
 import { readLines, type Line, type ReadLinesOptions } from './readCorpus.ts';
 
 /** One dialogue, whatever file format it came from. */
@@ -68,69 +69,51 @@ export function parseDialogues(options: ParseDialoguesOptions = {}): OperatorFun
   if (!FORMATS.includes(format)) throw new OptionError('format', format, FORMATS.map((f) => `'${f}'`).join(', '));
   const onInvalid = options.onInvalid ?? 'fail';
   if (onInvalid !== 'skip' && onInvalid !== 'fail') throw new OptionError('onInvalid', onInvalid, "'skip' or 'fail'");
-  return (lines) =>
-    new Observable<Dialogue>((subscriber) => {
-      const stats = options.stats ?? { dialogues: 0, turns: 0, skipped: 0 };
-      let source: string | undefined;
-      let current: Exclude<DialogueFormat, 'auto'> | undefined;
-      // The text format's open dialogue: its turns, and how many dialogues the file has had.
-      let turns: string[] = [];
-      let ordinal = 0;
+  return flushingOperator<Line, Dialogue>((push) => {
+    const stats = options.stats ?? { dialogues: 0, turns: 0, skipped: 0 };
+    let source: string | undefined;
+    let current: Exclude<DialogueFormat, 'auto'> | undefined;
+    // The text format's open dialogue: its turns, and how many dialogues the file has had.
+    let turns: string[] = [];
+    let ordinal = 0;
 
-      const emit = (d: Dialogue): void => {
-        stats.dialogues++;
-        stats.turns += d.turns.length;
-        subscriber.next(d);
-      };
-      const invalid = (err: DialogueFormatError): void => {
-        if (onInvalid === 'fail') throw err;
-        stats.skipped++;
-        options.onSkip?.(err);
-      };
-      const flushText = (): void => {
-        if (turns.length > 0 && source !== undefined) emit({ id: String(++ordinal), turns, source });
-        turns = [];
-      };
-      const onLine = (line: Line): void => {
-        if (line.source !== source) {
-          flushText();
-          source = line.source;
-          current = format === 'auto' ? undefined : format;
-          ordinal = 0;
-        }
-        const blank = line.text.trim() === '';
-        if (current === undefined) {
-          if (blank) return;
-          current = detectFormat(line);
-        }
-        if (current === 'text') {
-          if (blank) flushText();
-          else turns.push(line.text.trim());
-        } else if (!blank) {
-          const parsed = current === 'jsonl' ? parseJsonlDialogue(line) : parseDailyDialogLine(line);
-          if (parsed instanceof DialogueFormatError) invalid(parsed);
-          else emit(parsed);
-        }
-      };
-      const subscription = lines.subscribe({
-        next: (line) => {
-          try {
-            onLine(line);
-          } catch (err) {
-            subscriber.error(err);
-          }
-        },
-        error: (err: unknown) => subscriber.error(err),
-        complete: () => {
-          flushText();
-          subscriber.complete();
-        },
-      });
-      return () => {
-        subscription.unsubscribe();
-        turns = [];
-      };
-    });
+    const emit = (d: Dialogue): void => {
+      stats.dialogues++;
+      stats.turns += d.turns.length;
+      push(d);
+    };
+    const invalid = (err: DialogueFormatError): void => {
+      if (onInvalid === 'fail') throw err;
+      stats.skipped++;
+      options.onSkip?.(err);
+    };
+    const flushText = (): void => {
+      if (turns.length > 0 && source !== undefined) emit({ id: String(++ordinal), turns, source });
+      turns = [];
+    };
+    const onLine = (line: Line): void => {
+      if (line.source !== source) {
+        flushText();
+        source = line.source;
+        current = format === 'auto' ? undefined : format;
+        ordinal = 0;
+      }
+      const blank = line.text.trim() === '';
+      if (current === undefined) {
+        if (blank) return;
+        current = detectFormat(line);
+      }
+      if (current === 'text') {
+        if (blank) flushText();
+        else turns.push(line.text.trim());
+      } else if (!blank) {
+        const parsed = current === 'jsonl' ? parseJsonlDialogue(line) : parseDailyDialogLine(line);
+        if (parsed instanceof DialogueFormatError) invalid(parsed);
+        else emit(parsed);
+      }
+    };
+    return { next: onLine, flush: flushText };
+  });
 }
 
 /** The format of a file, from its name or its first non-blank line. */

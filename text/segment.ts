@@ -1,4 +1,5 @@
-import { type OperatorFunction, Observable, concatMap, from, map, pipe } from 'rxjs';
+import { type OperatorFunction, concatMap, from, map, pipe } from 'rxjs';
+import { flushingOperator } from '../pipeline/flushingOperator.ts';
 import { OptionError } from '../pipeline/errors.ts';
 import type { Line } from './readCorpus.ts';
 
@@ -94,34 +95,23 @@ export interface Paragraph {
  * pre-training corpus (one sentence a line, a blank line between documents) and of paragraphs in wrapped prose.
  */
 export function splitDocuments(): OperatorFunction<Line, TextBlock> {
-  return (source) =>
-    new Observable<TextBlock>((subscriber) => {
-      let lines: string[] = [];
-      let first: Line | undefined;
-      const flush = (): void => {
-        if (first && lines.length > 0) subscriber.next({ lines, source: first.source, line: first.line });
-        lines = [];
-        first = undefined;
-      };
-      const subscription = source.subscribe({
-        next: (line) => {
-          if (first && line.source !== first.source) flush();
-          const text = line.text.trimEnd();
-          if (text.trim() === '') return flush();
-          first ??= line;
-          lines.push(text);
-        },
-        error: (err: unknown) => subscriber.error(err),
-        complete: () => {
-          flush();
-          subscriber.complete();
-        },
-      });
-      return () => {
-        subscription.unsubscribe();
-        lines = [];
-      };
-    });
+  return flushingOperator<Line, TextBlock>((emit) => {
+    let lines: string[] = [];
+    let first: Line | undefined;
+    const flush = (): void => {
+      if (first && lines.length > 0) emit({ lines, source: first.source, line: first.line });
+      lines = [];
+      first = undefined;
+    };
+    const next = (line: Line): void => {
+      if (first && line.source !== first.source) flush();
+      const text = line.text.trimEnd();
+      if (text.trim() === '') return flush();
+      first ??= line;
+      lines.push(text);
+    };
+    return { next, flush };
+  });
 }
 
 /** Groups lines into paragraphs on blank lines, joining each paragraph's lines with one space. */

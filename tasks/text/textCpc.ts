@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { defer, Observable, type OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
+import { flushingOperator } from '../../pipeline/flushingOperator.ts';
 import { OptionError } from '../../pipeline/errors.ts';
 import { embeddingTable, encodeText, lookupEmbeddings } from '../../text/textEncoder.ts';
 import type { PretextTask, Sample, SamplerContext } from '../task.ts';
@@ -44,42 +45,28 @@ export function sampleTokenWindows(_context: SamplerContext, options: ResolvedTe
     label.set(fitted, maxLength);
     return { inputs: [fitted], label, source };
   };
-  return (sentences: Observable<TokenizedSentence>) =>
-    defer(
-      () =>
-        new Observable<Sample>((subscriber) => {
-          let buffer: number[] = [];
-          let document: number | undefined;
-          let source: string | undefined;
-          const flush = (): void => {
-            if (buffer.length >= steps + 2) subscriber.next(window(buffer, source));
-            buffer = [];
-          };
-          const subscription = sentences.subscribe({
-            next: (sentence) => {
-              if (sentence.document !== document) flush();
-              document = sentence.document;
-              source = sentence.source;
-              for (const id of sentence.ids) {
-                buffer.push(id);
-                if (buffer.length === maxLength) {
-                  subscriber.next(window(buffer, source));
-                  buffer = [];
-                }
-              }
-            },
-            error: (err: unknown) => subscriber.error(err),
-            complete: () => {
-              flush();
-              subscriber.complete();
-            },
-          });
-          return () => {
-            subscription.unsubscribe();
-            buffer = [];
-          };
-        }),
-    );
+  return flushingOperator<TokenizedSentence, Sample>((emit) => {
+    let buffer: number[] = [];
+    let document: number | undefined;
+    let source: string | undefined;
+    const flush = (): void => {
+      if (buffer.length >= steps + 2) emit(window(buffer, source));
+      buffer = [];
+    };
+    const next = (sentence: TokenizedSentence): void => {
+      if (sentence.document !== document) flush();
+      document = sentence.document;
+      source = sentence.source;
+      for (const id of sentence.ids) {
+        buffer.push(id);
+        if (buffer.length === maxLength) {
+          emit(window(buffer, source));
+          buffer = [];
+        }
+      }
+    };
+    return { next, flush };
+  });
 }
 
 /**
