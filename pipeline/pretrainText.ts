@@ -218,8 +218,8 @@ export interface TextPretrainOptions
   hiddenSize?: number;
   /**
    * Samples held by the seeded shuffle buffer between each task's sampler and the batcher. Samplers emit the
-   * samples of one paragraph or one dialogue together, and batches of neighbours train far worse (measured on
-   * DailyDialog and Gutenberg). Default 4096; 1 keeps the corpus order.
+   * samples of one paragraph or one dialogue together, and batches of neighbours train far worse (bench/textTasks.ts
+   * found it on Gutenberg). Default 4096; 1 keeps the corpus order.
    */
   shuffleBuffer?: number;
 }
