@@ -104,8 +104,8 @@ export function sampleUtteranceOrder(context: SamplerContext, options: ResolvedD
  * Utterance vectors `[n, 2 * hidden]` of ids `[n, maxLength]`: the max over an utterance's real tokens of the
  * encoder's per-token BiGRU features (InferSent-style max pooling), zeros for an empty (padding) turn. Not the
  * encoder's `pooled` output: its forward half is the GRU state after the padding that follows a short utterance,
- * and with it the task stayed at chance on DailyDialog (0.53 validation accuracy after 800 steps, against 0.65
- * with max pooling; bench/textTasks.ts).
+ * and with it the task stayed near chance on DailyDialog (validation accuracy 0.53 after 800 steps, against 0.65
+ * with max pooling, same seed and the settings of bench/textTasks.ts).
  */
 function utteranceVectors(encoder: tf.LayersModel, ids: tf.Tensor, training: boolean, padId: number): tf.Tensor2D {
   return tf.tidy(() => {
