@@ -251,6 +251,9 @@ export interface TextRunInfo {
 export async function pretrainText(options: TextPretrainOptions): Promise<TrainResult & { encoder: tf.LayersModel; tokenizer: Tokenizer }> {
   const notText = options.tasks.filter((t) => !TEXT_TASKS.includes(t.name)).map((t) => t.name);
   if (notText.length > 0) throw new OptionError('--tasks', notText.join(','), `text tasks: ${TEXT_TASKS.join(', ')}`);
+  if (options.tokenizerModel && (options.tokenizer || options.shards)) {
+    throw new OptionError('--tokenizer-model', options.tokenizerModel, `left out: the tokenizer comes from ${options.tokenizer ? '--tokenizer' : '--shards'}, and only a tokenizer trained here has a kind to choose`);
+  }
   const bufferSize = options.shuffleBuffer ?? 4096;
   if (!Number.isInteger(bufferSize) || bufferSize < 1) throw new OptionError('--shuffle-buffer', bufferSize, 'a positive integer (1 keeps the corpus order)');
   const { readShardManifest, shardSamples } = await import('./shards.ts');

@@ -55,9 +55,10 @@ test.serial('a resumed text run (through the shuffle buffer) ends with the same 
   t.true(maxDiff < 1e-5, `max weight difference ${maxDiff}`);
 });
 
-test.serial('a shuffle buffer below one sample is refused with the flag that sets it', async (t) => {
+test.serial('a shuffle buffer below one sample, or a tokenizer kind beside a given tokenizer, is refused with the flag', async (t) => {
   const before = tf.memory().numTensors;
   await t.throwsAsync(pretrainText({ ...base, steps: 1, shuffleBuffer: 0 }), { instanceOf: OptionError, message: /--shuffle-buffer/ });
+  await t.throwsAsync(pretrainText({ ...base, steps: 1, tokenizerModel: 'word' }), { instanceOf: OptionError, message: /--tokenizer-model.*from --tokenizer/ });
   t.is(tf.memory().numTensors, before);
 });
 
