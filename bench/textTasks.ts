@@ -40,6 +40,7 @@ import { readLines } from '../text/readCorpus.ts';
 import { segmentSentences, splitParagraphs } from '../text/segment.ts';
 import { buildTextEncoder } from '../text/textEncoder.ts';
 import { WordVocab } from '../text/tokenizers/WordVocab.ts';
+import { rocAuc } from './dialogueCoherence.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DATA = process.env.TEMPO_DATA ?? join(ROOT, '..', 'shared', 'data');
@@ -153,7 +154,7 @@ async function benchDialogue(folder: string): Promise<Row> {
   const pool = validation.filter((d) => d.turns.length >= 3).slice(0, 200);
   const original = pool.map((d) => scoreDialogue(scorer, d).score);
   const shuffled = pool.map((d) => scoreDialogue(scorer, shuffleTurns(d, rng)).score);
-  const shuffleAuc = auc([...original, ...shuffled], [...original.map(() => 1), ...shuffled.map(() => 0)]);
+  const shuffleAuc = rocAuc(original, shuffled);
   run.dispose();
   return {
     task: 'dialogue-order',
@@ -250,9 +251,9 @@ async function runTask<Raw>(task: PretextTask<Raw>, trainGroups: Raw[][], heldOu
   if (result.steps === 0) throw new Error(`${task.name}: no training step ran (stopped by ${result.stoppedBy}): its sampler made no samples`);
   const head = result.heads[task.name]!;
   const heldOutSamples = await lastValueFrom(from(heldOutItems).pipe(task.sampler({ rng: new Rng(99) }), shuffleBuffer({ rng: new Rng(98), bufferSize: 20000 }), take(2048), toArray()));
-  const { metric, auc: rocAuc } = evaluate(task, encoder, head, heldOutSamples, o.batchSize, o.maxLength);
+  const { metric, auc: heldOutAuc } = evaluate(task, encoder, head, heldOutSamples, o.batchSize, o.maxLength);
   console.log(`${task.name}: ${result.steps} steps in ${seconds.toFixed(0)} s, last train loss ${result.last?.loss.toFixed(3)}, held-out metric ${metric.toFixed(3)}`);
-  return { encoder, head, steps: result.steps, seconds, metric, auc: rocAuc, heldOutSamples, dispose: () => (encoder.dispose(), head.dispose()) };
+  return { encoder, head, steps: result.steps, seconds, metric, auc: heldOutAuc, heldOutSamples, dispose: () => (encoder.dispose(), head.dispose()) };
 }
 
 function evaluate(task: PretextTask<never>, encoder: tf.LayersModel, head: tf.LayersModel, samples: Sample[], batchSize: number, maxLength: number): { metric: number; auc: number } {
@@ -273,23 +274,7 @@ function evaluate(task: PretextTask<never>, encoder: tf.LayersModel, head: tf.La
     disposeBatch(batch);
     batches++;
   }
-  return { metric: metricSum / Math.max(1, batches), auc: scores.length > 0 ? auc(scores, labels) : Number.NaN };
-}
-
-/** ROC AUC by ranks (ties count half). */
-function auc(scores: number[], labels: number[]): number {
-  const order = scores.map((s, i) => [s, labels[i]!] as const).sort((a, b) => a[0] - b[0]);
-  let positives = 0;
-  let rankSum = 0;
-  for (let i = 0; i < order.length; ) {
-    let j = i;
-    while (j < order.length && order[j]![0] === order[i]![0]) j++;
-    const rank = (i + j + 1) / 2;
-    for (let k = i; k < j; k++) if (order[k]![1] > 0.5) (positives++, (rankSum += rank));
-    i = j;
-  }
-  const negatives = order.length - positives;
-  return (rankSum - (positives * (positives + 1)) / 2) / Math.max(1, positives * negatives);
+  return { metric: metricSum / Math.max(1, batches), auc: scores.length > 0 ? rocAuc(scores.filter((_, i) => labels[i]! > 0.5), scores.filter((_, i) => labels[i]! <= 0.5)) : Number.NaN };
 }
 
 /** Accuracy of always guessing the most frequent masked token. */
