@@ -61,16 +61,20 @@ async function runOne(name: string): Promise<StepLosses[]> {
   }
 }
 
-function largestDifference(a: StepLosses[], b: StepLosses[]): number {
-  if (a.length !== b.length) return Infinity;
+/** The largest loss difference between two runs and the first step where they differ by more than `tolerance`. */
+function compareRuns(a: StepLosses[], b: StepLosses[], tolerance: number): { maxLossDifference: number; firstDifferentStep?: number } {
+  if (a.length !== b.length) return { maxLossDifference: Infinity, firstDifferentStep: Math.min(a.length, b.length) + 1 };
   let worst = 0;
+  let first: number | undefined;
   a.forEach((x, i) => {
     const y = b[i]!;
-    if (x.step !== y.step) worst = Infinity;
-    worst = Math.max(worst, Math.abs(x.loss - y.loss));
-    for (const [task, loss] of Object.entries(x.tasks)) worst = Math.max(worst, Math.abs(loss - (y.tasks[task] ?? NaN)) || (Number.isNaN(y.tasks[task]) ? Infinity : 0));
+    const pairs = [[x.loss, y.loss], ...Object.entries(x.tasks).map(([task, loss]) => [loss, y.tasks[task] ?? NaN])];
+    // A missing task or a step out of place counts as an infinite difference.
+    const diff = x.step !== y.step ? Infinity : Math.max(...pairs.map(([p, q]) => (Number.isNaN(q!) ? Infinity : Math.abs(p! - q!))));
+    worst = Math.max(worst, diff);
+    if (diff > tolerance) first ??= x.step;
   });
-  return worst;
+  return { maxLossDifference: worst, firstDifferentStep: first };
 }
 
 const mode = process.argv[2];
@@ -95,10 +99,10 @@ if (mode === 'record') {
   const baseline = JSON.parse(await readFile(BASELINE, 'utf8')) as Record<string, StepLosses[]>;
   let failed = false;
   for (const name of chosen) {
-    const diff = largestDifference(results[name]!, baseline[name] ?? []);
-    const ok = diff <= tolerance;
+    const result = compareRuns(results[name]!, baseline[name] ?? [], tolerance);
+    const ok = result.maxLossDifference <= tolerance;
     failed ||= !ok;
-    console.log(JSON.stringify({ run: name, steps: results[name]!.length, maxLossDifference: diff, tolerance, ok }));
+    console.log(JSON.stringify({ run: name, steps: results[name]!.length, ...result, tolerance, ok }));
   }
   process.exit(failed ? 1 : 0);
 }

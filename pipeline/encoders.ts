@@ -49,7 +49,7 @@ export function buildFrameEncoder(options: FrameEncoderOptions): tf.LayersModel 
         kernelSize: 3,
         strides: 2,
         padding: 'same',
-        kernelInitializer: tf.initializers.heNormal({ seed: seed * 101 + b }),
+        kernelInitializer: tf.initializers.heNormal({ seed: normalSeed(seed * 101 + b) }),
         useBias: normalization === 'none',
         name: `conv${b}`,
       })
@@ -63,4 +63,13 @@ export function buildFrameEncoder(options: FrameEncoderOptions): tf.LayersModel 
     .dense({ units: featureSize, kernelInitializer: tf.initializers.glorotUniform({ seed: seed * 101 + 99 }), name: 'features' })
     .apply(x) as tf.SymbolicTensor;
   return tf.model({ inputs: input, outputs: features, name: 'frame_encoder' });
+}
+
+/**
+ * A seed for tfjs's normal and truncated-normal initialisers (heNormal, glorotNormal...). They read a seed of 0 as
+ * "no seed" and draw from Math.random, so a run with `--seed 0` initialised its first conv layer differently every
+ * time; 0 is mapped to another fixed value. Uniform initialisers take 0 as a seed and need no mapping.
+ */
+export function normalSeed(seed: number): number {
+  return seed === 0 ? 2 ** 31 - 1 : seed;
 }
