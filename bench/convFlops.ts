@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { pathToFileURL } from 'node:url';
-import { selectBackend } from '../pipeline/backend.ts';
-import { buildFrameEncoder, type FrameEncoderOptions } from '../pipeline/encoders.ts';
+import { selectBackend } from '../models/backend.ts';
+import { buildFrameEncoder, type FrameEncoderOptions } from '../models/frameEncoder.ts';
 
 /** One measured line of the bench. */
 export interface Row {

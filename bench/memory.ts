@@ -12,12 +12,12 @@ import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
 import { pipe, tap } from 'rxjs';
 import { printTable } from '../cli/options.ts';
-import { selectBackend } from '../pipeline/backend.ts';
-import { buildFrameEncoder } from '../pipeline/encoders.ts';
+import { selectBackend } from '../models/backend.ts';
+import { buildFrameEncoder } from '../models/frameEncoder.ts';
 import { resolveFfmpegPath } from '../pipeline/ffmpegPaths.ts';
 import type { Frame } from '../pipeline/frame.ts';
-import { train } from '../pipeline/trainer.ts';
-import { videoSamples } from '../pipeline/videoDataset.ts';
+import { train } from '../training/trainer.ts';
+import { videoSamples } from '../runs/videoSamples.ts';
 import type { PretextTask } from '../tasks/task.ts';
 import { orderVerification } from '../tasks/temporal/orderVerification.ts';
 

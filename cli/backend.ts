@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { selectBackend, type BackendChoice, type BackendInfo } from '../pipeline/backend.ts';
+import { selectBackend, type BackendChoice, type BackendInfo } from '../models/backend.ts';
 
 /** Selects the backend the user asked for with the global `--backend` (or TEMPO_BACKEND, or the ladder). */
 export function useBackend(command: Command): Promise<BackendInfo> {

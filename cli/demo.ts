@@ -1,9 +1,12 @@
 import { Command } from 'commander';
 import { join } from 'node:path';
 import { generateLabelledClips } from '../fixtures/syntheticVideos.ts';
-import { probeAgainstRandomInit } from '../pipeline/evaluate.ts';
-import { pretrainVideo } from '../pipeline/pretrainVideo.ts';
-import { evaluateTask, labelledFrames, readVideoLabels, type FrameFormat } from '../pipeline/videoDataset.ts';
+import { probeAgainstRandomInit } from '../evaluation/evaluate.ts';
+import { pretrainVideo } from '../runs/pretrainVideo.ts';
+import { evaluateTask } from '../evaluation/pretextMetrics.ts';
+import { labelledFrames } from '../evaluation/videoLabels.ts';
+import { readVideoLabels } from '../evaluation/videoLabels.ts';
+import { type FrameFormat } from '../pipeline/frameFormat.ts';
 import { TASKS, parseTaskList } from '../tasks/registry.ts';
 import { stopSignal, useBackend } from './backend.ts';
 import { nonNegativeInt, positiveInt, positiveNumber, printTable } from './options.ts';

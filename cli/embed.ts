@@ -4,12 +4,12 @@ import { createWriteStream, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { concat, defer, fromEvent, lastValueFrom, mergeMap, reduce, takeUntil } from 'rxjs';
 import { decodeFrames } from '../pipeline/decodeFrames.ts';
-import { embedFrames } from '../pipeline/embedFrames.ts';
-import { loadEncoder } from '../pipeline/evaluate.ts';
+import { embedFrames } from '../models/embedFrames.ts';
+import { loadEncoder } from '../evaluation/evaluate.ts';
 import { expandInputs } from '../pipeline/inputs.ts';
 import { liveFrames } from '../pipeline/liveSource.ts';
-import { readRunInfo } from '../pipeline/pretrainVideo.ts';
-import { Valve } from '../pipeline/valve.ts';
+import { readRunInfo } from '../runs/pretrainVideo.ts';
+import { Valve } from '../core/valve.ts';
 import { stopSignal, useBackend } from './backend.ts';
 import { positiveInt, positiveNumber } from './options.ts';
 

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
-import { TempoError } from '../pipeline/errors.ts';
-import { BACKEND_CHOICES } from '../pipeline/backend.ts';
+import { TempoError } from '../core/errors.ts';
+import { BACKEND_CHOICES } from '../models/backend.ts';
 import { demoCommand } from './demo.ts';
 import { embedCommand } from './embed.ts';
 import { framesCommand } from './frames.ts';

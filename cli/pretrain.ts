@@ -1,9 +1,10 @@
 import { Command, Option } from 'commander';
 import { expandInputs, parseShard, type Shard } from '../pipeline/inputs.ts';
-import { pretrainVideo } from '../pipeline/pretrainVideo.ts';
-import { pretrainText, TEXT_TASKS } from '../pipeline/pretrainText.ts';
-import { OptionError } from '../pipeline/errors.ts';
-import type { TrainResult } from '../pipeline/trainer.ts';
+import { pretrainVideo } from '../runs/pretrainVideo.ts';
+import { pretrainText } from '../runs/pretrainText.ts';
+import { TEXT_TASKS } from '../runs/textTasks.ts';
+import { OptionError } from '../core/errors.ts';
+import type { TrainResult } from '../training/trainer.ts';
 import { FRAME_TASKS, parseTaskList } from '../tasks/registry.ts';
 import { stopSignal, useBackend } from './backend.ts';
 import { nonNegativeInt, positiveInt, positiveNumber } from './options.ts';

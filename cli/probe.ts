@@ -1,10 +1,12 @@
 import { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { OptionError } from '../pipeline/errors.ts';
-import { idxImages, loadEncoder, probeAgainstRandomInit } from '../pipeline/evaluate.ts';
-import { readRunInfo } from '../pipeline/pretrainVideo.ts';
-import { labelledFrames, readVideoLabels, type FrameFormat } from '../pipeline/videoDataset.ts';
+import { OptionError } from '../core/errors.ts';
+import { idxImages, loadEncoder, probeAgainstRandomInit } from '../evaluation/evaluate.ts';
+import { readRunInfo } from '../runs/pretrainVideo.ts';
+import { labelledFrames } from '../evaluation/videoLabels.ts';
+import { readVideoLabels } from '../evaluation/videoLabels.ts';
+import { type FrameFormat } from '../pipeline/frameFormat.ts';
 import { useBackend } from './backend.ts';
 import { nonNegativeInt, positiveInt, printTable } from './options.ts';
 

@@ -1,8 +1,10 @@
 import { Command, Option } from 'commander';
 import { once } from 'node:events';
 import { lastValueFrom, mergeMap, reduce } from 'rxjs';
-import { loadDialogueScorer, scoreDialogues, type TextSkip } from '../pipeline/pretrainText.ts';
-import { readDialogueItems } from '../pipeline/pretrainText.ts';
+import { scoreDialogues } from '../runs/scoreDialogues.ts';
+import { loadDialogueScorer } from '../runs/scoreDialogues.ts';
+import { type TextSkip } from '../text/sources.ts';
+import { readDialogueItems } from '../text/sources.ts';
 import { useBackend } from './backend.ts';
 
 interface ScoreDialogueFlags {

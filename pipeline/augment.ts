@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { OptionError } from './errors.ts';
-import type { Rng } from './rng.ts';
+import { OptionError } from '../core/errors.ts';
+import type { Rng } from '../core/rng.ts';
 
 /**
  * One augmentation building block: a batched op on `[batch, H, W, C]` floats in [0, 1] whose random parameters

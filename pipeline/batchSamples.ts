@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { bufferCount, filter, pipe, type OperatorFunction } from 'rxjs';
-import { OptionError } from './errors.ts';
-import type { Sample } from '../tasks/task.ts';
+import { OptionError } from '../core/errors.ts';
+import type { Sample } from './sample.ts';
 
 /** A batch as tensors. Whoever receives it disposes it (`disposeBatch`). */
 export interface TensorBatch {

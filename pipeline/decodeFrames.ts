@@ -3,11 +3,11 @@ import { existsSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import ffmpeg from 'fluent-ffmpeg';
 import { Observable, type Subscriber } from 'rxjs';
-import { OptionError, VideoDecodeError, VideoNotFoundError } from './errors.ts';
+import { OptionError, VideoDecodeError, VideoNotFoundError } from '../core/errors.ts';
 import { resolveFfmpegPath } from './ffmpegPaths.ts';
 import type { Frame } from './frame.ts';
 import { classifyProbeFailure, isStreamInput, probeVideo, tail } from './probeVideo.ts';
-import { Valve } from './valve.ts';
+import { Valve } from '../core/valve.ts';
 
 /** Options of `decodeFrames`. Every field is optional; `undefined` means the default. */
 export interface DecodeOptions {

@@ -1,6 +1,6 @@
 import { accessSync, chmodSync, constants, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { BackendError } from './errors.ts';
+import { BackendError } from '../core/errors.ts';
 
 const require = createRequire(import.meta.url);
 

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
-import { DataFormatError } from './errors.ts';
+import { DataFormatError } from '../core/errors.ts';
 
 /** An IDX array (the MNIST / Fashion-MNIST file format): its dimensions and raw bytes. */
 export interface IdxArray {

@@ -1,6 +1,6 @@
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { join, posix, sep } from 'node:path';
-import { OptionError, VideoNotFoundError } from './errors.ts';
+import { OptionError, VideoNotFoundError } from '../core/errors.ts';
 
 /** File extensions (lower case, no dot) that folder and glob expansion treat as video. */
 export const VIDEO_EXTENSIONS: readonly string[] = ['mp4', 'mkv', 'avi', 'mov', 'webm', 'm4v', 'ts', 'mpg', 'mpeg', 'flv'];

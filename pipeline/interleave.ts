@@ -1,8 +1,8 @@
 import { Observable, type Subscription } from 'rxjs';
-import { OptionError } from './errors.ts';
-import type { Rng } from './rng.ts';
-import { shuffleBuffer } from './shuffleBuffer.ts';
-import type { Valve } from './valve.ts';
+import { OptionError } from '../core/errors.ts';
+import type { Rng } from '../core/rng.ts';
+import { shuffleBuffer } from '../core/shuffleBuffer.ts';
+import type { Valve } from '../core/valve.ts';
 
 /** Options of `interleave`. */
 export interface InterleaveOptions {

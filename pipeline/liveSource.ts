@@ -1,6 +1,6 @@
 import { Observable, type Subscription } from 'rxjs';
 import { decodeFrames, type DecodeOptions } from './decodeFrames.ts';
-import { OptionError, StreamStalledError } from './errors.ts';
+import { OptionError, StreamStalledError } from '../core/errors.ts';
 import type { Frame } from './frame.ts';
 
 /** Options of `liveFrames`: those of `decodeFrames` plus how to survive a dropped or stalled stream. */

@@ -1,5 +1,5 @@
 import { map, type OperatorFunction } from 'rxjs';
-import { OptionError } from './errors.ts';
+import { OptionError } from '../core/errors.ts';
 import type { Frame } from './frame.ts';
 
 /** A window of frames with its motion score. */

@@ -1,7 +1,7 @@
 import { Observable, map, type OperatorFunction, type Subscription } from 'rxjs';
-import { OptionError } from './errors.ts';
+import { OptionError } from '../core/errors.ts';
 import type { Frame } from './frame.ts';
-import type { Rng } from './rng.ts';
+import type { Rng } from '../core/rng.ts';
 
 /** Options of `alignViews`. */
 export interface AlignViewsOptions {

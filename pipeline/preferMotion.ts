@@ -1,8 +1,8 @@
 import { Observable, type OperatorFunction } from 'rxjs';
-import { OptionError } from './errors.ts';
+import { OptionError } from '../core/errors.ts';
 import type { Frame } from './frame.ts';
 import type { MotionWindow } from './motionScore.ts';
-import type { Rng } from './rng.ts';
+import type { Rng } from '../core/rng.ts';
 
 /** Options of `preferMotion`. */
 export interface PreferMotionOptions {

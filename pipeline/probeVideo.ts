@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { NoVideoStreamError, OptionError, VideoDecodeError, VideoNotFoundError } from './errors.ts';
+import { NoVideoStreamError, OptionError, VideoDecodeError, VideoNotFoundError } from '../core/errors.ts';
 import { resolveFfmpegPath, resolveFfprobePath } from './ffmpegPaths.ts';
 
 /** What `probeVideo` learns about the first video stream of an input. */

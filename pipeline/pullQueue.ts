@@ -1,6 +1,6 @@
 import type { Observable, Subscription } from 'rxjs';
-import { OptionError } from './errors.ts';
-import { Valve } from './valve.ts';
+import { OptionError } from '../core/errors.ts';
+import { Valve } from '../core/valve.ts';
 
 /** Where a pull queue stands in its endless sequence of epochs: a resumed run starts here. */
 export interface StreamPosition {

@@ -1,5 +1,5 @@
 import { Observable, type OperatorFunction } from 'rxjs';
-import { OptionError } from './errors.ts';
+import { OptionError } from '../core/errors.ts';
 import type { Frame } from './frame.ts';
 
 /** Options of `windowFrames`. */

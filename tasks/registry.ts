@@ -1,5 +1,5 @@
 import type { PretextTask } from './task.ts';
-import { OptionError } from '../pipeline/errors.ts';
+import { OptionError } from '../core/errors.ts';
 import { orderVerification } from './temporal/orderVerification.ts';
 import { frameSimilarity } from './temporal/frameSimilarity.ts';
 import { timeContrastive } from './temporal/timeContrastive.ts';

@@ -1,6 +1,6 @@
 import type { Observable, OperatorFunction } from 'rxjs';
-import { DialogueFormatError, OptionError } from '../pipeline/errors.ts';
-import { flushingOperator } from '../pipeline/flushingOperator.ts';
+import { DialogueFormatError, OptionError } from '../core/errors.ts';
+import { flushingOperator } from '../core/flushingOperator.ts';
 import { readLines, type Line, type ReadLinesOptions } from './readCorpus.ts';
 
 /** One dialogue, whatever file format it came from. */

@@ -2,8 +2,8 @@ import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { Observable } from 'rxjs';
-import { BinaryCorpusError, CorpusError, EmptyCorpusError, InvalidUtf8Error, OptionError } from '../pipeline/errors.ts';
-import type { Valve } from '../pipeline/valve.ts';
+import { BinaryCorpusError, CorpusError, EmptyCorpusError, InvalidUtf8Error, OptionError } from '../core/errors.ts';
+import type { Valve } from '../core/valve.ts';
 import { TEXT_EXTENSIONS, resolveCorpusInputs } from './resolveCorpusInputs.ts';
 import { LineSplitter, type LongLinePolicy } from './splitLines.ts';
 

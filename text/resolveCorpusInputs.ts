@@ -1,7 +1,7 @@
 import { stat, readdir } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { glob, isDynamicPattern } from 'tinyglobby';
-import { CorpusError } from '../pipeline/errors.ts';
+import { CorpusError } from '../core/errors.ts';
 
 /** File extensions read when a folder is given as a corpus input (a `.gz` of any of them is read too). */
 export const TEXT_EXTENSIONS: readonly string[] = ['.txt', '.text', '.md', '.jsonl', '.ndjson', '.json', '.csv', '.tsv', '.tok', '.raw'];

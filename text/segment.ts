@@ -1,6 +1,6 @@
 import { type OperatorFunction, concatMap, from, map, pipe } from 'rxjs';
-import { flushingOperator } from '../pipeline/flushingOperator.ts';
-import { OptionError } from '../pipeline/errors.ts';
+import { flushingOperator } from '../core/flushingOperator.ts';
+import { OptionError } from '../core/errors.ts';
 import type { Line } from './readCorpus.ts';
 
 /**

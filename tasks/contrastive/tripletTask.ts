@@ -1,9 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import type { OperatorFunction } from 'rxjs';
 import { frameToFloat, type Frame } from '../../pipeline/frame.ts';
-import type { Rng } from '../../pipeline/rng.ts';
-import type { PretextTask, Sample, SamplerContext, TaskFamily } from '../task.ts';
-import { l2Normalize } from './infoNce.ts';
+import type { Rng } from '../../core/rng.ts';
+import type { PretextTask, SamplerContext, TaskFamily } from '../task.ts';
+import type { Sample } from '../../pipeline/sample.ts';
+import { l2Normalize } from '../losses/infoNce.ts';
+import { tripletAccuracy, tripletLoss } from '../losses/triplet.ts';
 
 /** Three frames (or patches resized to frames): the anchor, one like it and one unlike it. */
 export interface Triplet {
@@ -19,34 +21,6 @@ export function tripletSample(triplet: Triplet): Sample {
     label: Float32Array.of(1),
     source: triplet.anchor.source,
   };
-}
-
-/** Squared distances anchor-positive and anchor-negative of stacked embeddings `[batch, 3, dim]`: two `[batch]`. */
-function tripletDistances(embeddings: tf.Tensor): [tf.Tensor1D, tf.Tensor1D] {
-  const [anchor, positive, negative] = tf.unstack(embeddings, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
-  return [tf.sum(tf.squaredDifference(anchor, positive), 1), tf.sum(tf.squaredDifference(anchor, negative), 1)];
-}
-
-/**
- * Triplet ranking loss (Schroff et al., FaceNet, CVPR 2015; the loss of TCN and of Wang and Gupta's tracking
- * task): `mean(max(0, |a - p|^2 - |a - n|^2 + margin))` on embeddings `[batch, 3, dim]` stacked as
- * (anchor, positive, negative), normally L2-normalised so that squared distances lie in [0, 4].
- *
- * @returns scalar loss.
- */
-export function tripletLoss(embeddings: tf.Tensor, margin = 0.2): tf.Scalar {
-  return tf.tidy(() => {
-    const [ap, an] = tripletDistances(embeddings);
-    return tf.mean(tf.relu(tf.add(tf.sub(ap, an), margin))) as tf.Scalar;
-  });
-}
-
-/** Fraction of triplets ranked right: the anchor strictly nearer its positive than its negative. `[batch, 3, dim]` -> scalar. */
-export function tripletAccuracy(embeddings: tf.Tensor): tf.Scalar {
-  return tf.tidy(() => {
-    const [ap, an] = tripletDistances(embeddings);
-    return tf.mean(tf.cast(tf.less(ap, an), 'float32')) as tf.Scalar;
-  });
 }
 
 /** An embedding head: dense(64, ReLU) then a linear projection to `dim` (the encoder's features stay general). */

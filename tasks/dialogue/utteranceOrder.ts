@@ -1,13 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
 import { defer, mergeMap, type Observable, type OperatorFunction } from 'rxjs';
-import { OptionError } from '../../pipeline/errors.ts';
-import type { Rng } from '../../pipeline/rng.ts';
+import { OptionError } from '../../core/errors.ts';
+import type { Rng } from '../../core/rng.ts';
 import type { Dialogue } from '../../text/dialogue.ts';
-import { encodeText } from '../../text/textEncoder.ts';
+import { encodeText } from '../../models/textEncoder.ts';
 import type { Tokenizer } from '../../text/tokenizers/Tokenizer.ts';
-import type { PretextTask, Sample, SamplerContext } from '../task.ts';
-import { binaryAccuracy, binaryCrossEntropy } from '../temporal/orderVerification.ts';
-import { checkPositiveInteger, fitIds } from '../text/tokenizedSentence.ts';
+import type { PretextTask, SamplerContext } from '../task.ts';
+import type { Sample } from '../../pipeline/sample.ts';
+import { binaryAccuracy } from '../losses/binaryCrossEntropy.ts';
+import { binaryCrossEntropy } from '../losses/binaryCrossEntropy.ts';
+import { checkPositiveInteger, fitIds } from '../../text/tokenizedSentence.ts';
 
 /** Options of the dialogue utterance-order task. */
 export interface DialogueOrderOptions {

@@ -1,12 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { filter, map, pipe, type OperatorFunction } from 'rxjs';
 import { detectSceneCuts } from '../../pipeline/detectSceneCuts.ts';
-import { OptionError } from '../../pipeline/errors.ts';
+import { OptionError } from '../../core/errors.ts';
 import { frameToFloat, type Frame } from '../../pipeline/frame.ts';
 import { scoreMotion } from '../../pipeline/motionScore.ts';
-import type { Rng } from '../../pipeline/rng.ts';
+import type { Rng } from '../../core/rng.ts';
 import { windowFrames } from '../../pipeline/windowFrames.ts';
-import type { PretextTask, Sample, SamplerContext } from '../task.ts';
+import type { PretextTask, SamplerContext } from '../task.ts';
+import type { Sample } from '../../pipeline/sample.ts';
+import { categoricalAccuracy, softmaxCrossEntropy } from '../losses/softmaxCrossEntropy.ts';
 
 /** Options of the clip-order sampler. */
 export interface ClipOrderOptions {
@@ -89,16 +91,6 @@ export function buildClipOrderHead(featureSize: number, rng: Rng, length = 3, un
     .dense({ units: permutations(length).length, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }), name: 'order_logits' })
     .apply(joined) as tf.SymbolicTensor;
   return tf.model({ inputs, outputs: logits, name: 'vcop_head' });
-}
-
-/** Softmax cross-entropy of logits `[batch, classes]` against one-hot labels `[batch, classes]`. */
-export function softmaxCrossEntropy(labels: tf.Tensor, logits: tf.Tensor): tf.Scalar {
-  return tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
-}
-
-/** Fraction of rows whose arg-max logit is the labelled class. labels one-hot `[batch, classes]`, logits `[batch, classes]`. */
-export function categoricalAccuracy(labels: tf.Tensor, logits: tf.Tensor): tf.Scalar {
-  return tf.tidy(() => tf.mean(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(labels, 1)), 'float32')) as tf.Scalar);
 }
 
 /**

@@ -1,12 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { map, pipe, type OperatorFunction } from 'rxjs';
 import { detectSceneCuts } from '../../pipeline/detectSceneCuts.ts';
-import { OptionError } from '../../pipeline/errors.ts';
+import { OptionError } from '../../core/errors.ts';
 import { frameToFloat, type Frame } from '../../pipeline/frame.ts';
-import type { Rng } from '../../pipeline/rng.ts';
+import type { Rng } from '../../core/rng.ts';
 import { windowFrames } from '../../pipeline/windowFrames.ts';
-import { contrastiveAccuracy, infoNceFromLogits } from '../contrastive/infoNce.ts';
-import type { PretextTask, Sample, SamplerContext } from '../task.ts';
+import { contrastiveAccuracy, infoNceFromLogits } from '../losses/infoNce.ts';
+import type { PretextTask, SamplerContext } from '../task.ts';
+import type { Sample } from '../../pipeline/sample.ts';
 
 /** Frames per CPC sequence (T) in the registered task. */
 export const CPC_LENGTH = 6;

@@ -1,10 +1,11 @@
 import { defer, mergeMap, type Observable, type OperatorFunction } from 'rxjs';
 import { detectSceneCuts, type DetectSceneCutsOptions } from '../../pipeline/detectSceneCuts.ts';
-import { OptionError } from '../../pipeline/errors.ts';
+import { OptionError } from '../../core/errors.ts';
 import type { Frame } from '../../pipeline/frame.ts';
 import { windowFrames } from '../../pipeline/windowFrames.ts';
 import { tripletSample, tripletTask } from '../contrastive/tripletTask.ts';
-import type { Sample, SamplerContext } from '../task.ts';
+import type { SamplerContext } from '../task.ts';
+import type { Sample } from '../../pipeline/sample.ts';
 
 /** Options of the frame-similarity sampler. */
 export interface FrameSimilarityOptions {

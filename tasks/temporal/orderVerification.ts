@@ -1,9 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { defer, mergeMap, type OperatorFunction, type Observable } from 'rxjs';
-import { OptionError } from '../../pipeline/errors.ts';
+import { OptionError } from '../../core/errors.ts';
 import { frameToFloat, type Frame } from '../../pipeline/frame.ts';
-import type { Rng } from '../../pipeline/rng.ts';
-import type { PretextTask, Sample, SamplerContext } from '../task.ts';
+import type { Rng } from '../../core/rng.ts';
+import type { PretextTask, SamplerContext } from '../task.ts';
+import type { Sample } from '../../pipeline/sample.ts';
+import { binaryAccuracy, binaryCrossEntropy } from '../losses/binaryCrossEntropy.ts';
 
 /** Options of the order-verification sampler. */
 export interface OrderSamplerOptions {
@@ -77,16 +79,6 @@ function validateOrderOptions(options: OrderSamplerOptions): Required<OrderSampl
   if (!(minMotion >= 0 && minMotion < 1)) throw new OptionError('minMotion', minMotion, 'a number in [0, 1)');
   if (!(negativeFraction > 0 && negativeFraction < 1)) throw new OptionError('negativeFraction', negativeFraction, 'a number in (0, 1)');
   return { gap, stride, minMotion, negativeFraction };
-}
-
-/** Binary cross-entropy on logits. labels `[batch, 1]` in {0, 1}, logits `[batch, 1]`. */
-export function binaryCrossEntropy(labels: tf.Tensor, logits: tf.Tensor): tf.Scalar {
-  return tf.losses.sigmoidCrossEntropy(labels, logits) as tf.Scalar;
-}
-
-/** Fraction of logits on the right side of 0. labels `[batch, 1]`, logits `[batch, 1]`. */
-export function binaryAccuracy(labels: tf.Tensor, logits: tf.Tensor): tf.Scalar {
-  return tf.tidy(() => tf.mean(tf.cast(tf.equal(tf.greater(logits, 0), tf.greater(labels, 0.5)), 'float32')) as tf.Scalar);
 }
 
 /**

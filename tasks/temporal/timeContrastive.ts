@@ -1,10 +1,11 @@
 import { defer, mergeMap, type Observable, type OperatorFunction } from 'rxjs';
-import { OptionError } from '../../pipeline/errors.ts';
+import { OptionError } from '../../core/errors.ts';
 import type { Frame } from '../../pipeline/frame.ts';
 import { cropResize } from '../../pipeline/multiView.ts';
-import type { Rng } from '../../pipeline/rng.ts';
+import type { Rng } from '../../core/rng.ts';
 import { tripletSample, tripletTask } from '../contrastive/tripletTask.ts';
-import type { Sample, SamplerContext } from '../task.ts';
+import type { SamplerContext } from '../task.ts';
+import type { Sample } from '../../pipeline/sample.ts';
 
 /** Options of the time-contrastive sampler. */
 export interface TimeContrastiveOptions {

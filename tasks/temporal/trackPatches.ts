@@ -1,12 +1,13 @@
 import { defer, mergeMap, type Observable, type OperatorFunction } from 'rxjs';
 import { detectSceneCuts } from '../../pipeline/detectSceneCuts.ts';
-import { OptionError } from '../../pipeline/errors.ts';
+import { OptionError } from '../../core/errors.ts';
 import type { Frame } from '../../pipeline/frame.ts';
 import { cropResize } from '../../pipeline/multiView.ts';
-import type { Rng } from '../../pipeline/rng.ts';
+import type { Rng } from '../../core/rng.ts';
 import { windowFrames } from '../../pipeline/windowFrames.ts';
 import { tripletSample, tripletTask } from '../contrastive/tripletTask.ts';
-import type { Sample, SamplerContext } from '../task.ts';
+import type { SamplerContext } from '../task.ts';
+import type { Sample } from '../../pipeline/sample.ts';
 
 /** Options of the patch-tracking sampler. */
 export interface TrackPatchesOptions {

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { defer, mergeMap, type Observable, type OperatorFunction } from 'rxjs';
-import type { PretextTask, Sample, SamplerContext } from '../task.ts';
-import type { TokenizedSentence } from './tokenizedSentence.ts';
+import type { PretextTask, SamplerContext } from '../task.ts';
+import type { Sample } from '../../pipeline/sample.ts';
+import type { TokenizedSentence } from '../../text/tokenizedSentence.ts';
 import {
   WordSampler,
   buildContextHead,

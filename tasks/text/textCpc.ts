@@ -1,10 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import type { OperatorFunction } from 'rxjs';
-import { flushingOperator } from '../../pipeline/flushingOperator.ts';
-import { OptionError } from '../../pipeline/errors.ts';
-import { embeddingTable, encodeText, lookupEmbeddings } from '../../text/textEncoder.ts';
-import type { PretextTask, Sample, SamplerContext } from '../task.ts';
-import { checkPositiveInteger, checkVocabulary, defaultVocabulary, fitIds, type TextVocabulary, type TokenizedSentence } from './tokenizedSentence.ts';
+import { flushingOperator } from '../../core/flushingOperator.ts';
+import { OptionError } from '../../core/errors.ts';
+import { embeddingTable, encodeText, lookupEmbeddings } from '../../models/textEncoder.ts';
+import type { PretextTask, SamplerContext } from '../task.ts';
+import type { Sample } from '../../pipeline/sample.ts';
+import { checkPositiveInteger, checkVocabulary, defaultVocabulary, fitIds, type TextVocabulary, type TokenizedSentence } from '../../text/tokenizedSentence.ts';
 
 /** Options of CPC over token sequences. */
 export interface TextCpcOptions {

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
-import { OptionError } from '../../pipeline/errors.ts';
-import type { Rng } from '../../pipeline/rng.ts';
-import { TokenEmbedding, embeddingTable, lookupEmbeddings, tokenEmbeddings } from '../../text/textEncoder.ts';
-import { checkPositiveInteger, type TokenizedSentence } from './tokenizedSentence.ts';
+import { OptionError } from '../../core/errors.ts';
+import type { Rng } from '../../core/rng.ts';
+import { TokenEmbedding, embeddingTable, lookupEmbeddings, tokenEmbeddings } from '../../models/textEncoder.ts';
+import { checkPositiveInteger, type TokenizedSentence } from '../../text/tokenizedSentence.ts';
 
 /**
  * The shared base of skip-gram and CBOW (Mikolov, Chen, Corrado, Dean 2013, "Efficient Estimation of Word

@@ -1,7 +1,7 @@
 /** Generated text and dialogue fixtures for the text CLI, shard and serve tests (no real data needed). */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Rng } from '../../pipeline/rng.ts';
+import { Rng } from '../../core/rng.ts';
 
 const WORDS = 'the cat dog sat on mat ran to house a big small red blue quickly slowly went home saw bird tree river stone light'.split(' ');
 

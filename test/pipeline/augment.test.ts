@@ -10,8 +10,8 @@ import {
   simclrRecipe,
   type Recipe,
 } from '../../pipeline/augment.ts';
-import { OptionError } from '../../pipeline/errors.ts';
-import { Rng } from '../../pipeline/rng.ts';
+import { OptionError } from '../../core/errors.ts';
+import { Rng } from '../../core/rng.ts';
 
 test.before(async () => {
   await tf.setBackend('cpu');

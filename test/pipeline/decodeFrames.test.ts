@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import { firstValueFrom, lastValueFrom, take, tap, toArray, type Observable } from 'rxjs';
 import { generateEdgeCaseVideos, type EdgeCaseVideos } from '../../fixtures/syntheticVideos.ts';
 import { decodeFrames, type DecodeOptions } from '../../pipeline/decodeFrames.ts';
-import { NoVideoStreamError, OptionError, VideoDecodeError, VideoNotFoundError } from '../../pipeline/errors.ts';
+import { NoVideoStreamError, OptionError, VideoDecodeError, VideoNotFoundError } from '../../core/errors.ts';
 import { resolveFfmpegPath } from '../../pipeline/ffmpegPaths.ts';
 import type { Frame } from '../../pipeline/frame.ts';
 import { probeVideo } from '../../pipeline/probeVideo.ts';
-import { Valve } from '../../pipeline/valve.ts';
+import { Valve } from '../../core/valve.ts';
 
 const dir = join(tmpdir(), 'tempo-ssl-fixtures', 'decodeFrames-test');
 const testsrc = join(dir, 'testsrc-64x48-12fps-48.mp4');

@@ -2,7 +2,7 @@ import test from 'ava';
 import { existsSync } from 'node:fs';
 import { Subject, concat, filter, firstValueFrom, from, map, type Observable, throwError, toArray } from 'rxjs';
 import { colourHistogram, detectSceneCuts, histogramDistance } from '../../pipeline/detectSceneCuts.ts';
-import { OptionError } from '../../pipeline/errors.ts';
+import { OptionError } from '../../core/errors.ts';
 import type { Frame } from '../../pipeline/frame.ts';
 import { windowFrames } from '../../pipeline/windowFrames.ts';
 import { flatFrame, makeFrame } from './_frames.ts';

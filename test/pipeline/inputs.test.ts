@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdtemp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { OptionError, VideoNotFoundError } from '../../pipeline/errors.ts';
+import { OptionError, VideoNotFoundError } from '../../core/errors.ts';
 import { expandInputs, globToRegExp, parseShard } from '../../pipeline/inputs.ts';
 
 let root = '';

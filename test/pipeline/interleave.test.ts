@@ -1,9 +1,9 @@
 import test from 'ava';
 import { Observable, Subject, asyncScheduler, firstValueFrom, from, observeOn, of, throwError, toArray, concat, take } from 'rxjs';
 import { interleave, roundRobin } from '../../pipeline/interleave.ts';
-import { Rng } from '../../pipeline/rng.ts';
-import { shuffleBuffer } from '../../pipeline/shuffleBuffer.ts';
-import { Valve } from '../../pipeline/valve.ts';
+import { Rng } from '../../core/rng.ts';
+import { shuffleBuffer } from '../../core/shuffleBuffer.ts';
+import { Valve } from '../../core/valve.ts';
 
 const range = (lo: number, n: number) => Array.from({ length: n }, (_, i) => lo + i);
 

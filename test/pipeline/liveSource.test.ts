@@ -1,11 +1,12 @@
 import test from 'ava';
 import type { ChildProcess } from 'node:child_process';
 import { firstValueFrom, lastValueFrom, take, toArray } from 'rxjs';
-import { OptionError, StreamStalledError, VideoError } from '../../pipeline/errors.ts';
+import { OptionError, StreamStalledError, VideoError } from '../../core/errors.ts';
 import { liveFrames } from '../../pipeline/liveSource.ts';
-import { Rng } from '../../pipeline/rng.ts';
-import { videoMix, videoSamples } from '../../pipeline/videoDataset.ts';
-import { Valve } from '../../pipeline/valve.ts';
+import { Rng } from '../../core/rng.ts';
+import { videoMix } from '../../pipeline/videoMix.ts';
+import { videoSamples } from '../../runs/videoSamples.ts';
+import { Valve } from '../../core/valve.ts';
 import { orderVerification } from '../../tasks/temporal/orderVerification.ts';
 import type { PretextTask } from '../../tasks/task.ts';
 import type { Frame } from '../../pipeline/frame.ts';

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { firstValueFrom, from, toArray } from 'rxjs';
-import { OptionError } from '../../pipeline/errors.ts';
+import { OptionError } from '../../core/errors.ts';
 import { motionScore, scoreMotion } from '../../pipeline/motionScore.ts';
 import { flatFrame, makeFrame } from './_frames.ts';
 

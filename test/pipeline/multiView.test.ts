@@ -1,10 +1,10 @@
 import test, { type ExecutionContext } from 'ava';
 import { Subject, firstValueFrom, from, of, toArray } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { OptionError } from '../../pipeline/errors.ts';
+import { OptionError } from '../../core/errors.ts';
 import type { Frame } from '../../pipeline/frame.ts';
 import { alignViews, cropResize, syntheticViews } from '../../pipeline/multiView.ts';
-import { Rng } from '../../pipeline/rng.ts';
+import { Rng } from '../../core/rng.ts';
 import { makeFrame } from './_frames.ts';
 
 const at = (timestamp: number, source: string): Frame => ({ ...makeFrame(0, () => 0, { width: 1, height: 1, channels: 1, source }), timestamp });

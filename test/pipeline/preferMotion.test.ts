@@ -1,9 +1,9 @@
 import test from 'ava';
 import { Subject, firstValueFrom, from, toArray, throwError, concat } from 'rxjs';
-import { OptionError } from '../../pipeline/errors.ts';
+import { OptionError } from '../../core/errors.ts';
 import type { MotionWindow } from '../../pipeline/motionScore.ts';
 import { preferMotion } from '../../pipeline/preferMotion.ts';
-import { Rng } from '../../pipeline/rng.ts';
+import { Rng } from '../../core/rng.ts';
 import { flatFrame } from './_frames.ts';
 
 const window = (motion: number, source = 'v'): MotionWindow => ({ frames: [flatFrame(0, 0, { source })], motion });

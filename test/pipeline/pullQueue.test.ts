@@ -1,7 +1,7 @@
 import test from 'ava';
 import { Observable, range } from 'rxjs';
 import { PullQueue } from '../../pipeline/pullQueue.ts';
-import type { Valve } from '../../pipeline/valve.ts';
+import type { Valve } from '../../core/valve.ts';
 
 /** A source that emits 0..count-1 of `epoch * 100 + i`, pausing while the valve is closed, like ffmpeg's pipe. */
 function pausable(epoch: number, valve: Valve, count: number, log: number[] = []): Observable<number> {

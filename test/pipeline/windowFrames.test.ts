@@ -1,7 +1,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { firstValueFrom, from, toArray } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { OptionError } from '../../pipeline/errors.ts';
+import { OptionError } from '../../core/errors.ts';
 import type { Frame } from '../../pipeline/frame.ts';
 import { windowFrames } from '../../pipeline/windowFrames.ts';
 import { flatFrame } from './_frames.ts';

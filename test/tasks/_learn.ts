@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { from } from 'rxjs';
-import { buildFrameEncoder } from '../../pipeline/encoders.ts';
-import type { Rng } from '../../pipeline/rng.ts';
-import { train, type TrainOptions, type TrainResult } from '../../pipeline/trainer.ts';
+import { buildFrameEncoder } from '../../models/frameEncoder.ts';
+import type { Rng } from '../../core/rng.ts';
+import { train, type TrainOptions, type TrainResult } from '../../training/trainer.ts';
 import type { PretextTask } from '../../tasks/task.ts';
 
 /** What a short training of one task on in-memory items logged. Test helper, not a test. */

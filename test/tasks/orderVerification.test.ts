@@ -2,9 +2,11 @@ import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
 import { firstValueFrom, from, toArray } from 'rxjs';
 import { syntheticFrames } from '../../fixtures/frames.ts';
-import { OptionError } from '../../pipeline/errors.ts';
-import { Rng } from '../../pipeline/rng.ts';
-import { binaryAccuracy, binaryCrossEntropy, orderTuple, sampleFrameOrder } from '../../tasks/temporal/orderVerification.ts';
+import { OptionError } from '../../core/errors.ts';
+import { Rng } from '../../core/rng.ts';
+import { orderTuple, sampleFrameOrder } from '../../tasks/temporal/orderVerification.ts';
+import { binaryAccuracy } from '../../tasks/losses/binaryCrossEntropy.ts';
+import { binaryCrossEntropy } from '../../tasks/losses/binaryCrossEntropy.ts';
 import type { Frame } from '../../pipeline/frame.ts';
 
 const frames = syntheticFrames({ clips: 2, seed: 5, frames: 24, width: 16, height: 16 });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { from, lastValueFrom, toArray } from 'rxjs';
-import { DialogueFormatError, OptionError } from '../../pipeline/errors.ts';
+import { DialogueFormatError, OptionError } from '../../core/errors.ts';
 import { parseDialogues, readDialogues, type Dialogue, type DialogueStats, type ReadDialoguesOptions } from '../../text/dialogue.ts';
 import type { Line } from '../../text/readCorpus.ts';
 

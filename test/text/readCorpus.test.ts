@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { firstValueFrom, lastValueFrom, take, toArray } from 'rxjs';
-import { BinaryCorpusError, CorpusError, EmptyCorpusError, InvalidUtf8Error, OptionError } from '../../pipeline/errors.ts';
-import { Valve } from '../../pipeline/valve.ts';
+import { BinaryCorpusError, CorpusError, EmptyCorpusError, InvalidUtf8Error, OptionError } from '../../core/errors.ts';
+import { Valve } from '../../core/valve.ts';
 import { emptyCorpusStats, readLines, type Line, type ReadLinesOptions } from '../../text/readCorpus.ts';
 
 let dir = '';

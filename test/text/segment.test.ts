@@ -1,6 +1,6 @@
 import test from 'ava';
 import { lastValueFrom, of, from, toArray, Subject } from 'rxjs';
-import { OptionError } from '../../pipeline/errors.ts';
+import { OptionError } from '../../core/errors.ts';
 import type { Line } from '../../text/readCorpus.ts';
 import { segmentSentences, segmentWords, splitDocuments, splitParagraphs, splitSentences } from '../../text/segment.ts';
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { from } from 'rxjs';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
-import { DataFormatError, OptionError } from '../../pipeline/errors.ts';
+import { DataFormatError, OptionError } from '../../core/errors.ts';
 import { SPECIAL_TOKENS, WordPiece, WordVocab, loadTokenizer, tokenizerFromJson } from '../../text/tokenizers/index.ts';
 
 // A small generated corpus: enough repeated words for merges, a few rare ones for [UNK] and subword splits.

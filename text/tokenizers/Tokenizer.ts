@@ -1,5 +1,5 @@
 import { writeFile } from 'node:fs/promises';
-import { DataFormatError, OptionError } from '../../pipeline/errors.ts';
+import { DataFormatError, OptionError } from '../../core/errors.ts';
 import { buildNormalizer, buildPreTokenizer, type Normalizer, type PreTokenizer } from './normalize.ts';
 import { PostProcessor } from './postProcess.ts';
 import type { AddedTokenJson, DecoderJson, NormalizerJson, PaddingJson, PostProcessorJson, PreTokenizerJson, TokenizerJson, TruncationJson } from './tokenizerJson.ts';

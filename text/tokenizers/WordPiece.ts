@@ -1,4 +1,4 @@
-import { OptionError } from '../../pipeline/errors.ts';
+import { OptionError } from '../../core/errors.ts';
 import { countWords, type TextSource } from './countWords.ts';
 import { bertParts, specialVocab, type TrainTextOptions } from './defaults.ts';
 import { SPECIAL_TOKENS, Tokenizer, type TokenizerParts } from './Tokenizer.ts';

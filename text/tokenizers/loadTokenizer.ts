@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { DataFormatError, ModelIOError } from '../../pipeline/errors.ts';
+import { DataFormatError, ModelIOError } from '../../core/errors.ts';
 import type { TokenizerParts } from './Tokenizer.ts';
 import type { AddedTokenJson, TokenizerJson } from './tokenizerJson.ts';
 import { WordPiece } from './WordPiece.ts';

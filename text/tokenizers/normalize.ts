@@ -1,4 +1,4 @@
-import { DataFormatError } from '../../pipeline/errors.ts';
+import { DataFormatError } from '../../core/errors.ts';
 import type { NormalizerJson, PreTokenizerJson } from './tokenizerJson.ts';
 
 /** A text-to-text step run before splitting into words (lowercasing, accent stripping, cleaning). */

@@ -1,4 +1,4 @@
-import { DataFormatError } from '../../pipeline/errors.ts';
+import { DataFormatError } from '../../core/errors.ts';
 import { unsupported } from './normalize.ts';
 import type { PostProcessorJson, TemplatePieceJson } from './tokenizerJson.ts';
 

@@ -1,7 +1,7 @@
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
-import { Rng } from '../../../pipeline/rng.ts';
-import { contrastiveAccuracy, infoNce, infoNceFromLogits, l2Normalize } from '../../../tasks/contrastive/infoNce.ts';
+import { Rng } from '../../../core/rng.ts';
+import { contrastiveAccuracy, infoNce, infoNceFromLogits, l2Normalize } from '../../../tasks/losses/infoNce.ts';
 
 function randomMatrix(rng: Rng, rows: number, cols: number): number[][] {
   return Array.from({ length: rows }, () => Array.from({ length: cols }, () => rng.normal()));

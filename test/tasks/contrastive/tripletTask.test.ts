@@ -1,7 +1,8 @@
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
-import { Rng } from '../../../pipeline/rng.ts';
-import { tripletAccuracy, tripletLoss } from '../../../tasks/contrastive/tripletTask.ts';
+import { Rng } from '../../../core/rng.ts';
+import { tripletAccuracy } from '../../../tasks/losses/triplet.ts';
+import { tripletLoss } from '../../../tasks/losses/triplet.ts';
 
 const sq = (a: number[], b: number[]): number => a.reduce((s, x, i) => s + (x - b[i]!) ** 2, 0);
 

@@ -1,13 +1,13 @@
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
 import { from, lastValueFrom, toArray } from 'rxjs';
-import { selectBackend } from '../../../pipeline/backend.ts';
-import { OptionError } from '../../../pipeline/errors.ts';
-import { Rng } from '../../../pipeline/rng.ts';
-import { train } from '../../../pipeline/trainer.ts';
+import { selectBackend } from '../../../models/backend.ts';
+import { OptionError } from '../../../core/errors.ts';
+import { Rng } from '../../../core/rng.ts';
+import { train } from '../../../training/trainer.ts';
 import { createDialogueOrderTask, disorder, scoreDialogue } from '../../../tasks/dialogue/utteranceOrder.ts';
 import type { Dialogue } from '../../../text/dialogue.ts';
-import { buildTextEncoder } from '../../../text/textEncoder.ts';
+import { buildTextEncoder } from '../../../models/textEncoder.ts';
 import { WordVocab } from '../../../text/tokenizers/WordVocab.ts';
 
 test.before(() => selectBackend({ backend: 'wasm', log: () => {} }));

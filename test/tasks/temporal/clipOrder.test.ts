@@ -2,11 +2,13 @@ import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
 import { firstValueFrom, from, toArray } from 'rxjs';
 import { syntheticFrames } from '../../../fixtures/frames.ts';
-import { selectBackend } from '../../../pipeline/backend.ts';
-import { OptionError } from '../../../pipeline/errors.ts';
+import { selectBackend } from '../../../models/backend.ts';
+import { OptionError } from '../../../core/errors.ts';
 import type { Frame } from '../../../pipeline/frame.ts';
-import { Rng } from '../../../pipeline/rng.ts';
-import { categoricalAccuracy, clipOrder, permutations, sampleClipOrder, shuffleTuple, softmaxCrossEntropy } from '../../../tasks/temporal/clipOrder.ts';
+import { Rng } from '../../../core/rng.ts';
+import { clipOrder, permutations, sampleClipOrder, shuffleTuple } from '../../../tasks/temporal/clipOrder.ts';
+import { categoricalAccuracy } from '../../../tasks/losses/softmaxCrossEntropy.ts';
+import { softmaxCrossEntropy } from '../../../tasks/losses/softmaxCrossEntropy.ts';
 import { dispose, learn, mean } from '../_learn.ts';
 
 const SIZE = 24;

@@ -1,10 +1,10 @@
 import test from 'ava';
 import { firstValueFrom, from, toArray } from 'rxjs';
 import { syntheticFrames } from '../../../fixtures/frames.ts';
-import { selectBackend } from '../../../pipeline/backend.ts';
-import { OptionError } from '../../../pipeline/errors.ts';
+import { selectBackend } from '../../../models/backend.ts';
+import { OptionError } from '../../../core/errors.ts';
 import type { Frame } from '../../../pipeline/frame.ts';
-import { Rng } from '../../../pipeline/rng.ts';
+import { Rng } from '../../../core/rng.ts';
 import { frameSimilarity, sampleFrameTriplets } from '../../../tasks/temporal/frameSimilarity.ts';
 import { dispose, learn, mean } from '../_learn.ts';
 

@@ -2,9 +2,9 @@ import test from 'ava';
 import { firstValueFrom, from, toArray } from 'rxjs';
 import { syntheticFrames } from '../../../fixtures/frames.ts';
 import { renderSyntheticClip } from '../../../fixtures/syntheticVideos.ts';
-import { selectBackend } from '../../../pipeline/backend.ts';
-import { OptionError } from '../../../pipeline/errors.ts';
-import { Rng } from '../../../pipeline/rng.ts';
+import { selectBackend } from '../../../models/backend.ts';
+import { OptionError } from '../../../core/errors.ts';
+import { Rng } from '../../../core/rng.ts';
 import { pickMovingPatch, sampleTrackedPatches, trackPatch, trackPatches } from '../../../tasks/temporal/trackPatches.ts';
 import { dispose, learn, mean } from '../_learn.ts';
 

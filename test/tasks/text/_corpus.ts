@@ -1,6 +1,6 @@
-import { Rng } from '../../../pipeline/rng.ts';
+import { Rng } from '../../../core/rng.ts';
 import { SPECIAL_TOKENS } from '../../../text/tokenizers/Tokenizer.ts';
-import type { TokenizedSentence } from '../../../tasks/text/tokenizedSentence.ts';
+import type { TokenizedSentence } from '../../../text/tokenizedSentence.ts';
 
 /** Four topics, each with its own nouns, verbs and adjectives: words of one topic co-occur within a document. */
 export const TOPICS = [

@@ -1,12 +1,12 @@
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
 import { from, lastValueFrom, toArray } from 'rxjs';
-import { selectBackend } from '../../../pipeline/backend.ts';
-import { OptionError } from '../../../pipeline/errors.ts';
-import { Rng } from '../../../pipeline/rng.ts';
+import { selectBackend } from '../../../models/backend.ts';
+import { OptionError } from '../../../core/errors.ts';
+import { Rng } from '../../../core/rng.ts';
 import { createMlmTask, maskedLmAccuracy, maskedLmLoss } from '../../../tasks/text/maskedLm.ts';
-import { defaultVocabulary } from '../../../tasks/text/tokenizedSentence.ts';
-import { buildTextEncoder } from '../../../text/textEncoder.ts';
+import { defaultVocabulary } from '../../../text/tokenizedSentence.ts';
+import { buildTextEncoder } from '../../../models/textEncoder.ts';
 import { learn } from '../_learn.ts';
 import { WORDS, mean, proceduralSentences } from './_corpus.ts';
 

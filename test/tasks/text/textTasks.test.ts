@@ -1,15 +1,15 @@
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
 import { from } from 'rxjs';
-import { selectBackend } from '../../../pipeline/backend.ts';
-import { train } from '../../../pipeline/trainer.ts';
+import { selectBackend } from '../../../models/backend.ts';
+import { train } from '../../../training/trainer.ts';
 import { TASKS, parseTaskList } from '../../../tasks/registry.ts';
 import { createCbowTask } from '../../../tasks/text/cbow.ts';
 import { createMlmTask } from '../../../tasks/text/maskedLm.ts';
 import { createNspTask } from '../../../tasks/text/nextSentence.ts';
 import { createTextCpcTask } from '../../../tasks/text/textCpc.ts';
-import { defaultVocabulary } from '../../../tasks/text/tokenizedSentence.ts';
-import { buildTextEncoder, encodeText, pooledTextEncoder } from '../../../text/textEncoder.ts';
+import { defaultVocabulary } from '../../../text/tokenizedSentence.ts';
+import { buildTextEncoder, encodeText, pooledTextEncoder } from '../../../models/textEncoder.ts';
 import { WORDS, proceduralSentences } from './_corpus.ts';
 
 test.before(() => selectBackend({ backend: 'wasm', log: () => {} }));

@@ -1,14 +1,14 @@
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
 import { from, lastValueFrom, toArray } from 'rxjs';
-import { selectBackend } from '../../../pipeline/backend.ts';
-import { OptionError } from '../../../pipeline/errors.ts';
-import { Rng } from '../../../pipeline/rng.ts';
-import { train } from '../../../pipeline/trainer.ts';
+import { selectBackend } from '../../../models/backend.ts';
+import { OptionError } from '../../../core/errors.ts';
+import { Rng } from '../../../core/rng.ts';
+import { train } from '../../../training/trainer.ts';
 import { createCbowTask } from '../../../tasks/text/cbow.ts';
 import { createSkipgramTask } from '../../../tasks/text/skipgram.ts';
 import { countTokens, negativeSamplingLoss, nearestWords, positiveRankAccuracy, unigramTable } from '../../../tasks/text/word2vec.ts';
-import { buildTextEncoder } from '../../../text/textEncoder.ts';
+import { buildTextEncoder } from '../../../models/textEncoder.ts';
 import { WORDS, lookup, mean, proceduralSentences, topicOf } from './_corpus.ts';
 
 test.before(() => selectBackend({ backend: 'wasm', log: () => {} }));

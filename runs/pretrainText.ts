@@ -1,0 +1,136 @@
+import type * as tf from '@tensorflow/tfjs';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Observable } from 'rxjs';
+import type { TaskChoice } from '../tasks/registry.ts';
+import type { Sample } from '../pipeline/sample.ts';
+import { buildTextEncoder, type TextEncoderOptions } from '../models/textEncoder.ts';
+import { loadTokenizer } from '../text/tokenizers/loadTokenizer.ts';
+import type { Tokenizer } from '../text/tokenizers/Tokenizer.ts';
+import { writeJson } from '../core/atomicWrite.ts';
+import { OptionError } from '../core/errors.ts';
+import { saveModel } from '../models/modelIO.ts';
+import type { Rng } from '../core/rng.ts';
+import { shuffleBuffer } from '../core/shuffleBuffer.ts';
+import { train, type TrainOptions, type TrainResult } from '../training/trainer.ts';
+import type { Valve } from '../core/valve.ts';
+import { TextSourceOptions } from '../text/sources.ts';
+import { buildTextTask, checkSources, resolveTextTaskConfig, TEXT_TASKS, TextTaskConfig, textTaskSamples } from './textTasks.ts';
+import { trainCorpusTokenizer } from './corpusTokenizer.ts';
+
+/** Options of {@link pretrainText}. */
+export interface TextPretrainOptions
+  extends Pick<TrainOptions, 'steps' | 'batchSize' | 'learningRate' | 'seed' | 'outDir' | 'checkpointEvery' | 'resume' | 'progress' | 'signal' | 'onStep'>,
+    TextSourceOptions {
+  /** Tasks and their loss weights (see `parseTaskList`); text tasks only. */
+  tasks: TaskChoice[];
+  /** A process-corpus output folder to read samples from instead of `text` / `dialogues` (see pipeline/shards.ts). */
+  shards?: string;
+  /** A tokenizer or a tokenizer.json path. Default: the run folder's tokenizer.json, else one trained on the corpus. */
+  tokenizer?: Tokenizer | string;
+  /** Vocabulary size of a tokenizer trained here. Default 8000. */
+  vocabSize?: number;
+  /** Kind of a tokenizer trained here (see `CorpusTokenizerOptions.model`). */
+  tokenizerModel?: 'wordpiece' | 'word';
+  /** Sequence length, dialogue window and embedding size of the tasks. */
+  taskConfig?: Partial<TextTaskConfig>;
+  /** Hidden size of the encoder's GRU. Default 64. */
+  hiddenSize?: number;
+  /**
+   * Samples held by the seeded shuffle buffer between each task's sampler and the batcher. Samplers emit the
+   * samples of one paragraph or one dialogue together, and batches of neighbours train far worse (bench/textTasks.ts
+   * found it on Gutenberg). Default 4096; 1 keeps the corpus order.
+   */
+  shuffleBuffer?: number;
+}
+
+/** What a text run folder's `run.json` records, so that `--resume` and `score-dialogue` rebuild the same model. */
+export interface TextRunInfo {
+  kind: 'text';
+  /** The tokenizer file, relative to the run folder. */
+  tokenizer: string;
+  encoder: TextEncoderOptions;
+  taskConfig: TextTaskConfig;
+  tasks: TaskChoice[];
+  text: string[];
+  dialogues: string[];
+  shards?: string;
+  /** Heads saved for later use (scoring), each in `heads/<task>/`. */
+  heads: string[];
+}
+
+/**
+ * Pretrains the shared text encoder (buildTextEncoder) with text and dialogue tasks on one trainer: picks or
+ * trains a tokenizer (saved as `outDir/tokenizer.json`), builds each task for it, streams samples from the corpus,
+ * the dialogues or process-corpus shards, and trains. Writes `run.json`, `encoder/` and each head in
+ * `heads/<task>/` (score-dialogue reads `heads/dialogue-order/`).
+ *
+ * @example
+ * await pretrainText({ text: ['books/'], tasks: parseTaskList('nsp,mlm'), steps: 200, batchSize: 32, outDir: 'runs/t' });
+ */
+export async function pretrainText(options: TextPretrainOptions): Promise<TrainResult & { encoder: tf.LayersModel; tokenizer: Tokenizer }> {
+  const notText = options.tasks.filter((t) => !TEXT_TASKS.includes(t.name)).map((t) => t.name);
+  if (notText.length > 0) throw new OptionError('--tasks', notText.join(','), `text tasks: ${TEXT_TASKS.join(', ')}`);
+  if (options.tokenizerModel && (options.tokenizer || options.shards)) {
+    throw new OptionError('--tokenizer-model', options.tokenizerModel, `left out: the tokenizer comes from ${options.tokenizer ? '--tokenizer' : '--shards'}, and only a tokenizer trained here has a kind to choose`);
+  }
+  const bufferSize = options.shuffleBuffer ?? 4096;
+  if (!Number.isInteger(bufferSize) || bufferSize < 1) throw new OptionError('--shuffle-buffer', bufferSize, 'a positive integer (1 keeps the corpus order)');
+  const { readShardManifest, shardSamples } = await import('./shards.ts');
+  const manifest = options.shards ? await readShardManifest(options.shards) : undefined;
+  const missing = manifest ? options.tasks.filter((t) => !manifest.counts[t.name]).map((t) => t.name) : [];
+  if (missing.length > 0) throw new OptionError('--tasks', missing.join(','), `tasks with samples in ${options.shards} (it has ${Object.keys(manifest!.counts).join(', ')})`);
+  const taskConfig = manifest ? manifest.taskConfig : resolveTextTaskConfig(options.taskConfig);
+  const tokenizer = await resolveTokenizer(options, manifest && join(options.shards!, manifest.tokenizer.file));
+  const info: TextRunInfo = {
+    kind: 'text',
+    tokenizer: 'tokenizer.json',
+    encoder: { vocabSize: tokenizer.vocabSize, maxLength: taskConfig.maxLength, embeddingSize: taskConfig.embeddingSize, hiddenSize: options.hiddenSize ?? 64, seed: options.seed ?? 0 },
+    taskConfig,
+    tasks: options.tasks,
+    text: [...(options.text ?? [])],
+    dialogues: [...(options.dialogues ?? [])],
+    shards: options.shards,
+    heads: options.tasks.map((t) => t.name),
+  };
+  const encoder = buildTextEncoder(info.encoder);
+  const tasks = options.tasks.map(({ name, weight }) => {
+    const task = buildTextTask(name, tokenizer, taskConfig);
+    // The buffer's rng is forked before the sampler draws, so an epoch's order is a function of its seed (exact resume).
+    const samples = (_epoch: number, valve: Valve, rng: Rng): Observable<Sample> => {
+      const shuffle = shuffleBuffer<Sample>({ rng: rng.fork(), bufferSize });
+      return (options.shards ? shardSamples(options.shards, name, { valve }) : textTaskSamples(task, tokenizer, options, rng, valve)).pipe(shuffle);
+    };
+    if (!options.shards) checkSources(name, options);
+    return { task, weight, samples };
+  });
+  if (options.outDir) {
+    await mkdir(options.outDir, { recursive: true });
+    await tokenizer.save(join(options.outDir, info.tokenizer));
+    await writeJson(join(options.outDir, 'run.json'), info);
+  }
+  const result = await train({ ...options, encoder, itemShape: [taskConfig.maxLength], tasks });
+  if (options.outDir) {
+    for (const [name, head] of Object.entries(result.heads)) await saveModel(head, join(options.outDir, 'heads', name));
+  }
+  return { ...result, encoder, tokenizer };
+}
+
+/** The tokenizer of a run: given, the shards', the run folder's (on resume), or trained on the corpus. */
+async function resolveTokenizer(options: TextPretrainOptions, fromShards: string | undefined): Promise<Tokenizer> {
+  if (typeof options.tokenizer === 'object') return options.tokenizer;
+  if (typeof options.tokenizer === 'string') return loadTokenizer(options.tokenizer);
+  if (fromShards) return loadTokenizer(fromShards);
+  const saved = options.outDir && join(options.outDir, 'tokenizer.json');
+  if (saved && options.resume && existsSync(saved)) return loadTokenizer(saved);
+  return trainCorpusTokenizer({ ...options, vocabSize: options.vocabSize, model: options.tokenizerModel });
+}
+
+/** Reads a text run folder's `run.json`. */
+export async function readTextRunInfo(dir: string): Promise<TextRunInfo> {
+  const info = JSON.parse(await readFile(join(dir, 'run.json'), 'utf8')) as TextRunInfo;
+  if (info.kind !== 'text') throw new OptionError('--model', dir, 'a folder written by pretrain --text or --dialogues (its run.json has kind "text")');
+  return info;
+}
+

@@ -1,0 +1,119 @@
+import type * as tf from '@tensorflow/tfjs';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FRAME_TASKS, TASKS, type TaskChoice } from '../tasks/registry.ts';
+import type { PretextTask } from '../tasks/task.ts';
+import type { Frame } from '../pipeline/frame.ts';
+import { writeJson } from '../core/atomicWrite.ts';
+import { buildFrameEncoder, type FrameEncoderOptions } from '../models/frameEncoder.ts';
+import { OptionError, type VideoError } from '../core/errors.ts';
+import type { CheckpointState } from '../training/checkpoint.ts';
+import { isStreamInput } from '../pipeline/probeVideo.ts';
+import { mkdir } from 'node:fs/promises';
+import { train, type TrainOptions, type TrainResult } from '../training/trainer.ts';
+import { type VideoSamplesOptions } from '../pipeline/videoMix.ts';
+import { videoSamples } from './videoSamples.ts';
+import { frameShape } from '../pipeline/frameFormat.ts';
+import { type FrameFormat } from '../pipeline/frameFormat.ts';
+
+/** Options of `pretrainVideo`. */
+export interface VideoPretrainOptions extends Pick<TrainOptions, 'steps' | 'batchSize' | 'learningRate' | 'seed' | 'outDir' | 'checkpointEvery' | 'resume' | 'progress' | 'signal' | 'onStep'> {
+  /** Video files (already expanded from globs and folders), URLs or `-` (stdin); URLs and stdin are live: read once, forever. */
+  videos: string[];
+  /** 'fail' (default): a video that cannot be read stops the run with its error; 'skip': it is counted, named in `badInputs` and left out. */
+  onBadInput?: 'skip' | 'fail';
+  /** Reconnect and stall settings for live inputs. */
+  live?: VideoSamplesOptions['live'];
+  /** Tasks and their loss weights (see `parseTaskList`). */
+  tasks: TaskChoice[];
+  /** How frames are decoded. */
+  format: FrameFormat;
+  /** Encoder architecture; its input shape comes from `format`. */
+  encoder?: Omit<FrameEncoderOptions, 'inputShape'>;
+}
+
+/** What a run folder's `run.json` records, so `--resume`, `probe` and `embed` rebuild the same encoder and frames. */
+export interface RunInfo {
+  format: FrameFormat;
+  encoder: FrameEncoderOptions;
+  tasks: TaskChoice[];
+  videos: string[];
+}
+
+/**
+ * Pretrains the shared frame encoder on videos with the chosen tasks: builds the encoder (or restores it with
+ * `resume`), streams each task's samples from ffmpeg, and trains. The encoder ends up in `outDir/encoder`.
+ *
+ * @example
+ * const { encoder } = await pretrainVideo({ videos: ['a.mp4'], tasks: parseTaskList('order'), steps: 200,
+ *   batchSize: 16, format: { width: 64, height: 64 }, outDir: 'runs/a' });
+ */
+export async function pretrainVideo(options: VideoPretrainOptions): Promise<TrainResult & { encoder: tf.LayersModel; badInputs: BadInput[] }> {
+  if (options.videos.length === 0) throw new OptionError('--video', [], 'at least one video file');
+  if (options.onBadInput !== undefined && options.onBadInput !== 'skip' && options.onBadInput !== 'fail') {
+    throw new OptionError('--on-bad-input', options.onBadInput, "'skip' or 'fail'");
+  }
+  const notVideo = options.tasks.filter((t) => !FRAME_TASKS.includes(t.name)).map((t) => t.name);
+  if (notVideo.length > 0) throw new OptionError('--tasks', notVideo.join(','), `tasks that read video frames: ${FRAME_TASKS.join(', ')}`);
+  const info: RunInfo = {
+    format: options.format,
+    encoder: { featureSize: 64, width: 16, blocks: 3, seed: options.seed ?? 0, ...options.encoder, inputShape: frameShape(options.format) },
+    tasks: options.tasks,
+    videos: options.videos,
+  };
+  if (options.resume && options.outDir && existsSync(join(options.outDir, 'run.json'))) {
+    // The encoder must be rebuilt exactly as before; the checkpoint's weights then replace its initial ones.
+    info.encoder = (await readRunInfo(options.outDir)).encoder;
+  }
+  const encoder = buildFrameEncoder(info.encoder);
+  if (options.outDir) {
+    await mkdir(options.outDir, { recursive: true });
+    await writeJson(join(options.outDir, 'run.json'), info);
+  }
+  const bad = new Map<string, BadInput>();
+  const onBadInput = (input: string, error: VideoError) => {
+    const entry = bad.get(input) ?? { input, error: error.message.split('\n')[0]!, failures: 0 };
+    entry.failures++;
+    bad.set(input, entry);
+  };
+  const liveSkips = options.videos.some(isStreamInput) && options.resume && options.outDir ? await resumePositions(options.outDir) : {};
+  const result = await train({
+    ...options,
+    encoder,
+    itemShape: frameShape(options.format),
+    tasks: options.tasks.map(({ name, weight }) => {
+      const task = TASKS[name] as unknown as PretextTask<Frame>;
+      const samplesOptions = { badInputs: options.onBadInput, onBadInput, live: options.live, liveSkip: (liveSkips[name] ?? 0) * options.batchSize, signal: options.signal };
+      return { task, weight, samples: videoSamples(task, options.videos, options.format, samplesOptions) };
+    }),
+  });
+  // A live stream that the signal cut short ends the data; the run was still stopped by the signal.
+  const stoppedBy = result.stoppedBy === 'data' && options.signal?.aborted ? 'signal' : result.stoppedBy;
+  return { ...result, stoppedBy, encoder, badInputs: [...bad.values()] };
+}
+
+/** An input that `--on-bad-input skip` left out. */
+export interface BadInput {
+  input: string;
+  /** The first line of its error message. */
+  error: string;
+  /** How often it failed (once per epoch it was tried in). */
+  failures: number;
+}
+
+/**
+ * Batches each task had taken in the checkpoint's current epoch: a resumed live run passes over that many cheap
+ * placeholders instead of skipping live frames (a live stream cannot be replayed, so skipping would only waste it).
+ */
+async function resumePositions(outDir: string): Promise<Record<string, number>> {
+  const path = join(outDir, 'checkpoint', 'state.json');
+  if (!existsSync(path)) return {};
+  const state = JSON.parse(await readFile(path, 'utf8')) as CheckpointState;
+  return Object.fromEntries(Object.entries(state.positions).map(([name, p]) => [name, p.index]));
+}
+
+/** Reads a run folder's `run.json`. */
+export async function readRunInfo(dir: string): Promise<RunInfo> {
+  return JSON.parse(await readFile(join(dir, 'run.json'), 'utf8')) as RunInfo;
+}

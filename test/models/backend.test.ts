@@ -1,0 +1,217 @@
+import test from 'ava';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend, registerWasmTrainingKernels } from '../../models/backend.ts';
+import { buildFrameEncoder } from '../../models/frameEncoder.ts';
+import { BackendError, OptionError } from '../../core/errors.ts';
+import { Rng } from '../../core/rng.ts';
+
+// Every test switches the global backend, so none may run concurrently.
+const serial = test.serial;
+
+const quiet = (): void => {};
+
+function randomTensor(shape: number[], seed: number): tf.Tensor {
+  const rng = new Rng(seed);
+  const size = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(Float32Array.from({ length: size }, () => rng.normal()), shape);
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
+  return max;
+}
+
+/** Runs `fn` on `backend` and returns its outputs as plain arrays, restoring the previous backend. */
+async function on(backend: string, fn: () => tf.Tensor[]): Promise<Float32Array[]> {
+  const previous = tf.getBackend();
+  await tf.setBackend(backend);
+  try {
+    const outs = fn();
+    const data = await Promise.all(outs.map(async (t) => (await t.data()) as Float32Array));
+    tf.dispose(outs);
+    return data;
+  } finally {
+    await tf.setBackend(previous);
+  }
+}
+
+test.before(async () => {
+  await selectBackend({ backend: 'wasm', log: quiet });
+});
+
+serial('auto skips the absent tfjs-node packages quietly and logs exactly one line', async (t) => {
+  const lines: string[] = [];
+  const info = await selectBackend({ backend: 'auto', log: (line) => lines.push(line) });
+  t.is(info.name, 'wasm');
+  t.is(tf.getBackend(), 'wasm');
+  t.deepEqual(info.tried.map((a) => a.name), ['tfjs-node-gpu', 'tfjs-node', 'webgpu', 'wasm']);
+  t.truthy(info.tried[0].error);
+  t.is(info.tried.at(-1)?.error, undefined);
+  t.is(lines.length, 1);
+  t.regex(lines[0], /^backend: wasm \(SIMD\)\. For speed on NVIDIA: npm install @tensorflow\/tfjs-node-gpu/);
+  t.regex(info.hint, /@tensorflow\/tfjs-node\b/);
+});
+
+serial('calling selectBackend twice returns the same info and logs once', async (t) => {
+  const lines: string[] = [];
+  const first = await selectBackend({ backend: 'cpu', log: (line) => lines.push(line) });
+  const second = await selectBackend({ backend: 'cpu', log: (line) => lines.push(line) });
+  t.is(second, first);
+  t.is(lines.length, 1);
+  await selectBackend({ backend: 'wasm', log: quiet });
+});
+
+serial('TEMPO_BACKEND picks the backend when no option is given', async (t) => {
+  process.env.TEMPO_BACKEND = 'cpu';
+  try {
+    const info = await selectBackend({ log: quiet });
+    t.is(info.name, 'cpu');
+    process.env.TEMPO_BACKEND = 'tpu';
+    const error = await t.throwsAsync(selectBackend({ log: quiet }), { instanceOf: OptionError });
+    t.regex(error.message, /TEMPO_BACKEND.*"tpu"/);
+  } finally {
+    delete process.env.TEMPO_BACKEND;
+    await selectBackend({ backend: 'wasm', log: quiet });
+  }
+});
+
+serial('a forced tensorflow backend that cannot load throws BackendError naming it and the fix', async (t) => {
+  const error = await t.throwsAsync(selectBackend({ backend: 'tensorflow', log: quiet }), { instanceOf: BackendError });
+  t.regex(error.message, /backend 'tensorflow' cannot load/);
+  t.regex(error.message, /npm install @tensorflow\/tfjs-node-gpu/);
+  t.is(tf.getBackend(), 'wasm');
+});
+
+serial('a forced webgpu backend that cannot load throws BackendError', async (t) => {
+  const error = await t.throwsAsync(selectBackend({ backend: 'webgpu', log: quiet }), { instanceOf: BackendError });
+  t.regex(error.message, /backend 'webgpu' cannot load.*Fix: npm install webgpu/);
+});
+
+serial('an unknown backend option throws OptionError', async (t) => {
+  // @ts-expect-error deliberately invalid
+  await t.throwsAsync(selectBackend({ backend: 'tpu', log: quiet }), { instanceOf: OptionError, message: /backend must be one of/ });
+});
+
+interface ConvCase {
+  inputShape: [number, number, number, number];
+  kernel: number;
+  filters: number;
+  stride: number;
+  padding: 'same' | 'valid';
+  fused?: boolean;
+}
+
+/** Gradients of sum(conv2d(x, w) * dy) with respect to x and w. */
+function convGrads(c: ConvCase, seed: number): () => tf.Tensor[] {
+  return () => {
+    const [, , , channels] = c.inputShape;
+    const x = randomTensor(c.inputShape, seed) as tf.Tensor4D;
+    const w = randomTensor([c.kernel, c.kernel, channels, c.filters], seed + 1) as tf.Tensor4D;
+    const bias = randomTensor([c.filters], seed + 2) as tf.Tensor1D;
+    const forward = (xx: tf.Tensor4D, ww: tf.Tensor4D): tf.Tensor4D => c.fused
+      ? tf.fused.conv2d({ x: xx, filter: ww, bias, strides: c.stride, pad: c.padding })
+      : tf.conv2d(xx, ww, c.stride, c.padding);
+    const dy = randomTensor(forward(x, w).shape, seed + 3);
+    const [dx, dw] = tf.grads((xx: tf.Tensor, ww: tf.Tensor) => forward(xx as tf.Tensor4D, ww as tf.Tensor4D).mul(dy).sum())([x, w]);
+    return [dx, dw];
+  };
+}
+
+const matchesCpu = test.macro({
+  async exec(t, c: ConvCase) {
+    const [wasmDx, wasmDw] = await on('wasm', convGrads(c, 7));
+    const [cpuDx, cpuDw] = await on('cpu', convGrads(c, 7));
+    t.true(maxAbsDiff(wasmDx, cpuDx) <= 1e-4, `dx differs by ${maxAbsDiff(wasmDx, cpuDx)}`);
+    t.true(maxAbsDiff(wasmDw, cpuDw) <= 1e-4, `dw differs by ${maxAbsDiff(wasmDw, cpuDw)}`);
+    t.true(cpuDw.some((v) => v !== 0));
+  },
+  title: (_, c: ConvCase) =>
+    `the wasm conv2d gradient matches cpu: ${c.inputShape.slice(1, 3).join('x')} input, ${c.kernel}x${c.kernel} kernel, ` +
+    `stride ${c.stride}, ${c.padding}${c.fused ? ', fused with bias' : ''}`,
+});
+
+for (const stride of [1, 2]) {
+  for (const padding of ['same', 'valid'] as const) {
+    serial(matchesCpu, { inputShape: [2, 8, 8, 3], kernel: 3, filters: 4, stride, padding });
+    serial(matchesCpu, { inputShape: [2, 7, 9, 3], kernel: 3, filters: 4, stride, padding });
+  }
+}
+serial(matchesCpu, { inputShape: [2, 9, 9, 2], kernel: 2, filters: 3, stride: 2, padding: 'same' });
+serial(matchesCpu, { inputShape: [3, 10, 10, 3], kernel: 5, filters: 2, stride: 3, padding: 'valid' });
+serial(matchesCpu, { inputShape: [2, 8, 8, 3], kernel: 3, filters: 4, stride: 2, padding: 'same', fused: true });
+
+serial('the other gradients the encoder and heads need match cpu on wasm', async (t) => {
+  const grads = () => {
+    const x = randomTensor([2, 6, 6, 3], 11) as tf.Tensor4D;
+    const y = randomTensor([2, 5], 12) as tf.Tensor2D;
+    const m = randomTensor([5, 4], 13) as tf.Tensor2D;
+    return tf.grads((xx: tf.Tensor, yy: tf.Tensor, mm: tf.Tensor) => {
+      const pooled = tf.add(tf.maxPool(xx as tf.Tensor4D, 2, 2, 'same').sum(), tf.avgPool(xx as tf.Tensor4D, 3, 1, 'valid').sum());
+      const gap = tf.mean(tf.relu(xx), [1, 2]); // [2, 3]
+      const heads = tf.sigmoid(tf.matMul(tf.concat([gap, yy], 1).slice([0, 0], [2, 5]) as tf.Tensor2D, mm as tf.Tensor2D));
+      return tf.add(pooled, heads.square().sum());
+    })([x, y, m]);
+  };
+  const wasm = await on('wasm', grads);
+  const cpu = await on('cpu', grads);
+  for (let i = 0; i < cpu.length; i++) t.true(maxAbsDiff(wasm[i], cpu[i]) <= 1e-4, `gradient ${i} differs`);
+});
+
+serial('max pooling routes gradient from windows whose maximum is negative (wasm MaxPoolGrad regression)', async (t) => {
+  const grad = () => [tf.grad((x: tf.Tensor) => tf.maxPool(x as tf.Tensor4D, 2, 2, 'valid').sum())(tf.fill([1, 2, 2, 1], -1).add(tf.tensor4d([0, 0.5, 0, 0], [1, 2, 2, 1])))];
+  const [wasm] = await on('wasm', grad);
+  t.deepEqual(Array.from(wasm), [0, 1, 0, 0]);
+});
+
+serial('the wasm conv2d filter gradient leaks no tensors or buffers', async (t) => {
+  registerWasmTrainingKernels();
+  const c: ConvCase = { inputShape: [2, 7, 7, 3], kernel: 3, filters: 4, stride: 2, padding: 'same' };
+  const step = () => tf.tidy(() => convGrads(c, 3)()[1].sum().dataSync());
+  step(); // burn in
+  const before = tf.memory();
+  for (let i = 0; i < 5; i++) step();
+  const after = tf.memory();
+  t.is(after.numTensors, before.numTensors);
+  t.is(after.numDataBuffers, before.numDataBuffers);
+});
+
+serial('a few Adam steps of the shared encoder with a sigmoid head run on wasm and the loss falls', async (t) => {
+  await selectBackend({ backend: 'wasm', log: quiet });
+  const encoder = buildFrameEncoder({ inputShape: [16, 16, 3], featureSize: 8, blocks: 2, seed: 1 });
+  // A pair head like the video tasks': shared encoder on two frames, features concatenated, dense + sigmoid.
+  const a = tf.input({ shape: [16, 16, 3] });
+  const b = tf.input({ shape: [16, 16, 3] });
+  const joined = tf.layers.concatenate().apply([encoder.apply(a), encoder.apply(b)] as tf.SymbolicTensor[]);
+  const out = tf.layers.dense({ units: 1, activation: 'sigmoid', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) })
+    .apply(joined) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: [a, b], outputs: out });
+  // Label: is frame a brighter than frame b. Learnable from pooled conv features.
+  const rng = new Rng(5);
+  const brightness = Array.from({ length: 16 }, () => [rng.uniform(0, 1), rng.uniform(0, 1)]);
+  const [xa, xb, labels] = tf.tidy(() => [
+    tf.stack(brightness.map(([v]) => tf.fill([16, 16, 3], v))),
+    tf.stack(brightness.map(([, v]) => tf.fill([16, 16, 3], v))),
+    tf.tensor2d(brightness.map(([u, v]) => [u > v ? 1 : 0])),
+  ]);
+  const optimizer = tf.train.adam(0.01);
+  const losses: number[] = [];
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < 30; i++) {
+    const loss = optimizer.minimize(() => {
+      const predicted = model.apply([xa, xb], { training: true }) as tf.Tensor;
+      return tf.metrics.binaryCrossentropy(labels, predicted).mean() as tf.Scalar;
+    }, true);
+    if (!loss) throw new Error('minimize returned no loss');
+    losses.push((await loss.data())[0]);
+    loss.dispose();
+  }
+  t.is(tf.getBackend(), 'wasm');
+  t.true(losses.every(Number.isFinite));
+  t.true(losses.at(-1)! < losses[0] * 0.8, `loss went ${losses[0]} -> ${losses.at(-1)}`);
+  // Adam makes its slot variables on the first step; after that the step is flat.
+  t.true(tf.memory().numTensors - before <= model.trainableWeights.length * 2 + 2);
+  tf.dispose([xa, xb, labels]);
+  optimizer.dispose();
+  model.dispose();
+});

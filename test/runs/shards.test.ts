@@ -1,0 +1,141 @@
+import test from 'ava';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { lastValueFrom, toArray } from 'rxjs';
+import { OptionError } from '../../core/errors.ts';
+import { textTaskSamples } from '../../runs/textTasks.ts';
+import { buildTextTask } from '../../runs/textTasks.ts';
+import { resolveTextTaskConfig } from '../../runs/textTasks.ts';
+import { Rng } from '../../core/rng.ts';
+import { readShardManifest, shardSamples, type ShardManifest } from '../../runs/shards.ts';
+import { processCorpus } from '../../runs/processCorpus.ts';
+import { type ProcessCorpusOptions } from '../../runs/processCorpus.ts';
+import { WordPiece } from '../../text/tokenizers/WordPiece.ts';
+import { writeCorpus, writeDailyDialog } from '../cli/_textFixtures.ts';
+
+let dir = '';
+let corpus = '';
+let dialogues = '';
+let tokenizerPath = '';
+
+test.before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'tempo-shards-'));
+  corpus = await writeCorpus(dir, 'corpus.txt', 60);
+  dialogues = await writeDailyDialog(dir, 'dialogues.txt', 30);
+  const tokenizer = await WordPiece.train([await readFile(corpus, 'utf8'), await readFile(dialogues, 'utf8')], { vocabSize: 120 });
+  tokenizerPath = join(dir, 'tokenizer.json');
+  await tokenizer.save(tokenizerPath);
+});
+test.after.always(() => rm(dir, { recursive: true, force: true }));
+
+const options = (outDir: string, extra: Partial<ProcessCorpusOptions> = {}): ProcessCorpusOptions => ({
+  text: [corpus],
+  dialogues: [dialogues],
+  tasks: ['nsp', 'mlm', 'skipgram', 'dialogue-order'],
+  tokenizer: tokenizerPath,
+  outDir,
+  seed: 3,
+  shardSize: 100,
+  taskConfig: { maxLength: 16 },
+  ...extra,
+});
+
+async function folderBytes(folder: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const f of (await readdir(folder)).sort()) out[f] = (await readFile(join(folder, f))).toString('base64');
+  return out;
+}
+
+test('the same seed writes the same bytes, and gzip headers carry no timestamp', async (t) => {
+  const a = join(dir, 'det-a');
+  const b = join(dir, 'det-b');
+  const first = await processCorpus(options(a));
+  await processCorpus(options(b));
+  t.true(first.manifest.complete);
+  t.true(first.manifest.shards.length > 2);
+  t.deepEqual(await folderBytes(a), await folderBytes(b));
+  for (const shard of first.manifest.shards) {
+    const bytes = await readFile(join(a, shard.file));
+    t.deepEqual([...bytes.subarray(0, 3)], [0x1f, 0x8b, 8]);
+    t.is(bytes.readUInt32LE(4), 0, `${shard.file} header mtime`);
+  }
+  const other = join(dir, 'det-c');
+  await processCorpus(options(other, { seed: 4 }));
+  t.notDeepEqual(await folderBytes(a), await folderBytes(other));
+});
+
+test('the manifest counts every task and hashes every shard', async (t) => {
+  const out = join(dir, 'manifest');
+  const { manifest } = await processCorpus(options(out));
+  t.deepEqual(Object.keys(manifest.counts), ['nsp', 'mlm', 'skipgram', 'dialogue-order']);
+  const total = Object.values(manifest.counts).reduce((a, b) => a + b, 0);
+  t.is(manifest.shards.reduce((n, s) => n + s.samples, 0), total);
+  t.true(manifest.shards.slice(0, -1).every((s) => s.samples === 100));
+  t.is(manifest.seed, 3);
+  t.regex(manifest.tokenizer.sha256, /^[0-9a-f]{64}$/);
+  const lines = gunzipSync(await readFile(join(out, manifest.shards[0]!.file))).toString('utf8').trim().split('\n');
+  t.is(lines.length, 100);
+  t.like(JSON.parse(lines[0]!), { task: 'nsp' });
+});
+
+test('samples read back from shards equal the samples made straight from the corpus', async (t) => {
+  const out = join(dir, 'readback');
+  await processCorpus(options(out));
+  const { loadTokenizer } = await import('../../text/tokenizers/loadTokenizer.ts');
+  const tokenizer = await loadTokenizer(tokenizerPath);
+  const config = resolveTextTaskConfig({ maxLength: 16 });
+  for (const [k, name] of (['nsp', 'mlm', 'skipgram', 'dialogue-order'] as const).entries()) {
+    const direct = await lastValueFrom(textTaskSamples(buildTextTask(name, tokenizer, config), tokenizer, { text: [corpus], dialogues: [dialogues] }, new Rng(3 * 7919 + k * 104729)).pipe(toArray()));
+    const read = await lastValueFrom(shardSamples(out, name).pipe(toArray()));
+    t.is(read.length, direct.length, name);
+    t.deepEqual(read.map((s) => [s.inputs.map((a) => [...a]), [...s.label]]), direct.map((s) => [s.inputs.map((a) => [...a]), [...s.label]]), name);
+  }
+});
+
+test('a rerun keeps the shards a killed run finished and ends with the bytes of a clean run', async (t) => {
+  const clean = join(dir, 'resume-clean');
+  const { manifest } = await processCorpus(options(clean));
+  // What a run killed after two shards leaves: those shards, a manifest listing them, a torn temp file.
+  const killed = join(dir, 'resume-killed');
+  await mkdir(killed);
+  const partial: ShardManifest = { ...manifest, complete: false, shards: manifest.shards.slice(0, 2), counts: {} };
+  for (const s of partial.shards) await copyFile(join(clean, s.file), join(killed, s.file));
+  await copyFile(tokenizerPath, join(killed, 'tokenizer.json'));
+  await writeFile(join(killed, 'manifest.json'), JSON.stringify(partial, null, 2));
+  await writeFile(join(killed, '.shard-00002.jsonl.gz.999.1.tmp'), 'torn');
+  const reused: string[] = [];
+  const result = await processCorpus({ ...options(killed), onShard: (entry, wasReused) => void (wasReused && reused.push(entry.file)) });
+  t.deepEqual(reused, [manifest.shards[0]!.file, manifest.shards[1]!.file]);
+  t.is(result.written, manifest.shards.length - 2);
+  t.deepEqual(await folderBytes(killed), await folderBytes(clean));
+});
+
+test('a rerun with other options refuses to mix its shards with the earlier ones', async (t) => {
+  const out = join(dir, 'mismatch');
+  await processCorpus(options(out, { tasks: ['nsp'] }));
+  const error = await t.throwsAsync(processCorpus(options(out, { tasks: ['nsp'], seed: 9 })), { instanceOf: OptionError });
+  t.regex(error!.message, /--out must be a new folder/);
+});
+
+test('workers of --shard i/N split the items and their manifests merge on reading', async (t) => {
+  const out = join(dir, 'workers');
+  const whole = await processCorpus(options(join(dir, 'workers-whole'), { tasks: ['dialogue-order'] }));
+  const parts = [];
+  for (const index of [0, 1]) parts.push(await processCorpus(options(out, { tasks: ['dialogue-order'], shard: { index, count: 2 } })));
+  t.true((await readdir(out)).includes('manifest-1-of-2.json'));
+  t.true(parts.every((p) => p.manifest.counts['dialogue-order']! > 0));
+  const merged = await readShardManifest(out);
+  // Each dialogue makes the same number of windows wherever it goes; only the negatives drawn differ.
+  t.is(merged.counts['dialogue-order'], whole.manifest.counts['dialogue-order']);
+  const read = await lastValueFrom(shardSamples(out, 'dialogue-order').pipe(toArray()));
+  t.is(read.length, merged.counts['dialogue-order']);
+});
+
+test('bad options are refused before anything is written', async (t) => {
+  await t.throwsAsync(processCorpus(options(join(dir, 'bad1'), { shardSize: 0 })), { instanceOf: OptionError, message: /--shard-size/ });
+  await t.throwsAsync(processCorpus(options(join(dir, 'bad2'), { dialogues: [] , tasks: ['dialogue-order'] })), { instanceOf: OptionError, message: /--dialogues/ });
+  await t.throwsAsync(processCorpus(options(join(dir, 'bad3'), { tokenizer: join(dir, 'none.json') })), { instanceOf: OptionError, message: /--tokenizer/ });
+  await t.throwsAsync(lastValueFrom(shardSamples(join(dir, 'nothing'), 'nsp')), { message: /no manifest\.json/ });
+});

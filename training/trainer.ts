@@ -1,0 +1,322 @@
+import * as tf from '@tensorflow/tfjs';
+import { existsSync } from 'node:fs';
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Observable } from 'rxjs';
+import type { PretextTask } from '../tasks/task.ts';
+import type { Sample } from '../pipeline/sample.ts';
+import { batchSamples, collate, disposeBatch, type TensorBatch } from '../pipeline/batchSamples.ts';
+import { hasCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint.ts';
+import { OptionError, TempoError } from '../core/errors.ts';
+import { saveModel, writeFileAtomic } from '../models/modelIO.ts';
+import { createProgress, type ProgressMode } from './progress.ts';
+import { PullQueue } from '../pipeline/pullQueue.ts';
+import { Rng } from '../core/rng.ts';
+import type { Valve } from '../core/valve.ts';
+import { StepMetrics } from './stepMetrics.ts';
+
+/** One task of a training run. */
+export interface TrainTask {
+  task: PretextTask<never>;
+  /** Weight of the task's loss in the total. Default 1. */
+  weight?: number;
+  /**
+   * Epoch `epoch` of this task's samples. It must be deterministic for a given epoch and generator (so that
+   * `--resume` can skip to the same place), and should pause its source when `valve` closes.
+   */
+  samples(epoch: number, valve: Valve, rng: Rng): Observable<Sample>;
+}
+
+/** Options of `train`. */
+export interface TrainOptions {
+  /** The shared encoder, `[batch, ...itemShape] -> [batch, featureSize]`; trained in place. */
+  encoder: tf.LayersModel;
+  /** Shape of one raw item (a frame `[H, W, C]`), from which each task derives its input shapes. */
+  itemShape: number[];
+  tasks: TrainTask[];
+  /** Optimizer steps to run in total (a resumed run counts the steps already done). */
+  steps: number;
+  /** Samples per task per step. */
+  batchSize: number;
+  /** Adam's learning rate. Default 1e-3. */
+  learningRate?: number;
+  /** Seed of heads and samplers. Default 0. */
+  seed?: number;
+  /** Folder for checkpoints, `metrics.jsonl` and the final `encoder/`. Without it nothing is written. */
+  outDir?: string;
+  /** Write a checkpoint every this many steps (and always at the end). Default 100. */
+  checkpointEvery?: number;
+  /** Continue from the checkpoint in `outDir` if there is one. */
+  resume?: boolean;
+  /** 'bar' on a TTY, 'lines' for logs, 'none' (default) for library use, 'auto' picks bar or lines. */
+  progress?: ProgressMode;
+  /** When aborted (SIGINT, SIGTERM), the current step finishes, a checkpoint is written and `train` returns. */
+  signal?: AbortSignal;
+  /** Called after every step with its metrics. */
+  onStep?: (metrics: StepMetrics) => void;
+}
+
+/** What `train` returns. */
+export interface TrainResult {
+  /** Steps completed in total (including those before a resume). */
+  steps: number;
+  /** The step the run started at (0, or the checkpoint's step on resume). */
+  startStep: number;
+  /** The last step's metrics, if any step ran. */
+  last?: StepMetrics;
+  heads: Record<string, tf.LayersModel>;
+  /** Why the run ended. */
+  stoppedBy: 'steps' | 'signal' | 'data';
+}
+
+/**
+ * The one shared trainer: any mix of tasks on one encoder, each with its own head and loss weight. It pulls
+ * one batch per task when it is ready for a step (nothing queues without bound), runs Adam on the weighted sum
+ * of losses, logs metrics, and writes checkpoints that a killed run resumes from exactly: weights, optimizer
+ * slots, step, generator state and each task's data position.
+ *
+ * @example
+ * await train({ encoder, itemShape: [64, 64, 3], steps: 100, batchSize: 16, outDir: 'runs/a',
+ *   tasks: [{ task: TASKS.order, samples: (epoch, valve, rng) => decodeFrames(video, { valve }).pipe(TASKS.order.sampler({ rng })) }] });
+ */
+export async function train(options: TrainOptions): Promise<TrainResult> {
+  validateTrainOptions(options);
+  const run = await prepareRun(options);
+  const progress = createProgress(options.progress ?? 'none', options.steps, run.startStep);
+  let stoppedBy: TrainResult['stoppedBy'] = 'steps';
+  let last: StepMetrics | undefined;
+  try {
+    for (let step = run.startStep; step < options.steps; step++) {
+      if (options.signal?.aborted) {
+        stoppedBy = 'signal';
+        break;
+      }
+      // Timed from the data wait on, so samples/s is what the whole pipeline delivers.
+      const t0 = performance.now();
+      const batches = await nextBatches(run.queues, options.signal);
+      if (batches === 'data' || batches === 'signal') {
+        stoppedBy = batches;
+        break;
+      }
+      const losses = runStep(run, batches);
+      last = await recordStep(run, step + 1, losses, performance.now() - t0);
+      options.onStep?.(last);
+      progress.update(step + 1, last);
+      if (options.outDir && (step + 1) % run.checkpointEvery === 0 && step + 1 < options.steps) await writeCheckpoint(run, step + 1);
+    }
+    const done = last?.step ?? run.startStep;
+    if (options.outDir) {
+      await writeCheckpoint(run, done);
+      await saveModel(options.encoder, join(options.outDir, 'encoder'));
+    }
+    return { steps: done, startStep: run.startStep, last, heads: run.heads, stoppedBy };
+  } finally {
+    progress.stop();
+    run.queues.forEach((q) => q.close());
+    run.optimizer.dispose();
+  }
+}
+
+interface Run {
+  options: TrainOptions;
+  heads: Record<string, tf.LayersModel>;
+  optimizer: tf.AdamOptimizer;
+  variables: tf.Variable[];
+  queues: PullQueue<Sample[]>[];
+  rng: Rng;
+  startStep: number;
+  elapsedSeconds: number;
+  checkpointEvery: number;
+  config: Record<string, unknown>;
+}
+
+function validateTrainOptions(options: TrainOptions): void {
+  const positive = (name: string, value: unknown): void => {
+    if (!Number.isInteger(value) || (value as number) < 1) throw new OptionError(name, value, 'a positive integer');
+  };
+  positive('--steps', options.steps);
+  positive('--batch', options.batchSize);
+  if (options.checkpointEvery !== undefined) positive('--checkpoint-every', options.checkpointEvery);
+  if (options.tasks.length === 0) throw new OptionError('--tasks', [], 'at least one task');
+  const names = options.tasks.map((t) => t.task.name);
+  if (new Set(names).size !== names.length) throw new OptionError('--tasks', names, 'each task at most once');
+  for (const t of options.tasks) {
+    if (t.weight !== undefined && !(t.weight > 0)) throw new OptionError(`weight of ${t.task.name}`, t.weight, 'a positive number');
+  }
+  if (options.resume && !options.outDir) throw new OptionError('--resume', true, 'used with --out DIR (the folder holding the checkpoint)');
+}
+
+/** Builds heads, optimizer and data queues, from a checkpoint when resuming. */
+async function prepareRun(options: TrainOptions): Promise<Run> {
+  const seed = options.seed ?? 0;
+  const featureSize = options.encoder.outputs[0]!.shape[1] as number;
+  const rng = new Rng(seed);
+  const heads: Record<string, tf.LayersModel> = {};
+  for (const { task } of options.tasks) heads[task.name] = task.buildHead(featureSize, rng);
+  const optimizer = tf.train.adam(options.learningRate ?? 1e-3);
+  // A fixed variable order: Adam keeps its slots by position, so a resumed run must list them the same way.
+  const variables = [options.encoder, ...Object.values(heads)].flatMap((m) => m.trainableWeights.map((w) => w.read() as tf.Variable));
+  const config = {
+    tasks: options.tasks.map((t) => ({ name: t.task.name, weight: t.weight ?? 1 })),
+    batchSize: options.batchSize,
+    itemShape: options.itemShape,
+    learningRate: options.learningRate ?? 1e-3,
+    seed,
+  };
+  const checkpointDir = options.outDir && join(options.outDir, 'checkpoint');
+  let state: CheckpointState | undefined;
+  if (options.resume && checkpointDir && hasCheckpoint(checkpointDir)) {
+    state = await restore(checkpointDir, options, heads, optimizer, config);
+  }
+  const run: Run = {
+    options,
+    heads,
+    optimizer,
+    variables,
+    rng: state ? Rng.fromState(state.rngState) : rng,
+    startStep: state?.step ?? 0,
+    elapsedSeconds: state?.elapsedSeconds ?? 0,
+    checkpointEvery: options.checkpointEvery ?? 100,
+    config,
+    queues: options.tasks.map((t, k) => {
+      const makeSource = (epoch: number, valve: Valve): Observable<Sample[]> =>
+        t.samples(epoch, valve, new Rng(seed * 7919 + k * 104729 + epoch)).pipe(batchSamples(options.batchSize));
+      return new PullQueue(makeSource, { resumeFrom: state?.positions[t.task.name] });
+    }),
+  };
+  if (options.outDir) {
+    await mkdir(options.outDir, { recursive: true });
+    await trimMetrics(join(options.outDir, 'metrics.jsonl'), state?.step ?? 0);
+  }
+  return run;
+}
+
+async function restore(
+  dir: string,
+  options: TrainOptions,
+  heads: Record<string, tf.LayersModel>,
+  optimizer: tf.Optimizer,
+  config: Record<string, unknown>,
+): Promise<CheckpointState> {
+  const saved = await loadCheckpoint(dir);
+  try {
+    const changed = Object.keys(config).filter((key) => JSON.stringify(config[key]) !== JSON.stringify(saved.state.config[key]));
+    if (changed.length > 0) {
+      throw new TempoError(
+        `cannot resume from ${dir}: the run's ${changed.join(', ')} changed since the checkpoint ` +
+          `(was ${changed.map((k) => JSON.stringify(saved.state.config[k])).join(', ')}); use the same options or a new --out`,
+      );
+    }
+    copyWeights(saved.encoder, options.encoder);
+    for (const name of Object.keys(heads)) copyWeights(saved.heads[name]!, heads[name]!);
+    await optimizer.setWeights(saved.optimizerWeights);
+    return saved.state;
+  } finally {
+    // setWeights copied the slots into the optimizer's own variables.
+    tf.dispose(saved.optimizerWeights.map((w) => w.tensor));
+    saved.encoder.dispose();
+    Object.values(saved.heads).forEach((h) => h.dispose());
+  }
+}
+
+/** Drops metric lines past `step`: a killed run logged steps that its last checkpoint does not hold. */
+async function trimMetrics(path: string, step: number): Promise<void> {
+  const kept = existsSync(path)
+    ? (await readFile(path, 'utf8')).split('\n').filter((line) => stepOf(line) <= step)
+    : [];
+  await writeFileAtomic(path, kept.map((line) => line + '\n').join(''));
+}
+
+/** The step of a metrics line; a line cut short by a kill counts as past every step. */
+function stepOf(line: string): number {
+  try {
+    return (JSON.parse(line) as StepMetrics).step;
+  } catch {
+    return Infinity;
+  }
+}
+
+function copyWeights(from: tf.LayersModel, to: tf.LayersModel): void {
+  to.setWeights(from.getWeights());
+}
+
+/**
+ * One batch from each task's queue. A stop signal while waiting (a slow or silent source) ends the wait at once;
+ * batches already taken go back to their queues, so the checkpoint's data positions stay exact.
+ */
+async function nextBatches(queues: PullQueue<Sample[]>[], signal: AbortSignal | undefined): Promise<Sample[][] | 'data' | 'signal'> {
+  const batches: Sample[][] = [];
+  for (const queue of queues) {
+    const stop = () => queue.cancelPending();
+    signal?.addEventListener('abort', stop, { once: true });
+    const batch = await queue.next();
+    signal?.removeEventListener('abort', stop);
+    if (!batch) {
+      if (!signal?.aborted) return 'data';
+      batches.forEach((b, k) => queues[k]!.putBack(b));
+      return 'signal';
+    }
+    batches.push(batch);
+  }
+  return batches;
+}
+
+/** One optimizer step on the weighted sum of the tasks' losses; returns `[total, loss_1, acc_1, loss_2, ...]`. */
+function runStep(run: Run, samples: Sample[][]): tf.Tensor1D {
+  const { options } = run;
+  const batches: TensorBatch[] = options.tasks.map((t, k) =>
+    collate(samples[k]!, t.task.inputShapes(options.itemShape), t.task.labelShape(options.itemShape)),
+  );
+  try {
+    let perTask: tf.Scalar[] = [];
+    const total = run.optimizer.minimize(
+      () => {
+        const parts = options.tasks.map(({ task, weight = 1 }, k) => {
+          const predictions = task.forward(options.encoder, run.heads[task.name]!, batches[k]!.inputs, true);
+          const loss = task.loss(batches[k]!.labels, predictions);
+          perTask.push(tf.keep(loss.clone()), tf.keep(task.metric(batches[k]!.labels, predictions)));
+          return tf.mul(loss, weight);
+        });
+        return tf.addN(parts) as tf.Scalar;
+      },
+      true,
+      run.variables,
+    )!;
+    const out = tf.stack([total, ...perTask]) as tf.Tensor1D;
+    tf.dispose([total, ...perTask]);
+    perTask = [];
+    return out;
+  } finally {
+    batches.forEach(disposeBatch);
+  }
+}
+
+async function recordStep(run: Run, step: number, values: tf.Tensor1D, stepMs: number): Promise<StepMetrics> {
+  const numbers = await values.data();
+  values.dispose();
+  run.elapsedSeconds += stepMs / 1000;
+  const tasks: StepMetrics['tasks'] = {};
+  run.options.tasks.forEach(({ task }, k) => {
+    tasks[task.name] = { loss: numbers[1 + 2 * k]!, accuracy: numbers[2 + 2 * k]! };
+  });
+  const metrics: StepMetrics = {
+    step,
+    loss: numbers[0]!,
+    tasks,
+    samplesPerSecond: (run.options.batchSize * run.options.tasks.length * 1000) / Math.max(stepMs, 1e-3),
+    elapsedSeconds: run.elapsedSeconds,
+  };
+  if (run.options.outDir) await appendFile(join(run.options.outDir, 'metrics.jsonl'), JSON.stringify(metrics) + '\n');
+  return metrics;
+}
+
+async function writeCheckpoint(run: Run, step: number): Promise<void> {
+  const positions: CheckpointState['positions'] = {};
+  run.options.tasks.forEach(({ task }, k) => (positions[task.name] = run.queues[k]!.position));
+  await saveCheckpoint(join(run.options.outDir!, 'checkpoint'), {
+    encoder: run.options.encoder,
+    heads: run.heads,
+    optimizer: run.optimizer,
+    state: { step, seed: run.options.seed ?? 0, rngState: run.rng.state, positions, elapsedSeconds: run.elapsedSeconds, config: run.config },
+  });
+}
