@@ -14,7 +14,15 @@ export { motionScore, scoreMotion } from './pipeline/motionScore.ts';
 export { preferMotion } from './pipeline/preferMotion.ts';
 export { detectSceneCuts } from './pipeline/detectSceneCuts.ts';
 export { alignViews, syntheticViews } from './pipeline/multiView.ts';
-export { augment, randomResizedCrop, horizontalFlip, colorJitter, randomGrayscale, gaussianBlur, simclrRecipe } from './pipeline/augment.ts';
+export {
+  augment,
+  randomResizedCrop,
+  horizontalFlip,
+  colorJitter,
+  randomGrayscale,
+  gaussianBlur,
+  simclrRecipe,
+} from './pipeline/augment.ts';
 export { embedFrames } from './models/embedFrames.ts';
 export { selectBackend } from './models/backend.ts';
 export { saveModel, loadModel, fileSaveHandler, fileLoadHandler } from './models/modelIO.ts';

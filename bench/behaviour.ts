@@ -29,16 +29,53 @@ type StepLosses = { step: number; loss: number; tasks: Record<string, number> };
 
 const RUNS: Record<string, (out: string) => string[]> = {
   video: (out) => [
-    'pretrain', '--video', join(data, 'video'), '--tasks', 'order,frame-sim,cpc:0.5', '--steps', '30', '--batch', '8',
-    '--seed', '0', '--out', out,
+    'pretrain',
+    '--video',
+    join(data, 'video'),
+    '--tasks',
+    'order,frame-sim,cpc:0.5',
+    '--steps',
+    '30',
+    '--batch',
+    '8',
+    '--seed',
+    '0',
+    '--out',
+    out,
   ],
   dialogues: (out) => [
-    'pretrain', '--dialogues', join(data, 'dialogue/dailydialog/train/dialogues_train.txt'), '--tasks', 'dialogue-order',
-    '--steps', '30', '--batch', '16', '--max-length', '24', '--seed', '0', '--out', out,
+    'pretrain',
+    '--dialogues',
+    join(data, 'dialogue/dailydialog/train/dialogues_train.txt'),
+    '--tasks',
+    'dialogue-order',
+    '--steps',
+    '30',
+    '--batch',
+    '16',
+    '--max-length',
+    '24',
+    '--seed',
+    '0',
+    '--out',
+    out,
   ],
   text: (out) => [
-    'pretrain', '--text', join(data, 'text/gutenberg/austen-persuasion.txt'), '--tasks', 'nsp,mlm', '--steps', '30',
-    '--batch', '16', '--vocab-size', '2000', '--seed', '0', '--out', out,
+    'pretrain',
+    '--text',
+    join(data, 'text/gutenberg/austen-persuasion.txt'),
+    '--tasks',
+    'nsp,mlm',
+    '--steps',
+    '30',
+    '--batch',
+    '16',
+    '--vocab-size',
+    '2000',
+    '--seed',
+    '0',
+    '--out',
+    out,
   ],
 };
 
@@ -54,7 +91,11 @@ async function runOne(name: string): Promise<StepLosses[]> {
     console.error(`${name}: ${lines.length} steps in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     return lines.map((line) => {
       const m = JSON.parse(line) as { step: number; loss: number; tasks: Record<string, { loss: number }> };
-      return { step: m.step, loss: m.loss, tasks: Object.fromEntries(Object.entries(m.tasks).map(([k, v]) => [k, v.loss])) };
+      return {
+        step: m.step,
+        loss: m.loss,
+        tasks: Object.fromEntries(Object.entries(m.tasks).map(([k, v]) => [k, v.loss])),
+      };
     });
   } finally {
     await rm(out, { recursive: true, force: true });
@@ -62,15 +103,23 @@ async function runOne(name: string): Promise<StepLosses[]> {
 }
 
 /** The largest loss difference between two runs and the first step where they differ by more than `tolerance`. */
-function compareRuns(a: StepLosses[], b: StepLosses[], tolerance: number): { maxLossDifference: number; firstDifferentStep?: number } {
-  if (a.length !== b.length) return { maxLossDifference: Infinity, firstDifferentStep: Math.min(a.length, b.length) + 1 };
+function compareRuns(
+  a: StepLosses[],
+  b: StepLosses[],
+  tolerance: number,
+): { maxLossDifference: number; firstDifferentStep?: number } {
+  if (a.length !== b.length)
+    return { maxLossDifference: Infinity, firstDifferentStep: Math.min(a.length, b.length) + 1 };
   let worst = 0;
   let first: number | undefined;
   a.forEach((x, i) => {
     const y = b[i]!;
     const pairs = [[x.loss, y.loss], ...Object.entries(x.tasks).map(([task, loss]) => [loss, y.tasks[task] ?? NaN])];
     // A missing task or a step out of place counts as an infinite difference.
-    const diff = x.step !== y.step ? Infinity : Math.max(...pairs.map(([p, q]) => (Number.isNaN(q!) ? Infinity : Math.abs(p! - q!))));
+    const diff =
+      x.step !== y.step
+        ? Infinity
+        : Math.max(...pairs.map(([p, q]) => (Number.isNaN(q!) ? Infinity : Math.abs(p! - q!))));
     worst = Math.max(worst, diff);
     if (diff > tolerance) first ??= x.step;
   });
@@ -91,7 +140,9 @@ const results: Record<string, StepLosses[]> = {};
 for (const name of chosen) results[name] = await runOne(name);
 
 if (mode === 'record') {
-  const previous = existsSync(BASELINE) ? (JSON.parse(await readFile(BASELINE, 'utf8')) as Record<string, StepLosses[]>) : {};
+  const previous = existsSync(BASELINE)
+    ? (JSON.parse(await readFile(BASELINE, 'utf8')) as Record<string, StepLosses[]>)
+    : {};
   await writeFile(BASELINE, JSON.stringify({ ...previous, ...results }) + '\n');
   console.log(`recorded ${chosen.join(', ')} in ${BASELINE}`);
 } else {

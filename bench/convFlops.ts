@@ -55,7 +55,13 @@ export async function benchConvFlops(options: ConvFlopsOptions = {}): Promise<Ro
   return rows;
 }
 
-async function benchOn(backend: string, encoder: FrameEncoderOptions, batch: number, reps: number, forward = true): Promise<Row[]> {
+async function benchOn(
+  backend: string,
+  encoder: FrameEncoderOptions,
+  batch: number,
+  reps: number,
+  forward = true,
+): Promise<Row[]> {
   const matMulMs = await timeMatMul(512, reps * 2);
   const matMulGflops = (2 * 512 ** 3) / matMulMs / 1e6;
   const model = buildFrameEncoder(encoder);
@@ -120,7 +126,10 @@ async function timeTrainingStep(model: tf.LayersModel, batch: number, reps: numb
   const x = inputBatch(model, batch);
   const optimizer = tf.train.adam(1e-3);
   const ms = await medianMs(reps, async () => {
-    const loss = optimizer.minimize(() => (model.apply(x, { training: true }) as tf.Tensor).square().mean() as tf.Scalar, true);
+    const loss = optimizer.minimize(
+      () => (model.apply(x, { training: true }) as tf.Tensor).square().mean() as tf.Scalar,
+      true,
+    );
     await loss?.data();
     loss?.dispose();
   });

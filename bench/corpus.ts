@@ -38,7 +38,9 @@ export interface CorpusRow {
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Runs the bench; returns no row (with a message) when the data is absent. */
-export async function benchCorpus(dataDir = process.env.TEMPO_DATA ?? join(repoRoot, '..', 'shared', 'data')): Promise<CorpusRow[]> {
+export async function benchCorpus(
+  dataDir = process.env.TEMPO_DATA ?? join(repoRoot, '..', 'shared', 'data'),
+): Promise<CorpusRow[]> {
   const corpus = join(dataDir, 'text');
   if (!existsSync(corpus)) {
     console.log(`bench/corpus: skipped, no corpus at ${corpus} (set TEMPO_DATA to the folder holding text/)`);
@@ -49,28 +51,65 @@ export async function benchCorpus(dataDir = process.env.TEMPO_DATA ?? join(repoR
   for (const f of files) bytes += (await stat(f)).size;
   const dir = await mkdtemp(join(tmpdir(), 'tempo-bench-corpus-'));
   try {
-    const tokenizer = await WordPiece.train(readLines(files, { onInvalid: 'skip' }).pipe(map((l) => l.text)), { vocabSize: 8000 });
+    const tokenizer = await WordPiece.train(readLines(files, { onInvalid: 'skip' }).pipe(map((l) => l.text)), {
+      vocabSize: 8000,
+    });
     const tokenizerPath = join(dir, 'tokenizer.json');
     await tokenizer.save(tokenizerPath);
 
     const t0 = performance.now();
-    const sentences = await lastValueFrom(readSentences(files, { onInvalid: 'skip' }).pipe(tokenizeSentences(tokenizer), reduce((n) => n + 1, 0)));
+    const sentences = await lastValueFrom(
+      readSentences(files, { onInvalid: 'skip' }).pipe(
+        tokenizeSentences(tokenizer),
+        reduce((n) => n + 1, 0),
+      ),
+    );
     const baseSeconds = (performance.now() - t0) / 1000;
-    const base: CorpusRow = { run: 'read + split + tokenize', seconds: baseSeconds, samplesPerS: sentences / baseSeconds, mbPerS: bytes / 1e6 / baseSeconds, outMb: 0, ofBaseline: 1 };
+    const base: CorpusRow = {
+      run: 'read + split + tokenize',
+      seconds: baseSeconds,
+      samplesPerS: sentences / baseSeconds,
+      mbPerS: bytes / 1e6 / baseSeconds,
+      outMb: 0,
+      ofBaseline: 1,
+    };
     const rows = [base];
     for (const tasks of [['nsp'], ['mlm'], ['skipgram'], ['nsp', 'mlm', 'skipgram']] as TaskName[][]) {
       const outDir = join(dir, tasks.join('-'));
       const t1 = performance.now();
-      const result = await processCorpus({ text: files, tasks, tokenizer: tokenizerPath, outDir, onInvalid: 'skip', shardSize: 10000 });
+      const result = await processCorpus({
+        text: files,
+        tasks,
+        tokenizer: tokenizerPath,
+        outDir,
+        onInvalid: 'skip',
+        shardSize: 10000,
+      });
       const seconds = (performance.now() - t1) / 1000;
       const samples = Object.values(result.manifest.counts).reduce((a, b) => a + b, 0);
       // Each task reads the corpus once, so MB/s counts the corpus once per task.
       const mbPerS = (bytes * tasks.length) / 1e6 / seconds;
       const outMb = result.manifest.shards.reduce((n, s) => n + s.bytes, 0) / 1e6;
-      rows.push({ run: `process-corpus ${tasks.join(',')}`, seconds, samplesPerS: samples / seconds, mbPerS, outMb, ofBaseline: mbPerS / base.mbPerS });
+      rows.push({
+        run: `process-corpus ${tasks.join(',')}`,
+        seconds,
+        samplesPerS: samples / seconds,
+        mbPerS,
+        outMb,
+        ofBaseline: mbPerS / base.mbPerS,
+      });
     }
-    console.log(`corpus: ${files.length} files, ${(bytes / 1e6).toFixed(2)} MB, ${sentences} sentences, ${tokenizer.vocabSize} ids`);
-    return rows.map((r) => ({ ...r, seconds: round(r.seconds), samplesPerS: Math.round(r.samplesPerS), mbPerS: round(r.mbPerS), outMb: round(r.outMb), ofBaseline: round(r.ofBaseline) }));
+    console.log(
+      `corpus: ${files.length} files, ${(bytes / 1e6).toFixed(2)} MB, ${sentences} sentences, ${tokenizer.vocabSize} ids`,
+    );
+    return rows.map((r) => ({
+      ...r,
+      seconds: round(r.seconds),
+      samplesPerS: Math.round(r.samplesPerS),
+      mbPerS: round(r.mbPerS),
+      outMb: round(r.outMb),
+      ofBaseline: round(r.ofBaseline),
+    }));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -75,8 +75,14 @@ export async function benchDecode(options: DecodeBenchOptions = {}): Promise<Row
     const oursFps = frames / (median(ours) / 1000);
     const rawFps = frames / (median(raw) / 1000);
     rows.push({
-      video: name, frames, countFrames, oursFps: round(oursFps), rawFps: round(rawFps),
-      oursMs: round(median(ours), 1), rawMs: round(median(raw), 1), ratio: round(oursFps / rawFps, 3),
+      video: name,
+      frames,
+      countFrames,
+      oursFps: round(oursFps),
+      rawFps: round(rawFps),
+      oursMs: round(median(ours), 1),
+      rawMs: round(median(raw), 1),
+      ratio: round(oursFps / rawFps, 3),
     });
   }
   return rows;
@@ -88,15 +94,38 @@ function decodeCount(path: string, size: number): Promise<number> {
 
 /** The command line decodeFrames builds, run bare: bytes read and dropped, frames = bytes / frame size. */
 function rawCount(path: string, size: number): Promise<number> {
-  const args = ['-hide_banner', '-nostats', '-loglevel', 'level+info', '-nostdin', '-i', path, '-map', '0:v:0', '-an', '-sn', '-dn',
-    '-vsync', '0', '-vf', `scale=${size}:${size}`, '-pix_fmt', 'rgb24', '-f', 'rawvideo', 'pipe:1'];
+  const args = [
+    '-hide_banner',
+    '-nostats',
+    '-loglevel',
+    'level+info',
+    '-nostdin',
+    '-i',
+    path,
+    '-map',
+    '0:v:0',
+    '-an',
+    '-sn',
+    '-dn',
+    '-vsync',
+    '0',
+    '-vf',
+    `scale=${size}:${size}`,
+    '-pix_fmt',
+    'rgb24',
+    '-f',
+    'rawvideo',
+    'pipe:1',
+  ];
   return new Promise((resolve, reject) => {
     const child = spawn(resolveFfmpegPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stderr.resume();
     let bytes = 0;
     child.stdout.on('data', (chunk: Buffer) => (bytes += chunk.length));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(bytes / (size * size * 3)) : reject(new Error(`ffmpeg exited with ${code} on ${path}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve(bytes / (size * size * 3)) : reject(new Error(`ffmpeg exited with ${code} on ${path}`)),
+    );
   });
 }
 
@@ -115,5 +144,6 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const rows = await benchDecode();
   console.table(rows);
   const off = rows.filter((r) => r.frames !== r.countFrames);
-  if (off.length) console.log(`frame counts differ from ffprobe -count_frames for: ${off.map((r) => r.video).join(', ')}`);
+  if (off.length)
+    console.log(`frame counts differ from ffprobe -count_frames for: ${off.map((r) => r.video).join(', ')}`);
 }

@@ -41,7 +41,10 @@ export interface CoherenceResult {
 }
 
 /** Runs the bench; undefined (with a message) when DailyDialog is absent. */
-export async function benchDialogueCoherence(dataDir = process.env.TEMPO_DATA ?? join(repoRoot, '..', 'shared', 'data'), steps = Number(process.env.BENCH_STEPS ?? 800)): Promise<CoherenceResult | undefined> {
+export async function benchDialogueCoherence(
+  dataDir = process.env.TEMPO_DATA ?? join(repoRoot, '..', 'shared', 'data'),
+  steps = Number(process.env.BENCH_STEPS ?? 800),
+): Promise<CoherenceResult | undefined> {
   const daily = join(dataDir, 'dialogue', 'dailydialog');
   const trainFile = join(daily, 'train', 'dialogues_train.txt');
   const validationFile = join(daily, 'validation', 'dialogues_validation.txt');
@@ -53,13 +56,40 @@ export async function benchDialogueCoherence(dataDir = process.env.TEMPO_DATA ??
   try {
     const out = join(dir, 'run');
     const t0 = performance.now();
-    const trained = await cli(['pretrain', '--dialogues', trainFile, '--tasks', 'dialogue-order', '--steps', String(steps), '--batch', '32', '--lr', process.env.BENCH_LR ?? '3e-3', '--max-length', '24', '--out', out, '--checkpoint-every', String(steps), '--json']);
+    const trained = await cli([
+      'pretrain',
+      '--dialogues',
+      trainFile,
+      '--tasks',
+      'dialogue-order',
+      '--steps',
+      String(steps),
+      '--batch',
+      '32',
+      '--lr',
+      process.env.BENCH_LR ?? '3e-3',
+      '--max-length',
+      '24',
+      '--out',
+      out,
+      '--checkpoint-every',
+      String(steps),
+      '--json',
+    ]);
     const trainSeconds = (performance.now() - t0) / 1000;
     const summary = JSON.parse(trained) as { last?: { tasks: Record<string, { accuracy: number }> } };
 
     // Originals and shuffled copies, in DailyDialog format, of the validation dialogues with >= 3 turns.
     const rng = new Rng(5);
-    const dialogues = (await readFile(validationFile, 'utf8')).split('\n').map((l) => l.split('__eou__').map((t) => t.trim()).filter(Boolean)).filter((turns) => turns.length >= 3);
+    const dialogues = (await readFile(validationFile, 'utf8'))
+      .split('\n')
+      .map((l) =>
+        l
+          .split('__eou__')
+          .map((t) => t.trim())
+          .filter(Boolean),
+      )
+      .filter((turns) => turns.length >= 3);
     const asLine = (turns: string[]): string => turns.map((t) => `${t} __eou__`).join(' ');
     const original = join(dir, 'original.txt');
     const shuffled = join(dir, 'shuffled.txt');
@@ -67,7 +97,10 @@ export async function benchDialogueCoherence(dataDir = process.env.TEMPO_DATA ??
     await writeFile(shuffled, dialogues.map((turns) => asLine(shuffleTurns(turns, rng))).join('\n') + '\n');
     const t1 = performance.now();
     const scores = async (file: string): Promise<number[]> =>
-      (await cli(['score-dialogue', '--model', out, '--input', file, '--json'])).trim().split('\n').map((l) => (JSON.parse(l) as { score: number }).score);
+      (await cli(['score-dialogue', '--model', out, '--input', file, '--json']))
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { score: number }).score);
     const positives = await scores(original);
     const negatives = await scores(shuffled);
     const scoreSeconds = (performance.now() - t1) / 1000;
@@ -102,9 +135,11 @@ function shuffleTurns(turns: string[], rng: Rng): string[] {
 
 /** ROC AUC: the probability that a positive scores above a negative (ties count half). */
 export function rocAuc(positives: number[], negatives: number[]): number {
-  const all = [...positives.map((s) => [s, 1] as const), ...negatives.map((s) => [s, 0] as const)].sort((a, b) => a[0] - b[0]);
+  const all = [...positives.map((s) => [s, 1] as const), ...negatives.map((s) => [s, 0] as const)].sort(
+    (a, b) => a[0] - b[0],
+  );
   let rankSum = 0;
-  for (let i = 0; i < all.length; ) {
+  for (let i = 0; i < all.length;) {
     let j = i;
     while (j < all.length && all[j]![0] === all[i]![0]) j++;
     const rank = (i + j + 1) / 2;

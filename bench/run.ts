@@ -7,11 +7,31 @@ import { benchTrainerFeed } from './trainerFeed.ts';
 import { benchVideoTasks } from './videoTasks.ts';
 
 const BENCHES: Record<string, { run: () => Promise<object[]>; quick: boolean; what: string }> = {
-  decode: { run: () => benchDecode(), quick: true, what: 'decodeFrames frames/s vs raw ffmpeg at 64x64, and frame counts vs ffprobe' },
-  'trainer-feed': { run: () => benchTrainerFeed(), quick: true, what: 'trainer samples/s fed live from ffmpeg vs pre-built tensors' },
-  'conv-flops': { run: () => benchConvFlops(), quick: true, what: 'encoder training GFLOP/s vs the backend matMul GFLOP/s' },
-  tokenize: { run: () => benchTokenize(), quick: true, what: 'WordPiece MB/s vs tokenizers.js on the same tokenizer.json' },
-  'video-tasks': { run: () => benchVideoTasks(), quick: false, what: 'each video task: pretext accuracy, probe vs random init, held-out real clips' },
+  decode: {
+    run: () => benchDecode(),
+    quick: true,
+    what: 'decodeFrames frames/s vs raw ffmpeg at 64x64, and frame counts vs ffprobe',
+  },
+  'trainer-feed': {
+    run: () => benchTrainerFeed(),
+    quick: true,
+    what: 'trainer samples/s fed live from ffmpeg vs pre-built tensors',
+  },
+  'conv-flops': {
+    run: () => benchConvFlops(),
+    quick: true,
+    what: 'encoder training GFLOP/s vs the backend matMul GFLOP/s',
+  },
+  tokenize: {
+    run: () => benchTokenize(),
+    quick: true,
+    what: 'WordPiece MB/s vs tokenizers.js on the same tokenizer.json',
+  },
+  'video-tasks': {
+    run: () => benchVideoTasks(),
+    quick: false,
+    what: 'each video task: pretext accuracy, probe vs random init, held-out real clips',
+  },
 };
 
 const asked = process.argv.slice(2);

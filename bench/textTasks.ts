@@ -47,7 +47,10 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DATA = process.env.TEMPO_DATA ?? join(ROOT, '..', 'shared', 'data');
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const ALL_TASKS = ['skipgram', 'cbow', 'mlm', 'nsp', 'text-cpc', 'dialogue-order'];
-const TASKS = (process.env.BENCH_TASKS ?? ALL_TASKS.join(',')).split(',').map((t) => t.trim()).filter((t) => t.length > 0);
+const TASKS = (process.env.BENCH_TASKS ?? ALL_TASKS.join(','))
+  .split(',')
+  .map((t) => t.trim())
+  .filter((t) => t.length > 0);
 const steps = (n: number): number => Math.max(10, Math.round(n * SCALE));
 const wanted = (name: string): boolean => TASKS.includes(name);
 const QUERY_WORDS = ['father', 'mother', 'house', 'walked', 'said', 'letter', 'happy', 'emma'];
@@ -63,11 +66,14 @@ async function main(): Promise<void> {
   const gutenberg = join(DATA, 'text', 'gutenberg');
   const daily = join(DATA, 'dialogue', 'dailydialog');
   if (!existsSync(gutenberg) || !existsSync(daily)) {
-    console.log(`bench/textTasks: skipped, no data at ${DATA} (set TEMPO_DATA to the folder holding text/gutenberg and dialogue/dailydialog)`);
+    console.log(
+      `bench/textTasks: skipped, no data at ${DATA} (set TEMPO_DATA to the folder holding text/gutenberg and dialogue/dailydialog)`,
+    );
     return;
   }
   const unknown = TASKS.filter((t) => !ALL_TASKS.includes(t));
-  if (unknown.length > 0) throw new Error(`BENCH_TASKS: unknown ${unknown.join(', ')}; use a comma list of ${ALL_TASKS.join(', ')}`);
+  if (unknown.length > 0)
+    throw new Error(`BENCH_TASKS: unknown ${unknown.join(', ')}; use a comma list of ${ALL_TASKS.join(', ')}`);
   const backend = await selectBackend({ backend: 'wasm', log: () => {} });
   console.log(`backend ${backend.label}; data ${DATA}; scale ${SCALE}; tasks ${TASKS.join(',')}`);
   const rows: Row[] = [];
@@ -79,7 +85,9 @@ async function main(): Promise<void> {
 
 /** Paragraphs of the Gutenberg books as documents of sentences, in a seeded shuffled order of paragraphs. */
 async function readBooks(folder: string): Promise<string[][]> {
-  const files = readdirSync(folder).filter((f) => f.endsWith('.txt')).map((f) => join(folder, f));
+  const files = readdirSync(folder)
+    .filter((f) => f.endsWith('.txt'))
+    .map((f) => join(folder, f));
   const paragraphs = await lastValueFrom(readLines(files, { onInvalid: 'skip' }).pipe(splitParagraphs(), toArray()));
   const documents = paragraphs.map((p) => segmentSentences(p.text)).filter((d) => d.length > 0);
   return new Rng(1).shuffle(documents);
@@ -89,28 +97,66 @@ async function readBooks(folder: string): Promise<string[][]> {
 async function tokenizeBooks(documents: string[][], maxSize: number) {
   const tokenizer = await WordVocab.train(documents.flat(), { maxSize, minCount: 3 });
   const tokenized = documents.map((sentences, document) =>
-    sentences.map((text): TokenizedSentence => ({ ids: Int32Array.from(tokenizer.encode(text, { addSpecialTokens: false })), document })),
+    sentences.map((text): TokenizedSentence => ({
+      ids: Int32Array.from(tokenizer.encode(text, { addSpecialTokens: false })),
+      document,
+    })),
   );
   const cut = Math.floor(tokenized.length * 0.9);
-  return { tokenizer, vocabulary: vocabularyOf(tokenizer), trainSet: tokenized.slice(0, cut).flat(), heldOut: tokenized.slice(cut).flat() };
+  return {
+    tokenizer,
+    vocabulary: vocabularyOf(tokenizer),
+    trainSet: tokenized.slice(0, cut).flat(),
+    heldOut: tokenized.slice(cut).flat(),
+  };
 }
 
 async function benchText(folder: string): Promise<Row[]> {
   const documents = await readBooks(folder);
   const { tokenizer, vocabulary, trainSet, heldOut } = await tokenizeBooks(documents, 8000);
-  console.log(`gutenberg: ${documents.length} paragraphs, ${trainSet.length} train / ${heldOut.length} held-out sentences, ${tokenizer.vocabSize} ids`);
+  console.log(
+    `gutenberg: ${documents.length} paragraphs, ${trainSet.length} train / ${heldOut.length} held-out sentences, ${tokenizer.vocabSize} ids`,
+  );
   const counts = countTokens(trainSet, vocabulary.vocabSize);
   const embeddingSize = 64;
   const rows: Row[] = [];
 
-  for (const [name, make] of [['skipgram', createSkipgramTask], ['cbow', createCbowTask]] as const) {
+  for (const [name, make] of [
+    ['skipgram', createSkipgramTask],
+    ['cbow', createCbowTask],
+  ] as const) {
     if (!wanted(name)) continue;
-    const task = make({ vocabSize: vocabulary.vocabSize, embeddingSize, window: 5, negatives: 5, subsample: 1e-3, counts });
+    const task = make({
+      vocabSize: vocabulary.vocabSize,
+      embeddingSize,
+      window: 5,
+      negatives: 5,
+      subsample: 1e-3,
+      counts,
+    });
     // Cheap steps (no GRU: only embedding rows), so many of them and large batches.
-    const run = await runTask(task, byDocument(trainSet), heldOut, { vocabSize: vocabulary.vocabSize, embeddingSize, maxLength: 24, steps: steps(name === 'skipgram' ? 1500 : 600), batchSize: 1024, learningRate: 1e-2, shuffle: 20000 });
-    const neighbours = QUERY_WORDS.map((w) => `${w}: ${nearestWords(run.encoder, tokenizer, w, 5).map((n) => n.word).join(' ')}`).join('; ');
+    const run = await runTask(task, byDocument(trainSet), heldOut, {
+      vocabSize: vocabulary.vocabSize,
+      embeddingSize,
+      maxLength: 24,
+      steps: steps(name === 'skipgram' ? 1500 : 600),
+      batchSize: 1024,
+      learningRate: 1e-2,
+      shuffle: 20000,
+    });
+    const neighbours = QUERY_WORDS.map(
+      (w) =>
+        `${w}: ${nearestWords(run.encoder, tokenizer, w, 5)
+          .map((n) => n.word)
+          .join(' ')}`,
+    ).join('; ');
     console.log(`${name} neighbours: ${neighbours}`);
-    rows.push({ task: name, steps: run.steps, seconds: run.seconds, figures: `rank acc ${run.metric.toFixed(3)} (chance 0.167); ${neighbours}` });
+    rows.push({
+      task: name,
+      steps: run.steps,
+      seconds: run.seconds,
+      figures: `rank acc ${run.metric.toFixed(3)} (chance 0.167); ${neighbours}`,
+    });
     run.dispose();
   }
 
@@ -119,37 +165,96 @@ async function benchText(folder: string): Promise<Row[]> {
     const small = await tokenizeBooks(documents, 2000);
     const maxLength = 16;
     const mlm = createMlmTask({ vocabulary: small.vocabulary, maxLength });
-    const mlmRun = await runTask(mlm, byDocument(small.trainSet), small.heldOut, { vocabSize: small.vocabulary.vocabSize, embeddingSize, maxLength, steps: steps(250), batchSize: 64, learningRate: 1e-2, shuffle: 2000 });
+    const mlmRun = await runTask(mlm, byDocument(small.trainSet), small.heldOut, {
+      vocabSize: small.vocabulary.vocabSize,
+      embeddingSize,
+      maxLength,
+      steps: steps(250),
+      batchSize: 64,
+      learningRate: 1e-2,
+      shuffle: 2000,
+    });
     const baseline = unigramBaseline(mlmRun.heldOutSamples, mlm.labelShape([maxLength])[1]!);
-    rows.push({ task: 'mlm', steps: mlmRun.steps, seconds: mlmRun.seconds, figures: `masked acc ${mlmRun.metric.toFixed(3)} vs unigram baseline ${baseline.toFixed(3)} (${small.vocabulary.vocabSize} ids, ${maxLength} tokens)` });
+    rows.push({
+      task: 'mlm',
+      steps: mlmRun.steps,
+      seconds: mlmRun.seconds,
+      figures: `masked acc ${mlmRun.metric.toFixed(3)} vs unigram baseline ${baseline.toFixed(3)} (${small.vocabulary.vocabSize} ids, ${maxLength} tokens)`,
+    });
     mlmRun.dispose();
   }
 
   if (wanted('nsp')) {
     const maxLength = 24;
     const nsp = createNspTask({ vocabulary, maxLength });
-    const nspRun = await runTask(nsp, byDocument(trainSet), heldOut, { vocabSize: vocabulary.vocabSize, embeddingSize, maxLength, steps: steps(200), batchSize: 64, learningRate: 5e-3, shuffle: 2000 });
-    rows.push({ task: 'nsp', steps: nspRun.steps, seconds: nspRun.seconds, figures: `acc ${nspRun.metric.toFixed(3)} (chance 0.5), AUC ${nspRun.auc.toFixed(3)}` });
+    const nspRun = await runTask(nsp, byDocument(trainSet), heldOut, {
+      vocabSize: vocabulary.vocabSize,
+      embeddingSize,
+      maxLength,
+      steps: steps(200),
+      batchSize: 64,
+      learningRate: 5e-3,
+      shuffle: 2000,
+    });
+    rows.push({
+      task: 'nsp',
+      steps: nspRun.steps,
+      seconds: nspRun.seconds,
+      figures: `acc ${nspRun.metric.toFixed(3)} (chance 0.5), AUC ${nspRun.auc.toFixed(3)}`,
+    });
     nspRun.dispose();
   }
 
   if (wanted('text-cpc')) {
     const maxLength = 24;
     const cpc = createTextCpcTask({ vocabulary, maxLength, steps: 3, embeddingSize });
-    const cpcRun = await runTask(cpc, byDocument(trainSet), heldOut, { vocabSize: vocabulary.vocabSize, embeddingSize, maxLength, steps: steps(400), batchSize: 16, learningRate: 3e-3, shuffle: 1000 });
-    rows.push({ task: 'text-cpc', steps: cpcRun.steps, seconds: cpcRun.seconds, figures: `future-token acc ${cpcRun.metric.toFixed(3)} (1 of ${16 * (maxLength - 3)} candidates)` });
+    const cpcRun = await runTask(cpc, byDocument(trainSet), heldOut, {
+      vocabSize: vocabulary.vocabSize,
+      embeddingSize,
+      maxLength,
+      steps: steps(400),
+      batchSize: 16,
+      learningRate: 3e-3,
+      shuffle: 1000,
+    });
+    rows.push({
+      task: 'text-cpc',
+      steps: cpcRun.steps,
+      seconds: cpcRun.seconds,
+      figures: `future-token acc ${cpcRun.metric.toFixed(3)} (1 of ${16 * (maxLength - 3)} candidates)`,
+    });
     cpcRun.dispose();
   }
   return rows;
 }
 
 async function benchDialogue(folder: string): Promise<Row> {
-  const trainDialogues = await lastValueFrom(readDialogues(join(folder, 'train', 'dialogues_train.txt')).pipe(toArray()));
-  const validation = await lastValueFrom(readDialogues(join(folder, 'validation', 'dialogues_validation.txt')).pipe(toArray()));
-  const tokenizer = await WordVocab.train(trainDialogues.flatMap((d) => d.turns), { maxSize: 8000, minCount: 3 });
+  const trainDialogues = await lastValueFrom(
+    readDialogues(join(folder, 'train', 'dialogues_train.txt')).pipe(toArray()),
+  );
+  const validation = await lastValueFrom(
+    readDialogues(join(folder, 'validation', 'dialogues_validation.txt')).pipe(toArray()),
+  );
+  const tokenizer = await WordVocab.train(
+    trainDialogues.flatMap((d) => d.turns),
+    { maxSize: 8000, minCount: 3 },
+  );
   const maxLength = 24;
   const task = createDialogueOrderTask({ tokenizer, maxLength, turns: 3 });
-  const run = await runTask(task, trainDialogues.map((d) => [d]), validation, { vocabSize: tokenizer.vocabSize, embeddingSize: 64, maxLength, steps: steps(800), batchSize: 32, learningRate: 3e-3, shuffle: 2000 });
+  const run = await runTask(
+    task,
+    trainDialogues.map((d) => [d]),
+    validation,
+    {
+      vocabSize: tokenizer.vocabSize,
+      embeddingSize: 64,
+      maxLength,
+      steps: steps(800),
+      batchSize: 32,
+      learningRate: 3e-3,
+      shuffle: 2000,
+    },
+  );
   const scorer = { encoder: run.encoder, head: run.head, tokenizer, maxLength, turns: 3 };
   const rng = new Rng(3);
   const pool = validation.filter((d) => d.turns.length >= 3).slice(0, 200);
@@ -228,10 +333,25 @@ function byDocument(sentences: TokenizedSentence[]): TokenizedSentence[][] {
   return groups;
 }
 
-async function runTask<Raw>(task: PretextTask<Raw>, trainGroups: Raw[][], heldOutItems: Raw[], options: RunOptions): Promise<TaskRun> {
+async function runTask<Raw>(
+  task: PretextTask<Raw>,
+  trainGroups: Raw[][],
+  heldOutItems: Raw[],
+  options: RunOptions,
+): Promise<TaskRun> {
   // BENCH_LR / BENCH_BATCH override every task's, for trying settings on one task (with BENCH_TASKS).
-  const o = { ...options, learningRate: Number(process.env.BENCH_LR ?? options.learningRate), batchSize: Number(process.env.BENCH_BATCH ?? options.batchSize) };
-  const encoder = buildTextEncoder({ vocabSize: o.vocabSize, maxLength: o.maxLength, embeddingSize: o.embeddingSize, hiddenSize: 64, seed: 1 });
+  const o = {
+    ...options,
+    learningRate: Number(process.env.BENCH_LR ?? options.learningRate),
+    batchSize: Number(process.env.BENCH_BATCH ?? options.batchSize),
+  };
+  const encoder = buildTextEncoder({
+    vocabSize: o.vocabSize,
+    maxLength: o.maxLength,
+    embeddingSize: o.embeddingSize,
+    hiddenSize: 64,
+    seed: 1,
+  });
   const t0 = performance.now();
   const result = await train({
     encoder,
@@ -239,7 +359,11 @@ async function runTask<Raw>(task: PretextTask<Raw>, trainGroups: Raw[][], heldOu
     tasks: [
       {
         task: task as PretextTask<never>,
-        samples: (_epoch, valve, rng) => pacedItems(trainGroups, valve, rng.fork()).pipe(task.sampler({ rng }), shuffleBuffer({ rng: rng.fork(), bufferSize: o.shuffle })),
+        samples: (_epoch, valve, rng) =>
+          pacedItems(trainGroups, valve, rng.fork()).pipe(
+            task.sampler({ rng }),
+            shuffleBuffer({ rng: rng.fork(), bufferSize: o.shuffle }),
+          ),
       },
     ],
     steps: o.steps,
@@ -249,15 +373,41 @@ async function runTask<Raw>(task: PretextTask<Raw>, trainGroups: Raw[][], heldOu
     progress: 'none',
   });
   const seconds = (performance.now() - t0) / 1000;
-  if (result.steps === 0) throw new Error(`${task.name}: no training step ran (stopped by ${result.stoppedBy}): its sampler made no samples`);
+  if (result.steps === 0)
+    throw new Error(`${task.name}: no training step ran (stopped by ${result.stoppedBy}): its sampler made no samples`);
   const head = result.heads[task.name]!;
-  const heldOutSamples = await lastValueFrom(from(heldOutItems).pipe(task.sampler({ rng: new Rng(99) }), shuffleBuffer({ rng: new Rng(98), bufferSize: 20000 }), take(2048), toArray()));
+  const heldOutSamples = await lastValueFrom(
+    from(heldOutItems).pipe(
+      task.sampler({ rng: new Rng(99) }),
+      shuffleBuffer({ rng: new Rng(98), bufferSize: 20000 }),
+      take(2048),
+      toArray(),
+    ),
+  );
   const { metric, auc: heldOutAuc } = evaluate(task, encoder, head, heldOutSamples, o.batchSize, o.maxLength);
-  console.log(`${task.name}: ${result.steps} steps in ${seconds.toFixed(0)} s, last train loss ${result.last?.loss.toFixed(3)}, held-out metric ${metric.toFixed(3)}`);
-  return { encoder, head, steps: result.steps, seconds, metric, auc: heldOutAuc, heldOutSamples, dispose: () => (encoder.dispose(), head.dispose()) };
+  console.log(
+    `${task.name}: ${result.steps} steps in ${seconds.toFixed(0)} s, last train loss ${result.last?.loss.toFixed(3)}, held-out metric ${metric.toFixed(3)}`,
+  );
+  return {
+    encoder,
+    head,
+    steps: result.steps,
+    seconds,
+    metric,
+    auc: heldOutAuc,
+    heldOutSamples,
+    dispose: () => (encoder.dispose(), head.dispose()),
+  };
 }
 
-function evaluate(task: PretextTask<never>, encoder: tf.LayersModel, head: tf.LayersModel, samples: Sample[], batchSize: number, maxLength: number): { metric: number; auc: number } {
+function evaluate(
+  task: PretextTask<never>,
+  encoder: tf.LayersModel,
+  head: tf.LayersModel,
+  samples: Sample[],
+  batchSize: number,
+  maxLength: number,
+): { metric: number; auc: number } {
   let metricSum = 0;
   let batches = 0;
   const scores: number[] = [];
@@ -275,7 +425,16 @@ function evaluate(task: PretextTask<never>, encoder: tf.LayersModel, head: tf.La
     disposeBatch(batch);
     batches++;
   }
-  return { metric: metricSum / Math.max(1, batches), auc: scores.length > 0 ? rocAuc(scores.filter((_, i) => labels[i]! > 0.5), scores.filter((_, i) => labels[i]! <= 0.5)) : Number.NaN };
+  return {
+    metric: metricSum / Math.max(1, batches),
+    auc:
+      scores.length > 0
+        ? rocAuc(
+            scores.filter((_, i) => labels[i]! > 0.5),
+            scores.filter((_, i) => labels[i]! <= 0.5),
+          )
+        : Number.NaN,
+  };
 }
 
 /** Accuracy of always guessing the most frequent masked token. */

@@ -54,7 +54,12 @@ export async function benchTokenize(options: TokenizeBenchOptions = {}): Promise
   const { vocabSize = 8000, trainShare = 0.3, runs = 3 } = options;
   // A few lines of the Chesterton books are Latin-1, not UTF-8: skip and count them.
   const stats = emptyCorpusStats();
-  const lines = await lastValueFrom(readLines(join(books, '*.txt'), { onInvalid: 'skip', stats }).pipe(map((l) => l.text), toArray()));
+  const lines = await lastValueFrom(
+    readLines(join(books, '*.txt'), { onInvalid: 'skip', stats }).pipe(
+      map((l) => l.text),
+      toArray(),
+    ),
+  );
   const bytes = lines.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
   const trainStart = performance.now();
   const ours = await WordPiece.train(lines.slice(0, Math.floor(lines.length * trainShare)), { vocabSize });
@@ -82,7 +87,9 @@ export async function benchTokenize(options: TokenizeBenchOptions = {}): Promise
   ];
   const mbPerS = (ms: number): number => bytes / 1e6 / (ms / 1000);
   const hfRate = mbPerS(measured[0]!.ms);
-  console.log(`corpus: ${stats.files} books, ${lines.length} lines (${stats.invalidLines} invalid UTF-8 skipped), ${(bytes / 1e6).toFixed(2)} MB; trained on ${Math.round(trainShare * 100)}% in ${trainMs.toFixed(0)} ms, vocab ${ours.vocabSize}`);
+  console.log(
+    `corpus: ${stats.files} books, ${lines.length} lines (${stats.invalidLines} invalid UTF-8 skipped), ${(bytes / 1e6).toFixed(2)} MB; trained on ${Math.round(trainShare * 100)}% in ${trainMs.toFixed(0)} ms, vocab ${ours.vocabSize}`,
+  );
   return measured.map((m) => ({
     tokenizer: m.tokenizer,
     mbPerS: round(mbPerS(m.ms)),

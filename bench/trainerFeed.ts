@@ -12,7 +12,7 @@ import { train } from '../training/trainer.ts';
 import { videoEpoch } from '../pipeline/videoMix.ts';
 import { videoSamples } from '../runs/videoSamples.ts';
 import { frameShape } from '../pipeline/frameFormat.ts';
-import { type FrameFormat } from '../pipeline/frameFormat.ts';
+import type { FrameFormat } from '../pipeline/frameFormat.ts';
 import type { PretextTask } from '../tasks/task.ts';
 import type { Frame } from '../pipeline/frame.ts';
 import { orderVerification as order } from '../tasks/temporal/orderVerification.ts';
@@ -57,9 +57,16 @@ export async function benchTrainerFeed(options: TrainerFeedOptions = {}): Promis
 
   // Baseline: the same number of batches from the same sampler, as tensors before the clock starts.
   const samples = await firstValueFrom(
-    videoEpoch(videos, format, new Rng(1)).pipe(orderVerification.sampler({ rng: new Rng(2) }), batchSamples(batchSize), take(steps + warmup), toArray()),
+    videoEpoch(videos, format, new Rng(1)).pipe(
+      orderVerification.sampler({ rng: new Rng(2) }),
+      batchSamples(batchSize),
+      take(steps + warmup),
+      toArray(),
+    ),
   );
-  const batches = samples.map((s) => collate(s, orderVerification.inputShapes(shape), orderVerification.labelShape(shape)));
+  const batches = samples.map((s) =>
+    collate(s, orderVerification.inputShapes(shape), orderVerification.labelShape(shape)),
+  );
   const encoder = buildFrameEncoder(encoderOptions);
   const head = orderVerification.buildHead(64, new Rng(3));
   const optimizer = tf.train.adam(1e-3);
@@ -67,7 +74,11 @@ export async function benchTrainerFeed(options: TrainerFeedOptions = {}): Promis
   let started = 0;
   for (const [i, batch] of batches.entries()) {
     if (i === warmup) started = performance.now();
-    const loss = optimizer.minimize(() => orderVerification.loss(batch.labels, orderVerification.forward(encoder, head, batch.inputs, true)), true, variables)!;
+    const loss = optimizer.minimize(
+      () => orderVerification.loss(batch.labels, orderVerification.forward(encoder, head, batch.inputs, true)),
+      true,
+      variables,
+    )!;
     await loss.data();
     loss.dispose();
   }
@@ -95,15 +106,29 @@ export async function benchTrainerFeed(options: TrainerFeedOptions = {}): Promis
   live.dispose();
   return [
     { feed: 'tensors built beforehand', steps, samplesPerSecond: baseline, ratio: 1 },
-    { feed: `live: ffmpeg -> sampler -> batcher (${videos.length} videos)`, steps, samplesPerSecond: liveRate, ratio: liveRate / baseline },
+    {
+      feed: `live: ffmpeg -> sampler -> batcher (${videos.length} videos)`,
+      steps,
+      samplesPerSecond: liveRate,
+      ratio: liveRate / baseline,
+    },
   ];
 }
 
 async function benchVideos(dataDir: string | undefined, size: number): Promise<string[]> {
   const videoDir = join(dataDir ?? process.env.TEMPO_DATA ?? join(repoRoot, '..', 'shared', 'data'), 'video');
-  if (existsSync(videoDir)) return readdirSync(videoDir).sort().map((name) => join(videoDir, name));
+  if (existsSync(videoDir))
+    return readdirSync(videoDir)
+      .sort()
+      .map((name) => join(videoDir, name));
   console.log(`bench/trainerFeed: no videos at ${videoDir}; using generated fixture clips`);
-  const { clips } = await generateLabelledClips({ dir: join(repoRoot, '.cache', 'fixtures', 'bench'), seed: 5, count: 8, width: size, height: size });
+  const { clips } = await generateLabelledClips({
+    dir: join(repoRoot, '.cache', 'fixtures', 'bench'),
+    seed: 5,
+    count: 8,
+    width: size,
+    height: size,
+  });
   return clips.map((c) => c.path);
 }
 

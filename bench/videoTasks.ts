@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -14,7 +14,7 @@ import { train } from '../training/trainer.ts';
 import { metricOverBatches } from '../evaluation/pretextMetrics.ts';
 import { labelledFrames } from '../evaluation/videoLabels.ts';
 import { frameShape } from '../pipeline/frameFormat.ts';
-import { type FrameFormat } from '../pipeline/frameFormat.ts';
+import type { FrameFormat } from '../pipeline/frameFormat.ts';
 import { TASKS, type TaskName } from '../tasks/registry.ts';
 import type { PretextTask } from '../tasks/task.ts';
 
@@ -62,9 +62,23 @@ const VIDEO_TASKS: TaskName[] = ['order', 'vcop', 'frame-sim', 'tcn', 'tracking'
 export async function benchVideoTasks(options: VideoTasksBenchOptions = {}): Promise<VideoTaskRow[]> {
   const { tasks = VIDEO_TASKS, steps = Number(process.env.BENCH_STEPS ?? 150), batchSize = 16, size = 32 } = options;
   const format: FrameFormat = { width: size, height: size };
-  const { clips } = await generateLabelledClips({ dir: join(repoRoot, '.cache', 'fixtures', `bench-video-tasks-${size}`), seed: 1, count: 24, width: size, height: size, frames: 48 });
-  const synthetic = await decodeAll(clips.map((c) => c.path), format);
-  const probeData = await labelledFrames(clips.map((c) => ({ video: c.path, label: c.label })), format, 4);
+  const { clips } = await generateLabelledClips({
+    dir: join(repoRoot, '.cache', 'fixtures', `bench-video-tasks-${size}`),
+    seed: 1,
+    count: 24,
+    width: size,
+    height: size,
+    frames: 48,
+  });
+  const synthetic = await decodeAll(
+    clips.map((c) => c.path),
+    format,
+  );
+  const probeData = await labelledFrames(
+    clips.map((c) => ({ video: c.path, label: c.label })),
+    format,
+    4,
+  );
   const real = await realSplits(options.dataDir, format);
   const rows: VideoTaskRow[] = [];
   for (const name of tasks) {
@@ -74,7 +88,12 @@ export async function benchVideoTasks(options: VideoTasksBenchOptions = {}): Pro
     const pre = await pretrain(task, synthetic, format, steps, batchSize);
     row.pretextTrain = round(pre.trainMetric);
     const probe = await probeAgainstRandomInit(pre.encoder, probeData, { seed: 0 });
-    Object.assign(row, { probe: round(probe.accuracy), probeRandomInit: round(probe.randomInitAccuracy), knn: round(probe.knnAccuracy), knnRandomInit: round(probe.randomInitKnnAccuracy) });
+    Object.assign(row, {
+      probe: round(probe.accuracy),
+      probeRandomInit: round(probe.randomInitAccuracy),
+      knn: round(probe.knnAccuracy),
+      knnRandomInit: round(probe.randomInitKnnAccuracy),
+    });
     pre.dispose();
     if (real) {
       const trained = await pretrain(task, real.train, format, steps, batchSize);
@@ -94,7 +113,12 @@ export async function benchVideoTasks(options: VideoTasksBenchOptions = {}): Pro
 /** Every frame of each video, decoded once, grouped by video. */
 async function decodeAll(videos: readonly string[], format: FrameFormat & { fps?: number }): Promise<Frame[][]> {
   const out: Frame[][] = [];
-  for (const video of videos) out.push(await firstValueFrom(decodeFrames(video, { width: format.width, height: format.height, fps: format.fps }).pipe(toArray())));
+  for (const video of videos)
+    out.push(
+      await firstValueFrom(
+        decodeFrames(video, { width: format.width, height: format.height, fps: format.fps }).pipe(toArray()),
+      ),
+    );
   return out;
 }
 
@@ -102,11 +126,16 @@ async function decodeAll(videos: readonly string[], format: FrameFormat & { fps?
 async function realSplits(dataDir: string | undefined, format: FrameFormat) {
   const dir = join(dataDir ?? process.env.TEMPO_DATA ?? join(repoRoot, '..', 'shared', 'data'), 'video');
   if (!existsSync(dir)) {
-    console.log(`bench/videoTasks: held-out real-video accuracy skipped, no videos at ${dir} (set TEMPO_DATA to the shared data folder)`);
+    console.log(
+      `bench/videoTasks: held-out real-video accuracy skipped, no videos at ${dir} (set TEMPO_DATA to the shared data folder)`,
+    );
     return undefined;
   }
   const names = readdirSync(dir).sort();
-  const decoded = await decodeAll(names.map((n) => join(dir, n)), format);
+  const decoded = await decodeAll(
+    names.map((n) => join(dir, n)),
+    format,
+  );
   const cut = (frames: Frame[]) => Math.floor(frames.length * 0.75);
   return {
     train: decoded.map((frames) => frames.slice(0, cut(frames))),
@@ -115,14 +144,25 @@ async function realSplits(dataDir: string | undefined, format: FrameFormat) {
 }
 
 /** Trains `task` alone on in-memory videos (their order shuffled every epoch); returns the encoder, head and last metrics. */
-async function pretrain(task: PretextTask<Frame>, videos: Frame[][], format: FrameFormat, steps: number, batchSize: number) {
+async function pretrain(
+  task: PretextTask<Frame>,
+  videos: Frame[][],
+  format: FrameFormat,
+  steps: number,
+  batchSize: number,
+) {
   const shape = frameShape(format);
   const encoder = buildFrameEncoder({ inputShape: shape, featureSize: 64, width: 8, blocks: 3, seed: 1 });
   const metrics: number[] = [];
   const result = await train({
     encoder,
     itemShape: shape,
-    tasks: [{ task: task as PretextTask<never>, samples: (_epoch, _valve, rng) => from(rng.shuffle([...videos]).flat()).pipe(task.sampler({ rng: rng.fork() })) }],
+    tasks: [
+      {
+        task: task as PretextTask<never>,
+        samples: (_epoch, _valve, rng) => from(rng.shuffle([...videos]).flat()).pipe(task.sampler({ rng: rng.fork() })),
+      },
+    ],
     steps,
     batchSize,
     learningRate: 2e-3,
@@ -143,12 +183,26 @@ async function pretrain(task: PretextTask<Frame>, videos: Frame[][], format: Fra
  * Pretext metric on the held-out clip of `video`: the sampler runs over every held-out clip with this one last
  * (tasks that draw negatives from other videos need them seen first), and only samples of `video` count.
  */
-async function pretextAccuracy(task: PretextTask<Frame>, encoder: tf.LayersModel, head: tf.LayersModel, heldOut: Map<string, Frame[]>, video: string, format: FrameFormat) {
+async function pretextAccuracy(
+  task: PretextTask<Frame>,
+  encoder: tf.LayersModel,
+  head: tf.LayersModel,
+  heldOut: Map<string, Frame[]>,
+  video: string,
+  format: FrameFormat,
+) {
   const order = [...heldOut.keys()].filter((v) => v !== video).concat(video);
   const frames = order.flatMap((v) => heldOut.get(v)!);
   const source = heldOut.get(video)![0]?.source;
   const rng = new Rng(12345);
-  const batches = await firstValueFrom(from(frames).pipe(task.sampler({ rng }), filter((s) => s.source === source), bufferCount(32), toArray()));
+  const batches = await firstValueFrom(
+    from(frames).pipe(
+      task.sampler({ rng }),
+      filter((s) => s.source === source),
+      bufferCount(32),
+      toArray(),
+    ),
+  );
   return metricOverBatches(task, encoder, head, batches, frameShape(format), 8);
 }
 

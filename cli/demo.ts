@@ -6,7 +6,7 @@ import { pretrainVideo } from '../runs/pretrainVideo.ts';
 import { evaluateTask } from '../evaluation/pretextMetrics.ts';
 import { labelledFrames } from '../evaluation/videoLabels.ts';
 import { readVideoLabels } from '../evaluation/videoLabels.ts';
-import { type FrameFormat } from '../pipeline/frameFormat.ts';
+import type { FrameFormat } from '../pipeline/frameFormat.ts';
 import { TASKS, parseTaskList } from '../tasks/registry.ts';
 import { stopSignal, useBackend } from './backend.ts';
 import { nonNegativeInt, positiveInt, positiveNumber, printTable } from './options.ts';
@@ -27,7 +27,9 @@ interface DemoFlags {
  */
 export function demoCommand(): Command {
   return new Command('demo')
-    .description('the main job on built-in data: fixture videos -> order-verification pretraining -> held-out accuracy and probe vs random init')
+    .description(
+      'the main job on built-in data: fixture videos -> order-verification pretraining -> held-out accuracy and probe vs random init',
+    )
     .option('--minutes <M>', 'training time budget', positiveNumber, 2)
     .option('--out <DIR>', 'run folder', 'runs/demo')
     .option('--fixtures <DIR>', 'where the fixture videos are generated (and reused)', '.cache/fixtures/demo')
@@ -38,13 +40,25 @@ export function demoCommand(): Command {
       const format: FrameFormat = { width: 32, height: 32 };
       const clipOptions = { width: format.width, height: format.height, frames: 48, fps: 12, classes: 4 };
       console.log(`fixtures: generating (or reusing) synthetic labelled clips in ${flags.fixtures}`);
-      const trainSet = await generateLabelledClips({ dir: join(flags.fixtures, 'train'), seed: flags.seed + 1, count: 32, ...clipOptions });
-      const heldOut = await generateLabelledClips({ dir: join(flags.fixtures, 'heldout'), seed: flags.seed + 1001, count: 16, ...clipOptions });
+      const trainSet = await generateLabelledClips({
+        dir: join(flags.fixtures, 'train'),
+        seed: flags.seed + 1,
+        count: 32,
+        ...clipOptions,
+      });
+      const heldOut = await generateLabelledClips({
+        dir: join(flags.fixtures, 'heldout'),
+        seed: flags.seed + 1001,
+        count: 16,
+        ...clipOptions,
+      });
       const backend = await useBackend(command);
 
       const stop = stopSignal();
       const budget = AbortSignal.timeout(flags.minutes * 60_000);
-      console.log(`pretraining order verification for ${flags.minutes} min on ${trainSet.clips.length} clips (run folder ${flags.out})`);
+      console.log(
+        `pretraining order verification for ${flags.minutes} min on ${trainSet.clips.length} clips (run folder ${flags.out})`,
+      );
       const run = await pretrainVideo({
         videos: trainSet.clips.map((c) => c.path),
         tasks: parseTaskList('order'),
@@ -62,18 +76,54 @@ export function demoCommand(): Command {
       if (stop.aborted) return;
 
       console.log('evaluating on held-out clips');
-      const order = await evaluateTask(TASKS.order, run.encoder, run.heads.order!, heldOut.clips.map((c) => c.path), format);
-      const readAll = async (pick: (set: typeof trainSet) => string) =>
-        [...(await readVideoLabels(pick(trainSet))).videos, ...(await readVideoLabels(pick(heldOut))).videos];
-      const position = await probeAgainstRandomInit(run.encoder, await labelledFrames(await readAll((s) => s.positionsFile), format, 2), { seed: flags.seed });
-      const shape = await probeAgainstRandomInit(run.encoder, await labelledFrames(await readAll((s) => s.labelsFile), format, 2), { seed: flags.seed });
+      const order = await evaluateTask(
+        TASKS.order,
+        run.encoder,
+        run.heads.order!,
+        heldOut.clips.map((c) => c.path),
+        format,
+      );
+      const readAll = async (pick: (set: typeof trainSet) => string) => [
+        ...(await readVideoLabels(pick(trainSet))).videos,
+        ...(await readVideoLabels(pick(heldOut))).videos,
+      ];
+      const position = await probeAgainstRandomInit(
+        run.encoder,
+        await labelledFrames(await readAll((s) => s.positionsFile), format, 2),
+        { seed: flags.seed },
+      );
+      const shape = await probeAgainstRandomInit(
+        run.encoder,
+        await labelledFrames(await readAll((s) => s.labelsFile), format, 2),
+        { seed: flags.seed },
+      );
       console.log();
       printTable([
-        { measure: 'order verification acc, held-out clips (chance 0.5)', pretrained: order.accuracy, 'random init': '-' },
-        { measure: 'linear probe acc, object position (quadrant, chance 0.25)', pretrained: position.accuracy, 'random init': position.randomInitAccuracy },
-        { measure: 'kNN acc (k=5), object position', pretrained: position.knnAccuracy, 'random init': position.randomInitKnnAccuracy },
-        { measure: 'linear probe acc, shape class (chance 0.25)', pretrained: shape.accuracy, 'random init': shape.randomInitAccuracy },
-        { measure: 'kNN acc (k=5), shape class', pretrained: shape.knnAccuracy, 'random init': shape.randomInitKnnAccuracy },
+        {
+          measure: 'order verification acc, held-out clips (chance 0.5)',
+          pretrained: order.accuracy,
+          'random init': '-',
+        },
+        {
+          measure: 'linear probe acc, object position (quadrant, chance 0.25)',
+          pretrained: position.accuracy,
+          'random init': position.randomInitAccuracy,
+        },
+        {
+          measure: 'kNN acc (k=5), object position',
+          pretrained: position.knnAccuracy,
+          'random init': position.randomInitKnnAccuracy,
+        },
+        {
+          measure: 'linear probe acc, shape class (chance 0.25)',
+          pretrained: shape.accuracy,
+          'random init': shape.randomInitAccuracy,
+        },
+        {
+          measure: 'kNN acc (k=5), shape class',
+          pretrained: shape.knnAccuracy,
+          'random init': shape.randomInitKnnAccuracy,
+        },
       ]);
       console.log(
         `\n${run.steps} steps on ${backend.label} in ${run.last?.elapsedSeconds.toFixed(0) ?? 0} s; ${order.samples} held-out tuples; ` +

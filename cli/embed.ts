@@ -24,11 +24,13 @@ interface EmbedFlags {
 /** `tempo-ssl embed`: one JSON line per frame with the encoder's embedding. */
 export function embedCommand(): Command {
   return new Command('embed')
-    .description('run videos through a pretrained encoder and write one JSON line per frame: source, index, timestamp, embedding')
+    .description(
+      'run videos through a pretrained encoder and write one JSON line per frame: source, index, timestamp, embedding',
+    )
     .requiredOption('--model <DIR>', 'a pretrain --out folder, or a folder with model.json')
     .requiredOption('--video <inputs...>', 'video files, folders, globs, live URLs or - for stdin')
     .requiredOption('--out <FILE>', 'JSON lines file to write (- for stdout)')
-    .option('--fps <F>', 'resample videos to this frame rate (default: the run\'s, else every frame)', positiveNumber)
+    .option('--fps <F>', "resample videos to this frame rate (default: the run's, else every frame)", positiveNumber)
     .option('--batch <B>', 'frames per encoder call', positiveInt, 32)
     .action(async (flags: EmbedFlags, command: Command) => {
       const specs = await expandInputs(flags.video);
@@ -37,7 +39,12 @@ export function embedCommand(): Command {
       // The run's own frame format when there is one; else what the encoder's input shape implies.
       const run = existsSync(join(flags.model, 'run.json')) ? await readRunInfo(flags.model) : undefined;
       const [, height, width, channels] = encoder.inputs[0]!.shape as [null, number, number, number];
-      const decode = { width, height, fps: flags.fps ?? run?.format.fps, pixelFormat: channels === 1 ? ('gray' as const) : ('rgb' as const) };
+      const decode = {
+        width,
+        height,
+        fps: flags.fps ?? run?.format.fps,
+        pixelFormat: channels === 1 ? ('gray' as const) : ('rgb' as const),
+      };
       const out = flags.out === '-' ? process.stdout : createWriteStream(flags.out);
       // A live input has no end: SIGINT or SIGTERM stops reading, and the lines written so far are kept whole.
       const signal = stopSignal();
@@ -47,7 +54,9 @@ export function embedCommand(): Command {
           ...specs.map((spec) =>
             defer(() => {
               const valve = new Valve();
-              const frames = spec.live ? liveFrames(spec.input, { ...decode, valve }) : decodeFrames(spec.input, { ...decode, valve });
+              const frames = spec.live
+                ? liveFrames(spec.input, { ...decode, valve })
+                : decodeFrames(spec.input, { ...decode, valve });
               return embedFrames(encoder, frames, { batchSize: flags.batch, valve });
             }),
           ),

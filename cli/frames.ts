@@ -13,21 +13,52 @@ export function framesCommand(): Command {
     .option('--fps <F>', 'resample to this frame rate', positiveNumber)
     .option('--gray', 'decode to one gray channel instead of rgb')
     .option('--json', 'print one JSON object: frames, width, height, seconds, framesPerSecond')
-    .action(async (input: string, opts: { width?: number; height?: number; fps?: number; gray?: boolean; json?: boolean }) => {
-      const started = performance.now();
-      const stats = await lastValueFrom(
-        decodeFrames(input, { width: opts.width, height: opts.height, fps: opts.fps, pixelFormat: opts.gray ? 'gray' : 'rgb' }).pipe(
-          reduce((acc, f) => ({ frames: acc.frames + 1, width: f.width, height: f.height, channels: f.channels, lastTimestamp: f.timestamp }), {
-            frames: 0, width: 0, height: 0, channels: 0, lastTimestamp: 0,
-          }),
-        ),
-      );
-      const seconds = (performance.now() - started) / 1000;
-      const result = { frames: stats.frames, width: stats.width, height: stats.height, seconds, framesPerSecond: stats.frames / seconds };
-      if (opts.json) console.log(JSON.stringify(result));
-      else {
-        console.log(`${input}: ${result.frames} frames of ${result.width}x${result.height}x${stats.channels}, ` +
-          `decoded in ${seconds.toFixed(2)} s (${result.framesPerSecond.toFixed(0)} frames/s)`);
-      }
-    });
+    .action(
+      async (
+        input: string,
+        opts: { width?: number; height?: number; fps?: number; gray?: boolean; json?: boolean },
+      ) => {
+        const started = performance.now();
+        const stats = await lastValueFrom(
+          decodeFrames(input, {
+            width: opts.width,
+            height: opts.height,
+            fps: opts.fps,
+            pixelFormat: opts.gray ? 'gray' : 'rgb',
+          }).pipe(
+            reduce(
+              (acc, f) => ({
+                frames: acc.frames + 1,
+                width: f.width,
+                height: f.height,
+                channels: f.channels,
+                lastTimestamp: f.timestamp,
+              }),
+              {
+                frames: 0,
+                width: 0,
+                height: 0,
+                channels: 0,
+                lastTimestamp: 0,
+              },
+            ),
+          ),
+        );
+        const seconds = (performance.now() - started) / 1000;
+        const result = {
+          frames: stats.frames,
+          width: stats.width,
+          height: stats.height,
+          seconds,
+          framesPerSecond: stats.frames / seconds,
+        };
+        if (opts.json) console.log(JSON.stringify(result));
+        else {
+          console.log(
+            `${input}: ${result.frames} frames of ${result.width}x${result.height}x${stats.channels}, ` +
+              `decoded in ${seconds.toFixed(2)} s (${result.framesPerSecond.toFixed(0)} frames/s)`,
+          );
+        }
+      },
+    );
 }

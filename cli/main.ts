@@ -14,7 +14,12 @@ const program = new Command('tempo-ssl')
   .description('Self-supervised training signal from video and text: decode, sample pretext tasks, pretrain, evaluate.')
   .version('0.1.0')
   .option('--verbose', 'print stack traces of errors')
-  .addOption(new Option('--backend <name>', 'TensorFlow.js backend (default: env TEMPO_BACKEND, else the fastest that loads)').choices(BACKEND_CHOICES))
+  .addOption(
+    new Option(
+      '--backend <name>',
+      'TensorFlow.js backend (default: env TEMPO_BACKEND, else the fastest that loads)',
+    ).choices(BACKEND_CHOICES),
+  )
   .showHelpAfterError('(run with --help for usage)');
 
 program.addCommand(framesCommand());
@@ -43,6 +48,10 @@ function report(error: unknown): void {
   const message = error instanceof Error ? error.message : String(error);
   const known = error instanceof TempoError;
   // One line: ffmpeg's own words (on the following lines of a VideoError) are folded in, not dropped.
-  const oneLine = message.split('\n').map((l) => l.trim()).filter(Boolean).join(' | ');
+  const oneLine = message
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join(' | ');
   console.error(`tempo-ssl: ${oneLine}${known ? '' : ' (run with --verbose for details)'}`);
 }

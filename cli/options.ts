@@ -25,9 +25,14 @@ export function positiveNumber(value: string): number {
 export function printTable(rows: Record<string, string | number>[]): void {
   if (rows.length === 0) return;
   const keys = Object.keys(rows[0]!);
-  const cell = (v: string | number | undefined) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(3)) : (v ?? ''));
+  const cell = (v: string | number | undefined) =>
+    typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(3)) : (v ?? '');
   const widths = keys.map((k) => Math.max(k.length, ...rows.map((r) => cell(r[k]).length)));
-  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   console.log(line(keys));
   console.log(line(widths.map((w) => '-'.repeat(w))));
   for (const row of rows) console.log(line(keys.map((k) => cell(row[k]))));

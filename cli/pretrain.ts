@@ -43,22 +43,69 @@ interface PretrainFlags {
 /** `tempo-ssl pretrain`: pretrain the shared encoder on videos with one or more pretext tasks. */
 export function pretrainCommand(): Command {
   return new Command('pretrain')
-    .description('pretrain a frame encoder on videos, or a text encoder on a corpus or dialogues, with pretext tasks, checkpointing as it goes')
+    .description(
+      'pretrain a frame encoder on videos, or a text encoder on a corpus or dialogues, with pretext tasks, checkpointing as it goes',
+    )
     .option('--video <inputs...>', 'video files, folders, globs, live URLs (http, rtsp, udp, tcp) or - for stdin')
-    .option('--text <corpus...>', 'text corpus: files, folders, globs, .gz or - (tasks skipgram, cbow, mlm, nsp, text-cpc)')
+    .option(
+      '--text <corpus...>',
+      'text corpus: files, folders, globs, .gz or - (tasks skipgram, cbow, mlm, nsp, text-cpc)',
+    )
     .option('--dialogues <files...>', 'dialogue files: DailyDialog, JSONL or text (task dialogue-order)')
     .option('--shards <DIR>', 'samples written by process-corpus, instead of --text / --dialogues')
-    .option('--tokenizer <FILE>', 'tokenizer.json for text runs (default: train one on the corpus, see --tokenizer-model; saved in --out)')
+    .option(
+      '--tokenizer <FILE>',
+      'tokenizer.json for text runs (default: train one on the corpus, see --tokenizer-model; saved in --out)',
+    )
     .option('--vocab-size <V>', 'vocabulary size of a tokenizer trained here', positiveInt, 8000)
-    .addOption(new Option('--tokenizer-model <kind>', 'tokenizer trained here: word (dialogue-only runs) or wordpiece (default otherwise)').choices(['word', 'wordpiece']))
+    .addOption(
+      new Option(
+        '--tokenizer-model <kind>',
+        'tokenizer trained here: word (dialogue-only runs) or wordpiece (default otherwise)',
+      ).choices(['word', 'wordpiece']),
+    )
     .option('--max-length <L>', 'tokens per sentence or utterance (text runs)', positiveInt, 32)
-    .option('--shuffle-buffer <N>', 'text runs: samples held by the seeded shuffle buffer before batching (1 keeps the corpus order)', positiveInt, 4096)
-    .addOption(new Option('--format <name>', 'dialogue file format').choices(['auto', 'dailydialog', 'jsonl', 'text']).default('auto'))
-    .addOption(new Option('--on-invalid <mode>', 'text runs: binary files, invalid UTF-8 lines, bad dialogue records: fail, or skip and count them').choices(['skip', 'fail']).default('fail'))
-    .option('--tasks <list>', `tasks with optional loss weights, e.g. order,frame-sim,cpc:0.5 (video: ${FRAME_TASKS.join(', ')}, default order; text: ${TEXT_TASKS.join(', ')}, default nsp,mlm, or dialogue-order with --dialogues)`)
-    .option('--steps <N>', 'optimizer steps in total (default 1000; with a live input, until stopped by SIGINT/SIGTERM)', positiveInt)
-    .option('--shard <i/N>', 'take only shard i of N of the expanded inputs (0-based), for parallel workers', parseShard)
-    .addOption(new Option('--on-bad-input <mode>', 'skip: count, name and leave out videos that cannot be read; fail: stop with the error').choices(['skip', 'fail']).default('fail'))
+    .option(
+      '--shuffle-buffer <N>',
+      'text runs: samples held by the seeded shuffle buffer before batching (1 keeps the corpus order)',
+      positiveInt,
+      4096,
+    )
+    .addOption(
+      new Option('--format <name>', 'dialogue file format')
+        .choices(['auto', 'dailydialog', 'jsonl', 'text'])
+        .default('auto'),
+    )
+    .addOption(
+      new Option(
+        '--on-invalid <mode>',
+        'text runs: binary files, invalid UTF-8 lines, bad dialogue records: fail, or skip and count them',
+      )
+        .choices(['skip', 'fail'])
+        .default('fail'),
+    )
+    .option(
+      '--tasks <list>',
+      `tasks with optional loss weights, e.g. order,frame-sim,cpc:0.5 (video: ${FRAME_TASKS.join(', ')}, default order; text: ${TEXT_TASKS.join(', ')}, default nsp,mlm, or dialogue-order with --dialogues)`,
+    )
+    .option(
+      '--steps <N>',
+      'optimizer steps in total (default 1000; with a live input, until stopped by SIGINT/SIGTERM)',
+      positiveInt,
+    )
+    .option(
+      '--shard <i/N>',
+      'take only shard i of N of the expanded inputs (0-based), for parallel workers',
+      parseShard,
+    )
+    .addOption(
+      new Option(
+        '--on-bad-input <mode>',
+        'skip: count, name and leave out videos that cannot be read; fail: stop with the error',
+      )
+        .choices(['skip', 'fail'])
+        .default('fail'),
+    )
     .option('--stall-timeout <ms>', 'a live input that sends no frame this long fails (default 15000)', positiveInt)
     .option('--batch <B>', 'samples per task per step', positiveInt, 16)
     .requiredOption('--out <DIR>', 'run folder: checkpoint/, encoder/, metrics.jsonl, run.json')
@@ -73,9 +120,17 @@ export function pretrainCommand(): Command {
     .option('--feature-size <D>', 'size of the encoder output', positiveInt, 64)
     .option('--json', 'print a JSON summary at the end')
     .action(async (flags: PretrainFlags, command: Command) => {
-      const kinds = [flags.video && '--video', (flags.text || flags.dialogues) && '--text/--dialogues', flags.shards && '--shards'].filter(Boolean);
+      const kinds = [
+        flags.video && '--video',
+        (flags.text || flags.dialogues) && '--text/--dialogues',
+        flags.shards && '--shards',
+      ].filter(Boolean);
       if (kinds.length !== 1) {
-        throw new OptionError('pretrain', kinds.length === 0 ? 'no input' : kinds.join(' and '), 'given exactly one source: --video <inputs...>, --text <corpus...> and/or --dialogues <file>, or --shards <DIR>');
+        throw new OptionError(
+          'pretrain',
+          kinds.length === 0 ? 'no input' : kinds.join(' and '),
+          'given exactly one source: --video <inputs...>, --text <corpus...> and/or --dialogues <file>, or --shards <DIR>',
+        );
       }
       if (!flags.video) return pretrainTextAction(flags, command);
       const tasks = parseTaskList(flags.tasks ?? 'order', FRAME_TASKS);
@@ -96,10 +151,24 @@ export function pretrainCommand(): Command {
         encoder: { featureSize: flags.featureSize },
         // A run without an end has no bar to fill: it logs a line per checkpoint instead.
         progress: flags.json || endless ? 'none' : 'auto',
-        onStep: endless && !flags.json ? (m) => m.step % flags.checkpointEvery === 0 && process.stderr.write(`step ${m.step}  loss ${m.loss.toFixed(4)}  ${m.samplesPerSecond.toFixed(0)} samples/s\n`) : undefined,
+        onStep:
+          endless && !flags.json
+            ? (m) =>
+                m.step % flags.checkpointEvery === 0 &&
+                process.stderr.write(
+                  `step ${m.step}  loss ${m.loss.toFixed(4)}  ${m.samplesPerSecond.toFixed(0)} samples/s\n`,
+                )
+            : undefined,
         signal: stopSignal(),
       });
-      const summary = { steps: result.steps, startStep: result.startStep, stoppedBy: result.stoppedBy, last: result.last, out: flags.out, badInputs: result.badInputs };
+      const summary = {
+        steps: result.steps,
+        startStep: result.startStep,
+        stoppedBy: result.stoppedBy,
+        last: result.last,
+        out: flags.out,
+        badInputs: result.badInputs,
+      };
       if (flags.json) console.log(JSON.stringify(summary));
       else {
         console.log(`${describeRun(result)}; encoder in ${flags.out}/encoder`);
@@ -113,7 +182,10 @@ export function pretrainCommand(): Command {
 
 /** `pretrain --text / --dialogues / --shards`: the text encoder with text and dialogue tasks. */
 async function pretrainTextAction(flags: PretrainFlags, command: Command): Promise<void> {
-  const tasks = parseTaskList(flags.tasks ?? (flags.dialogues && !flags.text ? 'dialogue-order' : 'nsp,mlm'), TEXT_TASKS);
+  const tasks = parseTaskList(
+    flags.tasks ?? (flags.dialogues && !flags.text ? 'dialogue-order' : 'nsp,mlm'),
+    TEXT_TASKS,
+  );
   await useBackend(command);
   const skipped: Record<string, number> = {};
   const result = await pretrainText({
@@ -137,10 +209,20 @@ async function pretrainTextAction(flags: PretrainFlags, command: Command): Promi
     signal: stopSignal(),
   });
   result.encoder.dispose();
-  const summary = { steps: result.steps, startStep: result.startStep, stoppedBy: result.stoppedBy, last: result.last, out: flags.out, vocabSize: result.tokenizer.vocabSize, skipped };
+  const summary = {
+    steps: result.steps,
+    startStep: result.startStep,
+    stoppedBy: result.stoppedBy,
+    last: result.last,
+    out: flags.out,
+    vocabSize: result.tokenizer.vocabSize,
+    skipped,
+  };
   if (flags.json) return console.log(JSON.stringify(summary));
   console.log(`${describeRun(result)}; encoder, heads and tokenizer in ${flags.out}`);
-  const skips = Object.entries(skipped).map(([k, v]) => `${v} ${k}`).join(', ');
+  const skips = Object.entries(skipped)
+    .map(([k, v]) => `${v} ${k}`)
+    .join(', ');
   if (skips) console.log(`skipped: ${skips}`);
 }
 
@@ -159,6 +241,12 @@ function runOptions(flags: PretrainFlags) {
 /** One line on how a run ended: steps, why it stopped, the last loss and per-task accuracy. */
 function describeRun(result: TrainResult): string {
   const last = result.last;
-  return `pretrained ${result.steps} steps (from ${result.startStep}, stopped by ${result.stoppedBy})` +
-    (last ? `; last loss ${last.loss.toFixed(4)}, ${Object.entries(last.tasks).map(([n, t]) => `${n} acc ${t.accuracy.toFixed(3)}`).join(', ')}` : '');
+  return (
+    `pretrained ${result.steps} steps (from ${result.startStep}, stopped by ${result.stoppedBy})` +
+    (last
+      ? `; last loss ${last.loss.toFixed(4)}, ${Object.entries(last.tasks)
+          .map(([n, t]) => `${n} acc ${t.accuracy.toFixed(3)}`)
+          .join(', ')}`
+      : '')
+  );
 }

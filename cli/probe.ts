@@ -6,7 +6,7 @@ import { idxImages, loadEncoder, probeAgainstRandomInit } from '../evaluation/ev
 import { readRunInfo } from '../runs/pretrainVideo.ts';
 import { labelledFrames } from '../evaluation/videoLabels.ts';
 import { readVideoLabels } from '../evaluation/videoLabels.ts';
-import { type FrameFormat } from '../pipeline/frameFormat.ts';
+import type { FrameFormat } from '../pipeline/frameFormat.ts';
 import { useBackend } from './backend.ts';
 import { nonNegativeInt, positiveInt, printTable } from './options.ts';
 
@@ -23,7 +23,9 @@ interface ProbeFlags {
 /** `tempo-ssl probe`: linear probe of a pretrained encoder against a random-init one. */
 export function probeCommand(): Command {
   return new Command('probe')
-    .description('freeze an encoder, fit a linear classifier on labelled frames or images, and compare with a random-init encoder')
+    .description(
+      'freeze an encoder, fit a linear classifier on labelled frames or images, and compare with a random-init encoder',
+    )
     .requiredOption('--model <DIR>', 'a pretrain --out folder, or a folder with model.json')
     .option('--video-labels <FILE>', 'CSV "video,label": frames of each video get its label; split by video')
     .option('--images <IDX>', 'images in IDX format (MNIST / Fashion-MNIST), gzipped or not')
@@ -33,9 +35,14 @@ export function probeCommand(): Command {
     .option('--json', 'print one JSON object with accuracy and randomInitAccuracy')
     .action(async (flags: ProbeFlags, command: Command) => {
       if (!flags.videoLabels === !flags.images) {
-        throw new OptionError('--video-labels / --images', flags.videoLabels ?? flags.images ?? null, 'exactly one of --video-labels FILE or --images IDX --labels IDX');
+        throw new OptionError(
+          '--video-labels / --images',
+          flags.videoLabels ?? flags.images ?? null,
+          'exactly one of --video-labels FILE or --images IDX --labels IDX',
+        );
       }
-      if (flags.images && !flags.labels) throw new OptionError('--labels', undefined, 'the labels IDX file that goes with --images');
+      if (flags.images && !flags.labels)
+        throw new OptionError('--labels', undefined, 'the labels IDX file that goes with --images');
       await useBackend(command);
       const encoder = await loadEncoder(flags.model);
       const inputShape = encoder.inputs[0]!.shape.slice(1) as number[];
@@ -54,7 +61,11 @@ export function probeCommand(): Command {
       else {
         printTable([
           { encoder: 'pretrained', 'linear probe acc': result.accuracy, 'kNN acc': result.knnAccuracy },
-          { encoder: 'random init', 'linear probe acc': result.randomInitAccuracy, 'kNN acc': result.randomInitKnnAccuracy },
+          {
+            encoder: 'random init',
+            'linear probe acc': result.randomInitAccuracy,
+            'kNN acc': result.randomInitKnnAccuracy,
+          },
         ]);
         console.log(`(${result.trainCount} train / ${result.testCount} held-out items)`);
       }

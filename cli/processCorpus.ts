@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { parseShard, type Shard } from '../pipeline/inputs.ts';
 import { processCorpus } from '../runs/processCorpus.ts';
 import { TEXT_TASKS } from '../runs/textTasks.ts';
-import { type TextSkip } from '../text/sources.ts';
+import type { TextSkip } from '../text/sources.ts';
 import { parseTaskList } from '../tasks/registry.ts';
 import { nonNegativeInt, positiveInt } from './options.ts';
 
@@ -25,19 +25,39 @@ interface ProcessCorpusFlags {
 /** `tempo-ssl process-corpus`: write pretext-task samples of a corpus as deterministic gzip JSONL shards. */
 export function processCorpusCommand(): Command {
   return new Command('process-corpus')
-    .description('turn a text corpus and/or dialogues into task samples, written as gzip JSONL shards with a manifest (resumable, deterministic)')
-    .option('--input <inputs...>', 'text corpus: files, folders, globs, .gz or - (read by skipgram, cbow, mlm, nsp, text-cpc; by dialogue-order too unless --dialogues is given)')
+    .description(
+      'turn a text corpus and/or dialogues into task samples, written as gzip JSONL shards with a manifest (resumable, deterministic)',
+    )
+    .option(
+      '--input <inputs...>',
+      'text corpus: files, folders, globs, .gz or - (read by skipgram, cbow, mlm, nsp, text-cpc; by dialogue-order too unless --dialogues is given)',
+    )
     .option('--dialogues <inputs...>', 'dialogue files for dialogue-order (DailyDialog, JSONL or text)')
     .option('--tasks <list>', `tasks to sample (${TEXT_TASKS.join(', ')})`, 'nsp,mlm')
     .requiredOption('--tokenizer <FILE>', 'tokenizer.json to encode with (copied into --out)')
     .requiredOption('--out <DIR>', 'output folder: shard-00000.jsonl.gz ..., manifest.json, tokenizer.json')
-    .option('--shard <i/N>', 'worker i of N: take every N-th paragraph or dialogue, starting at i (0-based)', parseShard)
+    .option(
+      '--shard <i/N>',
+      'worker i of N: take every N-th paragraph or dialogue, starting at i (0-based)',
+      parseShard,
+    )
     .option('--seed <S>', 'seed of the samplers', nonNegativeInt, 0)
     .option('--shard-size <N>', 'samples per shard file', positiveInt, 10000)
     .option('--max-length <L>', 'tokens per sequence', positiveInt, 32)
     .option('--turns <T>', 'utterances per dialogue-order window', positiveInt, 3)
-    .addOption(new Option('--format <name>', 'dialogue file format').choices(['auto', 'dailydialog', 'jsonl', 'text']).default('auto'))
-    .addOption(new Option('--on-invalid <mode>', 'binary files, invalid UTF-8 lines, bad dialogue records: fail with the error, or skip and count them').choices(['skip', 'fail']).default('fail'))
+    .addOption(
+      new Option('--format <name>', 'dialogue file format')
+        .choices(['auto', 'dailydialog', 'jsonl', 'text'])
+        .default('auto'),
+    )
+    .addOption(
+      new Option(
+        '--on-invalid <mode>',
+        'binary files, invalid UTF-8 lines, bad dialogue records: fail with the error, or skip and count them',
+      )
+        .choices(['skip', 'fail'])
+        .default('fail'),
+    )
     .option('--json', 'print a JSON summary at the end')
     .action(async (flags: ProcessCorpusFlags) => {
       const tasks = parseTaskList(flags.tasks, TEXT_TASKS).map((t) => t.name);
@@ -61,12 +81,26 @@ export function processCorpusCommand(): Command {
         onSkip,
       });
       const seconds = (performance.now() - t0) / 1000;
-      const summary = { out: flags.out, shards: result.manifest.shards.length, written: result.written, reused: result.reused, counts: result.manifest.counts, skipped, seconds };
+      const summary = {
+        out: flags.out,
+        shards: result.manifest.shards.length,
+        written: result.written,
+        reused: result.reused,
+        counts: result.manifest.counts,
+        skipped,
+        seconds,
+      };
       if (flags.json) console.log(JSON.stringify(summary));
       else {
-        const counts = Object.entries(result.manifest.counts).map(([k, v]) => `${k} ${v}`).join(', ');
-        console.log(`${result.manifest.shards.length} shard(s) in ${flags.out} (${result.written} written, ${result.reused} kept from an earlier run); samples: ${counts || 'none'}`);
-        const skips = Object.entries(skipped).map(([k, v]) => `${v} ${k}`).join(', ');
+        const counts = Object.entries(result.manifest.counts)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ');
+        console.log(
+          `${result.manifest.shards.length} shard(s) in ${flags.out} (${result.written} written, ${result.reused} kept from an earlier run); samples: ${counts || 'none'}`,
+        );
+        const skips = Object.entries(skipped)
+          .map(([k, v]) => `${v} ${k}`)
+          .join(', ');
         if (skips) console.log(`skipped: ${skips}`);
       }
     });

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { lastValueFrom, mergeMap, reduce } from 'rxjs';
 import { scoreDialogues } from '../runs/scoreDialogues.ts';
 import { loadDialogueScorer } from '../runs/scoreDialogues.ts';
-import { type TextSkip } from '../text/sources.ts';
+import type { TextSkip } from '../text/sources.ts';
 import { readDialogueItems } from '../text/sources.ts';
 import { useBackend } from './backend.ts';
 
@@ -18,11 +18,24 @@ interface ScoreDialogueFlags {
 /** `tempo-ssl score-dialogue`: how coherent each dialogue's turn order is, by a trained dialogue-order model. */
 export function scoreDialogueCommand(): Command {
   return new Command('score-dialogue')
-    .description('score the coherence of dialogues with a model from pretrain --dialogues --tasks dialogue-order: one line per dialogue')
+    .description(
+      'score the coherence of dialogues with a model from pretrain --dialogues --tasks dialogue-order: one line per dialogue',
+    )
     .requiredOption('--model <DIR>', 'a pretrain --out folder that trained dialogue-order')
-    .requiredOption('--input <inputs...>', 'dialogue files (DailyDialog, JSONL {"id", "turns"}, or text: one turn a line, blank line between dialogues), or -')
-    .addOption(new Option('--format <name>', 'dialogue file format').choices(['auto', 'dailydialog', 'jsonl', 'text']).default('auto'))
-    .addOption(new Option('--on-invalid <mode>', 'bad records: fail with the error, or skip and count them').choices(['skip', 'fail']).default('fail'))
+    .requiredOption(
+      '--input <inputs...>',
+      'dialogue files (DailyDialog, JSONL {"id", "turns"}, or text: one turn a line, blank line between dialogues), or -',
+    )
+    .addOption(
+      new Option('--format <name>', 'dialogue file format')
+        .choices(['auto', 'dailydialog', 'jsonl', 'text'])
+        .default('auto'),
+    )
+    .addOption(
+      new Option('--on-invalid <mode>', 'bad records: fail with the error, or skip and count them')
+        .choices(['skip', 'fail'])
+        .default('fail'),
+    )
     .option('--json', 'one JSON line per dialogue: {"id", "source", "score", "turns": [per-turn scores]}')
     .action(async (flags: ScoreDialogueFlags, command: Command) => {
       await useBackend(command);

@@ -17,7 +17,10 @@ export interface ScoreServerOptions {
 
 /** An HTTP error answered as `{"error": message}`. */
 class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -47,7 +50,13 @@ export function createScoreServer(model: DialogueScorer, options: ScoreServerOpt
   });
 }
 
-async function handle(request: IncomingMessage, response: ServerResponse, model: DialogueScorer, maxBodyBytes: number, maxDialogues: number): Promise<void> {
+async function handle(
+  request: IncomingMessage,
+  response: ServerResponse,
+  model: DialogueScorer,
+  maxBodyBytes: number,
+  maxDialogues: number,
+): Promise<void> {
   const path = new URL(request.url ?? '/', 'http://localhost').pathname;
   if (path === '/health') {
     if (request.method !== 'GET') throw methodNotAllowed(response, 'GET');
@@ -80,11 +89,13 @@ function scoreRequest(model: DialogueScorer, value: unknown, maxDialogues: numbe
     return scoreDialogue(model, { id: '0', turns, source: 'request' });
   }
   if (!Array.isArray(record.dialogues)) throw new HttpError(422, shape);
-  if (record.dialogues.length > maxDialogues) throw new HttpError(422, `at most ${maxDialogues} dialogues a request; got ${record.dialogues.length}`);
+  if (record.dialogues.length > maxDialogues)
+    throw new HttpError(422, `at most ${maxDialogues} dialogues a request; got ${record.dialogues.length}`);
   const dialogues = record.dialogues.map((d: unknown, i) => {
     if (Array.isArray(d)) return { id: String(i), turns: checkTurns(d, `dialogues[${i}]`) };
     const { id, turns } = (d ?? {}) as { id?: unknown; turns?: unknown };
-    if (id !== undefined && typeof id !== 'string' && typeof id !== 'number') throw new HttpError(422, `dialogues[${i}].id must be a string or a number`);
+    if (id !== undefined && typeof id !== 'string' && typeof id !== 'number')
+      throw new HttpError(422, `dialogues[${i}].id must be a string or a number`);
     return { id: id === undefined ? String(i) : String(id), turns: checkTurns(turns, `dialogues[${i}].turns`) };
   });
   return { dialogues: dialogues.map((d) => ({ id: d.id, ...scoreDialogue(model, { ...d, source: 'request' }) })) };
@@ -100,7 +111,8 @@ function checkTurns(turns: unknown, where: string): string[] {
 /** The request body as text, refusing (413) as soon as it passes `max` bytes. */
 function readBody(request: IncomingMessage, max: number): Promise<string> {
   const declared = Number(request.headers['content-length']);
-  if (declared > max) return Promise.reject(new HttpError(413, `request body of ${declared} bytes is over the limit of ${max}`));
+  if (declared > max)
+    return Promise.reject(new HttpError(413, `request body of ${declared} bytes is over the limit of ${max}`));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -120,7 +132,10 @@ function readBody(request: IncomingMessage, max: number): Promise<string> {
 function send(response: ServerResponse, status: number, body: unknown): void {
   if (response.headersSent) return;
   const text = JSON.stringify(body);
-  response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  response.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
   response.end(text);
 }
 

@@ -1,27 +1,27 @@
 import type { Observable } from 'rxjs';
-import { Valve } from './valve.ts';
+import type { Valve } from './valve.ts';
 
 /** An observable as an async iterable, buffering what arrives while the consumer is busy. */
 export async function* observableValues<T>(source: Observable<T>): AsyncGenerator<T> {
-    const buffer: T[] = [];
-    let done = false;
-    let failure: unknown;
-    let wake: (() => void) | undefined;
-    const subscription = source.subscribe({
-        next: (v) => (buffer.push(v), wake?.()),
-        error: (e: unknown) => ((failure = e), (done = true), wake?.()),
-        complete: () => ((done = true), wake?.()),
-    });
-    try {
-        for (; ;) {
-            if (buffer.length > 0) yield buffer.shift()!;
-            else if (failure !== undefined) throw failure;
-            else if (done) return;
-            else await new Promise<void>((resolve) => (wake = resolve));
-        }
-    } finally {
-        subscription.unsubscribe();
+  const buffer: T[] = [];
+  let done = false;
+  let failure: unknown;
+  let wake: (() => void) | undefined;
+  const subscription = source.subscribe({
+    next: (v) => (buffer.push(v), wake?.()),
+    error: (e: unknown) => ((failure = e), (done = true), wake?.()),
+    complete: () => ((done = true), wake?.()),
+  });
+  try {
+    for (;;) {
+      if (buffer.length > 0) yield buffer.shift()!;
+      else if (failure !== undefined) throw failure as Error;
+      else if (done) return;
+      else await new Promise<void>((resolve) => (wake = resolve));
     }
+  } finally {
+    subscription.unsubscribe();
+  }
 }
 
 /**
@@ -29,37 +29,41 @@ export async function* observableValues<T>(source: Observable<T>): AsyncGenerato
  * more than `high` values wait, and opens again once the consumer has taken them.
  */
 export async function* valveValues<T>(source: Observable<T>, valve: Valve, high: number): AsyncGenerator<T> {
-    const buffer: T[] = [];
-    let done = false;
-    let failure: { error: unknown; } | undefined;
-    let wake: (() => void) | undefined;
-    const poke = (): void => {
-        const w = wake;
-        wake = undefined;
-        w?.();
-    };
-    const subscription = source.subscribe({
-        next: (v) => {
-            buffer.push(v);
-            if (buffer.length > high) valve.close();
-            poke();
-        },
-        error: (error: unknown) => ((failure = { error }), poke()),
-        complete: () => ((done = true), poke()),
-    });
-    try {
-        let head = 0;
-        for (; ;) {
-            if (head < buffer.length) {
-                const value = buffer[head]!;
-                head++;
-                if (head === buffer.length) (buffer.length = 0), (head = 0), valve.open();
-                yield value;
-            } else if (failure) throw failure.error;
-            else if (done) return;
-            else await new Promise<void>((resolve) => (wake = resolve));
+  const buffer: T[] = [];
+  let done = false;
+  let failure: { error: unknown } | undefined;
+  let wake: (() => void) | undefined;
+  const poke = (): void => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const subscription = source.subscribe({
+    next: (v) => {
+      buffer.push(v);
+      if (buffer.length > high) valve.close();
+      poke();
+    },
+    error: (error: unknown) => ((failure = { error }), poke()),
+    complete: () => ((done = true), poke()),
+  });
+  try {
+    let head = 0;
+    for (;;) {
+      if (head < buffer.length) {
+        const value = buffer[head]!;
+        head++;
+        if (head === buffer.length) {
+          buffer.length = 0;
+          head = 0;
+          valve.open();
         }
-    } finally {
-        subscription.unsubscribe();
+        yield value;
+      } else if (failure) throw failure.error;
+      else if (done) return;
+      else await new Promise<void>((resolve) => (wake = resolve));
     }
+  } finally {
+    subscription.unsubscribe();
+  }
 }

@@ -58,5 +58,5 @@ export async function fsyncDir(dir: string): Promise<void> {
 
 /** Writes a small JSON file next to a run (run.json), atomically. */
 export async function writeJson(path: string, value: unknown): Promise<void> {
-    await writeFileAtomic(path, JSON.stringify(value, null, 2));
+  await writeFileAtomic(path, JSON.stringify(value, null, 2));
 }

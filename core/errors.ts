@@ -31,21 +31,34 @@ export class VideoError extends TempoError {
     readonly stderrTail = '',
     options?: { cause?: unknown },
   ) {
-    super(stderrTail ? `${message}\n  ffmpeg said: ${stderrTail.trim().split('\n').slice(-3).join('\n  ')}` : message, options);
+    super(
+      stderrTail ? `${message}\n  ffmpeg said: ${stderrTail.trim().split('\n').slice(-3).join('\n  ')}` : message,
+      options,
+    );
   }
 }
 
 /** The video file does not exist or cannot be read. */
 export class VideoNotFoundError extends VideoError {
   constructor(input: string, options?: { cause?: unknown }) {
-    super(`video not found: ${input} (check the path; URLs need a scheme such as http:// or rtsp://)`, input, '', options);
+    super(
+      `video not found: ${input} (check the path; URLs need a scheme such as http:// or rtsp://)`,
+      input,
+      '',
+      options,
+    );
   }
 }
 
 /** ffmpeg could not decode the input: corrupt, truncated or in a format it does not know. */
 export class VideoDecodeError extends VideoError {
   constructor(input: string, detail: string, stderrTail = '', options?: { cause?: unknown }) {
-    super(`cannot decode video ${input}: ${detail} (re-encode it, e.g. ffmpeg -i in -c:v libx264 out.mp4)`, input, stderrTail, options);
+    super(
+      `cannot decode video ${input}: ${detail} (re-encode it, e.g. ffmpeg -i in -c:v libx264 out.mp4)`,
+      input,
+      stderrTail,
+      options,
+    );
   }
 }
 
@@ -58,7 +71,10 @@ export class NoVideoStreamError extends VideoError {
 
 /** A live stream (URL or stdin) delivered no frame for too long: the sender stopped or the network hangs. */
 export class StreamStalledError extends VideoError {
-  constructor(input: string, readonly stallTimeoutMs: number) {
+  constructor(
+    input: string,
+    readonly stallTimeoutMs: number,
+  ) {
     super(
       `live stream ${input} sent no frame for ${stallTimeoutMs} ms (check that the sender is still streaming and the address is right, or raise stallTimeoutMs for a slow source)`,
       input,
@@ -68,14 +84,22 @@ export class StreamStalledError extends VideoError {
 
 /** A checkpoint or saved model folder is missing or unreadable. */
 export class ModelIOError extends TempoError {
-  constructor(readonly path: string, detail: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly path: string,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
     super(`model at ${path}: ${detail}`, options);
   }
 }
 
 /** An IDX (MNIST format) or label file is malformed. */
 export class DataFormatError extends TempoError {
-  constructor(readonly path: string, detail: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly path: string,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
     super(`${path}: ${detail}`, options);
   }
 }
@@ -123,14 +147,23 @@ export class BinaryCorpusError extends CorpusError {
 /** The inputs held no line of text at all. */
 export class EmptyCorpusError extends CorpusError {
   constructor(sources: readonly string[]) {
-    const shown = sources.length > 3 ? `${sources.slice(0, 3).join(', ')} and ${sources.length - 3} more` : sources.join(', ');
-    super(`corpus is empty: no line of text in ${shown || '(no input)'} (check the paths, globs and file contents)`, sources[0] ?? '');
+    const shown =
+      sources.length > 3 ? `${sources.slice(0, 3).join(', ')} and ${sources.length - 3} more` : sources.join(', ');
+    super(
+      `corpus is empty: no line of text in ${shown || '(no input)'} (check the paths, globs and file contents)`,
+      sources[0] ?? '',
+    );
   }
 }
 
 /** A dialogue record is malformed (a bad JSONL line, a dialogue without turns). */
 export class DialogueFormatError extends CorpusError {
   constructor(source: string, line: number, detail: string, options?: { cause?: unknown }) {
-    super(`${source}:${line}: ${detail} (fix the record, or pass onInvalid: 'skip' to count and skip bad records)`, source, line, options);
+    super(
+      `${source}:${line}: ${detail} (fix the record, or pass onInvalid: 'skip' to count and skip bad records)`,
+      source,
+      line,
+      options,
+    );
   }
 }

@@ -13,7 +13,7 @@ export class Rng {
 
   constructor(seed: number) {
     // Mix the seed so that nearby seeds (1, 2, 3) start far apart.
-    this.#state = (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) >>> 0) || 1;
+    this.#state = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) >>> 0 || 1;
   }
 
   static fromState(state: number): Rng {

@@ -11,7 +11,10 @@ export async function loadEncoder(dir: string): Promise<tf.LayersModel> {
   for (const candidate of [join(dir, 'encoder'), dir]) {
     if (existsSync(join(candidate, 'model.json'))) return loadModel(candidate);
   }
-  throw new ModelIOError(dir, 'no encoder here (expected encoder/model.json or model.json); pass the --out folder of a pretrain run');
+  throw new ModelIOError(
+    dir,
+    'no encoder here (expected encoder/model.json or model.json); pass the --out folder of a pretrain run',
+  );
 }
 
 /**
@@ -65,11 +68,20 @@ export async function probeAgainstRandomInit(
  * input `[height, width, channels]` (gray replicated to 3 channels when the encoder wants rgb). `limit`
  * takes the first images only.
  */
-export async function idxImages(imagesPath: string, labelsPath: string, inputShape: number[], limit = 5000): Promise<LabelledItems> {
+export async function idxImages(
+  imagesPath: string,
+  labelsPath: string,
+  inputShape: number[],
+  limit = 5000,
+): Promise<LabelledItems> {
   const [images, labels] = [await readIdx(imagesPath), await readIdx(labelsPath)];
-  if (images.dims.length !== 3) throw new DataFormatError(imagesPath, `expected images [count, rows, cols]; header says [${images.dims}]`);
+  if (images.dims.length !== 3)
+    throw new DataFormatError(imagesPath, `expected images [count, rows, cols]; header says [${images.dims}]`);
   if (labels.dims.length !== 1 || labels.dims[0] !== images.dims[0]) {
-    throw new DataFormatError(labelsPath, `expected ${images.dims[0]} labels to match ${imagesPath}; header says [${labels.dims}]`);
+    throw new DataFormatError(
+      labelsPath,
+      `expected ${images.dims[0]} labels to match ${imagesPath}; header says [${labels.dims}]`,
+    );
   }
   const [count, rows, cols] = images.dims as [number, number, number];
   const n = Math.min(count, limit);
@@ -78,7 +90,11 @@ export async function idxImages(imagesPath: string, labelsPath: string, inputSha
   for (let start = 0; start < n; start += 256) {
     const end = Math.min(n, start + 256);
     const chunk = tf.tidy(() => {
-      const raw = tf.tensor4d(images.data.subarray(start * rows * cols, end * rows * cols), [end - start, rows, cols, 1], 'int32');
+      const raw = tf.tensor4d(
+        images.data.subarray(start * rows * cols, end * rows * cols),
+        [end - start, rows, cols, 1],
+        'int32',
+      );
       let x: tf.Tensor4D = tf.div(tf.cast(raw, 'float32'), 255);
       if (rows !== height || cols !== width) x = tf.image.resizeBilinear(x, [height, width]);
       return channels === 3 ? tf.tile(x, [1, 1, 1, 3]) : x;

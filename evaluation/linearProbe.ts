@@ -41,7 +41,8 @@ export function embed(encoder: tf.LayersModel, items: Float32Array[], batchSize 
       tf.tidy(() => {
         const flat = new Float32Array(chunk.length * size);
         chunk.forEach((item, i) => {
-          if (item.length !== size) throw new OptionError('probe item', `${item.length} values`, `${size} values (encoder input [${shape}])`);
+          if (item.length !== size)
+            throw new OptionError('probe item', `${item.length} values`, `${size} values (encoder input [${shape}])`);
           flat.set(item, i * size);
         });
         return encoder.predict(tf.tensor(flat, [chunk.length, ...shape])) as tf.Tensor2D;
@@ -58,10 +59,19 @@ export function embed(encoder: tf.LayersModel, items: Float32Array[], batchSize 
  * statistics, fit a multinomial logistic regression (softmax + L2, full-batch Adam) on train, report accuracy
  * on test; plus a cosine kNN accuracy on the same features.
  */
-export function linearProbe(encoder: tf.LayersModel, train: LabelledItems, test: LabelledItems, options: LinearProbeOptions = {}): ProbeResult {
+export function linearProbe(
+  encoder: tf.LayersModel,
+  train: LabelledItems,
+  test: LabelledItems,
+  options: LinearProbeOptions = {},
+): ProbeResult {
   const { iterations = 300, l2 = 1e-3, batchSize = 64, k = 5 } = options;
   if (train.items.length === 0 || test.items.length === 0) {
-    throw new OptionError('probe data', `${train.items.length} train / ${test.items.length} test items`, 'at least one item in each split');
+    throw new OptionError(
+      'probe data',
+      `${train.items.length} train / ${test.items.length} test items`,
+      'at least one item in each split',
+    );
   }
   const classes = Math.max(...train.labels, ...test.labels) + 1;
   const trainX = embed(encoder, train.items, batchSize);
@@ -76,7 +86,13 @@ export function linearProbe(encoder: tf.LayersModel, train: LabelledItems, test:
 }
 
 function fitLogisticRegression(
-  trainX: tf.Tensor2D, trainY: number[], testX: tf.Tensor2D, testY: number[], classes: number, iterations: number, l2: number,
+  trainX: tf.Tensor2D,
+  trainY: number[],
+  testX: tf.Tensor2D,
+  testY: number[],
+  classes: number,
+  iterations: number,
+  l2: number,
 ): number {
   const dim = trainX.shape[1];
   const w = tf.variable(tf.zeros([dim, classes]));
@@ -135,7 +151,12 @@ function accuracyOf(predicted: ArrayLike<number>, truth: number[]): number {
  * `groups` (e.g. the video each frame came from) keeps every group on one side, so frames of one clip never
  * sit on both sides of the split.
  */
-export function splitLabelled(data: LabelledItems, testFraction: number, seed: number, groups?: string[]): { train: LabelledItems; test: LabelledItems } {
+export function splitLabelled(
+  data: LabelledItems,
+  testFraction: number,
+  seed: number,
+  groups?: string[],
+): { train: LabelledItems; test: LabelledItems } {
   const rng = new Rng(seed);
   const keys = groups ?? data.items.map((_, i) => String(i));
   const byLabel = new Map<number, string[]>();

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { firstValueFrom, bufferCount, toArray } from 'rxjs';
 import { Rng } from '../core/rng.ts';
 import type { Frame } from '../pipeline/frame.ts';
-import { FrameFormat, frameShape } from '../pipeline/frameFormat.ts';
+import { type FrameFormat, frameShape } from '../pipeline/frameFormat.ts';
 import { videoEpoch } from '../pipeline/videoMix.ts';
 import type { PretextTask } from '../tasks/task.ts';
 import { collate, disposeBatch } from '../pipeline/batchSamples.ts';
@@ -13,20 +13,24 @@ import type { Sample } from '../pipeline/sample.ts';
  * them, in batches, mean of the task's metric weighted by batch size.
  */
 export async function evaluateTask(
-    task: PretextTask<Frame>,
-    encoder: tf.LayersModel,
-    head: tf.LayersModel,
-    videos: readonly string[],
-    format: FrameFormat,
-    options: { seed?: number; batchSize?: number; } = {}
-): Promise<{ accuracy: number; samples: number; }> {
-    const rng = new Rng(options.seed ?? 12345);
-    const shape = frameShape(format);
-    // Unlike training, the short last batch counts too.
-    const batches = await firstValueFrom(
-        videoEpoch(videos, format, rng).pipe(task.sampler({ rng: rng.fork() }), bufferCount(options.batchSize ?? 32), toArray())
-    );
-    return metricOverBatches(task, encoder, head, batches, shape);
+  task: PretextTask<Frame>,
+  encoder: tf.LayersModel,
+  head: tf.LayersModel,
+  videos: readonly string[],
+  format: FrameFormat,
+  options: { seed?: number; batchSize?: number } = {},
+): Promise<{ accuracy: number; samples: number }> {
+  const rng = new Rng(options.seed ?? 12345);
+  const shape = frameShape(format);
+  // Unlike training, the short last batch counts too.
+  const batches = await firstValueFrom(
+    videoEpoch(videos, format, rng).pipe(
+      task.sampler({ rng: rng.fork() }),
+      bufferCount(options.batchSize ?? 32),
+      toArray(),
+    ),
+  );
+  return metricOverBatches(task, encoder, head, batches, shape);
 }
 
 /**
@@ -35,23 +39,23 @@ export async function evaluateTask(
  * easier test.
  */
 export async function metricOverBatches(
-    task: PretextTask<Frame>,
-    encoder: tf.LayersModel,
-    head: tf.LayersModel,
-    batches: readonly Sample[][],
-    itemShape: readonly number[],
-    minBatch = 1
-): Promise<{ accuracy: number; samples: number; }> {
-    let correct = 0;
-    let count = 0;
-    for (const samples of batches) {
-        if (samples.length < minBatch && count > 0) continue;
-        const batch = collate(samples, task.inputShapes(itemShape), task.labelShape(itemShape));
-        const metric = tf.tidy(() => task.metric(batch.labels, task.forward(encoder, head, batch.inputs, false)));
-        correct += (await metric.data())[0]! * samples.length;
-        count += samples.length;
-        metric.dispose();
-        disposeBatch(batch);
-    }
-    return { accuracy: count ? correct / count : NaN, samples: count };
+  task: PretextTask<Frame>,
+  encoder: tf.LayersModel,
+  head: tf.LayersModel,
+  batches: readonly Sample[][],
+  itemShape: readonly number[],
+  minBatch = 1,
+): Promise<{ accuracy: number; samples: number }> {
+  let correct = 0;
+  let count = 0;
+  for (const samples of batches) {
+    if (samples.length < minBatch && count > 0) continue;
+    const batch = collate(samples, task.inputShapes(itemShape), task.labelShape(itemShape));
+    const metric = tf.tidy(() => task.metric(batch.labels, task.forward(encoder, head, batch.inputs, false)));
+    correct += (await metric.data())[0]! * samples.length;
+    count += samples.length;
+    metric.dispose();
+    disposeBatch(batch);
+  }
+  return { accuracy: count ? correct / count : NaN, samples: count };
 }

@@ -1,3 +1,4 @@
+import type * as WasmBackend from '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -53,7 +54,8 @@ const CPU_HINT = 'npm install @tensorflow/tfjs-node';
 /** How each forced rung is fixed when it cannot load. */
 const FIX_OF: Record<Exclude<BackendChoice, 'auto'>, string> = {
   tensorflow: `${GPU_HINT} for NVIDIA GPUs, or ${CPU_HINT} for CPUs; or choose --backend wasm`,
-  webgpu: 'npm install webgpu @tensorflow/tfjs-backend-webgpu and make sure a GPU adapter is visible; or choose --backend wasm',
+  webgpu:
+    'npm install webgpu @tensorflow/tfjs-backend-webgpu and make sure a GPU adapter is visible; or choose --backend wasm',
   wasm: 'reinstall @tensorflow/tfjs-backend-wasm (npm install); or choose --backend cpu',
   cpu: 'reinstall @tensorflow/tfjs (npm install)',
 };
@@ -171,7 +173,7 @@ async function loadWebGpu(): Promise<{ name: string; label: string }> {
 }
 
 async function loadWasm(): Promise<{ name: string; label: string }> {
-  const wasm = (await import('@tensorflow/tfjs-backend-wasm')) as typeof import('@tensorflow/tfjs-backend-wasm');
+  const wasm: typeof WasmBackend = await import('@tensorflow/tfjs-backend-wasm');
   if (!wasmPathsSet) {
     // In Node the emscripten loader looks for the .wasm files beside its own script, which is not where they ship.
     const dist = path.dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'));
@@ -234,7 +236,13 @@ function maxPoolGradInJs(backendName: string): tf.KernelConfig {
       const { dy, input } = inputs as unknown as { dy: tf.TensorInfo; input: tf.TensorInfo };
       const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as tf.MaxPoolGradAttrs;
       const info = tf.backend_util.computePool2DInfo(
-        input.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
+        input.shape as [number, number, number, number],
+        filterSize,
+        strides,
+        1,
+        pad,
+        dimRoundingMode,
+      );
       const x = backend.readSync(input.dataId) as Float32Array;
       const dyValues = backend.readSync(dy.dataId) as Float32Array;
       const dx = new Float32Array(x.length);
@@ -285,10 +293,17 @@ function conv2DBackpropFilterViaConv(backendName: string): tf.KernelConfig {
     kernelFunc: ({ inputs, backend: anyBackend, attrs }) => {
       const { x, dy } = inputs as unknown as { x: tf.TensorInfo; dy: tf.TensorInfo };
       const backend = anyBackend as tf.KernelBackend;
-      const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+      const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
+        attrs as unknown as tf.Conv2DBackpropFilterAttrs;
       if (dataFormat === 'NCHW') throw new Error(`Conv2DBackpropFilter on ${backendName} supports NHWC only; got NCHW`);
       const info = tf.backend_util.computeConv2DInfo(
-        x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode);
+        x.shape as [number, number, number, number],
+        filterShape,
+        strides,
+        1,
+        pad,
+        dimRoundingMode,
+      );
       const [kh, kw, c, f] = filterShape;
       const { top, bottom, left, right } = info.padInfo;
       const temps: tf.TensorInfo[] = [];
@@ -300,14 +315,33 @@ function conv2DBackpropFilterViaConv(backendName: string): tf.KernelConfig {
         return out;
       };
       try {
-        const padded = top + bottom + left + right === 0 ? x
-          : run('PadV2', { x }, { paddings: [[0, 0], [top, bottom], [left, right], [0, 0]], constantValue: 0 });
+        const padded =
+          top + bottom + left + right === 0
+            ? x
+            : run(
+                'PadV2',
+                { x },
+                {
+                  paddings: [
+                    [0, 0],
+                    [top, bottom],
+                    [left, right],
+                    [0, 0],
+                  ],
+                  constantValue: 0,
+                },
+              );
         const xT = run('Transpose', { x: padded }, { perm: [3, 1, 2, 0] });
         const dyT = run('Transpose', { x: dy }, { perm: [1, 2, 0, 3] });
-        const conv = run('Conv2D', { x: xT, filter: dyT },
-          { strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dilations: [info.strideHeight, info.strideWidth] });
-        const cropped = conv.shape[1] === kh && conv.shape[2] === kw ? conv
-          : run('Slice', { x: conv }, { begin: [0, 0, 0, 0], size: [c, kh, kw, f] });
+        const conv = run(
+          'Conv2D',
+          { x: xT, filter: dyT },
+          { strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dilations: [info.strideHeight, info.strideWidth] },
+        );
+        const cropped =
+          conv.shape[1] === kh && conv.shape[2] === kw
+            ? conv
+            : run('Slice', { x: conv }, { begin: [0, 0, 0, 0], size: [c, kh, kw, f] });
         const dw = run('Transpose', { x: cropped }, { perm: [1, 2, 0, 3] });
         temps.pop(); // dw is the output: the engine owns it now
         return dw;

@@ -32,13 +32,18 @@ export interface EmbedFramesOptions {
  * @example
  * embedFrames(encoder, decodeFrames('clip.mp4', { width: 64, height: 64 }), { batchSize: 16 }).subscribe((e) => e.embedding.length);
  */
-export function embedFrames(encoder: tf.LayersModel, frames: Observable<Frame>, options: EmbedFramesOptions = {}): Observable<FrameEmbedding> {
+export function embedFrames(
+  encoder: tf.LayersModel,
+  frames: Observable<Frame>,
+  options: EmbedFramesOptions = {},
+): Observable<FrameEmbedding> {
   return frames.pipe(embedBatches(encoder, options));
 }
 
 function embedBatches(encoder: tf.LayersModel, options: EmbedFramesOptions): OperatorFunction<Frame, FrameEmbedding> {
   const { batchSize = 32, valve } = options;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new OptionError('batchSize', batchSize, 'a positive integer');
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new OptionError('batchSize', batchSize, 'a positive integer');
   const [, height, width, channels] = encoder.inputs[0]!.shape as [null, number, number, number];
   return (source) =>
     source.pipe(
@@ -56,7 +61,11 @@ function embedBatches(encoder: tf.LayersModel, options: EmbedFramesOptions): Ope
     );
 }
 
-async function embedBatch(encoder: tf.LayersModel, batch: Frame[], [height, width, channels]: [number, number, number]): Promise<FrameEmbedding[]> {
+async function embedBatch(
+  encoder: tf.LayersModel,
+  batch: Frame[],
+  [height, width, channels]: [number, number, number],
+): Promise<FrameEmbedding[]> {
   const size = height * width * channels;
   const pixels = new Float32Array(batch.length * size);
   batch.forEach((frame, i) => {
@@ -70,7 +79,9 @@ async function embedBatch(encoder: tf.LayersModel, batch: Frame[], [height, widt
     for (let j = 0; j < size; j++) pixels[i * size + j] = frame.data[j]! / 255;
   });
   // [batch, featureSize]
-  const features = tf.tidy(() => encoder.predict(tf.tensor4d(pixels, [batch.length, height, width, channels])) as tf.Tensor2D);
+  const features = tf.tidy(
+    () => encoder.predict(tf.tensor4d(pixels, [batch.length, height, width, channels])) as tf.Tensor2D,
+  );
   const values = await features.data();
   const featureSize = features.shape[1];
   features.dispose();

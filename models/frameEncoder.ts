@@ -32,13 +32,26 @@ export interface FrameEncoderOptions {
  * encoder.outputs[0].shape; // [null, 32]
  */
 export function buildFrameEncoder(options: FrameEncoderOptions): tf.LayersModel {
-  const { inputShape, featureSize = 64, width = 16, blocks = 3, seed = 0, pooling = 'flatten', normalization = 'batch' } = options;
+  const {
+    inputShape,
+    featureSize = 64,
+    width = 16,
+    blocks = 3,
+    seed = 0,
+    pooling = 'flatten',
+    normalization = 'batch',
+  } = options;
   if (inputShape.length !== 3 || inputShape.some((d) => !Number.isInteger(d) || d < 1)) {
     throw new OptionError('inputShape', inputShape, '[height, width, channels] of positive integers');
   }
-  if (!Number.isInteger(featureSize) || featureSize < 1) throw new OptionError('featureSize', featureSize, 'a positive integer');
+  if (!Number.isInteger(featureSize) || featureSize < 1)
+    throw new OptionError('featureSize', featureSize, 'a positive integer');
   if (!Number.isInteger(blocks) || blocks < 1 || 2 ** blocks > Math.min(inputShape[0], inputShape[1])) {
-    throw new OptionError('blocks', blocks, `an integer from 1 to log2(min(height, width)) = ${Math.floor(Math.log2(Math.min(inputShape[0], inputShape[1])))}`);
+    throw new OptionError(
+      'blocks',
+      blocks,
+      `an integer from 1 to log2(min(height, width)) = ${Math.floor(Math.log2(Math.min(inputShape[0], inputShape[1])))}`,
+    );
   }
   const input = tf.input({ shape: inputShape, name: 'frame' });
   let x: tf.SymbolicTensor = input;
@@ -57,10 +70,17 @@ export function buildFrameEncoder(options: FrameEncoderOptions): tf.LayersModel 
     if (normalization === 'batch') x = tf.layers.batchNormalization({ name: `bn${b}` }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.reLU({ name: `relu${b}` }).apply(x) as tf.SymbolicTensor;
   }
-  if (pooling !== 'flatten' && pooling !== 'average') throw new OptionError('pooling', pooling, "'flatten' or 'average'");
-  x = (pooling === 'flatten' ? tf.layers.flatten({ name: 'pool' }) : tf.layers.globalAveragePooling2d({ name: 'pool' })).apply(x) as tf.SymbolicTensor;
+  if (pooling !== 'flatten' && pooling !== 'average')
+    throw new OptionError('pooling', pooling, "'flatten' or 'average'");
+  x = (
+    pooling === 'flatten' ? tf.layers.flatten({ name: 'pool' }) : tf.layers.globalAveragePooling2d({ name: 'pool' })
+  ).apply(x) as tf.SymbolicTensor;
   const features = tf.layers
-    .dense({ units: featureSize, kernelInitializer: tf.initializers.glorotUniform({ seed: seed * 101 + 99 }), name: 'features' })
+    .dense({
+      units: featureSize,
+      kernelInitializer: tf.initializers.glorotUniform({ seed: seed * 101 + 99 }),
+      name: 'features',
+    })
     .apply(x) as tf.SymbolicTensor;
   return tf.model({ inputs: input, outputs: features, name: 'frame_encoder' });
 }

@@ -66,7 +66,10 @@ export async function loadModel(dir: string): Promise<tf.LayersModel> {
 
 async function writeModelFolder(dir: string, artifacts: tf.io.ModelArtifacts): Promise<void> {
   if (!artifacts.modelTopology || artifacts.modelTopology instanceof ArrayBuffer) {
-    throw new ModelIOError(dir, 'only layers models with a JSON topology can be saved here (got a graph or no topology)');
+    throw new ModelIOError(
+      dir,
+      'only layers models with a JSON topology can be saved here (got a graph or no topology)',
+    );
   }
   const weights = new Uint8Array(weightBuffer(artifacts.weightData));
   const modelJSON: ModelFileJSON = {
@@ -90,7 +93,11 @@ async function writeModelFolder(dir: string, artifacts: tf.io.ModelArtifacts): P
     await rename(jsonPath + NEXT, jsonPath);
     await fsyncDir(dir);
   } catch (error) {
-    throw new ModelIOError(dir, `cannot write the model: ${(error as Error).message} (check that the folder is writable)`, { cause: error });
+    throw new ModelIOError(
+      dir,
+      `cannot write the model: ${(error as Error).message} (check that the folder is writable)`,
+      { cause: error },
+    );
   }
 }
 
@@ -105,32 +112,44 @@ async function readModelFolder(dir: string): Promise<tf.io.ModelArtifacts> {
   const specs = tf.io.getWeightSpecs(modelJSON.weightsManifest);
   const expected = specs.reduce((sum, spec) => sum + byteSize(spec), 0);
   if (weights.byteLength !== expected) {
-    throw new ModelIOError(dir, `the weight files hold ${weights.byteLength} bytes but model.json describes ${expected} (re-save the model)`);
+    throw new ModelIOError(
+      dir,
+      `the weight files hold ${weights.byteLength} bytes but model.json describes ${expected} (re-save the model)`,
+    );
   }
   const data = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer;
-  return tf.io.getModelArtifactsForJSON(modelJSON, async () => [specs, data]);
+  return tf.io.getModelArtifactsForJSON(modelJSON, () => Promise.resolve([specs, data]));
 }
 
 async function checkFolder(dir: string): Promise<void> {
   const info = await stat(dir).catch((error: unknown) => {
-    throw new ModelIOError(dir, 'no such folder (check the path, or save a model there first with saveModel)', { cause: error });
+    throw new ModelIOError(dir, 'no such folder (check the path, or save a model there first with saveModel)', {
+      cause: error,
+    });
   });
   if (!info.isDirectory()) throw new ModelIOError(dir, 'not a folder (give the folder that holds model.json)');
 }
 
 async function readModelJSON(jsonPath: string): Promise<ModelFileJSON> {
   const text = await readFile(jsonPath, 'utf8').catch((error: unknown) => {
-    throw new ModelIOError(jsonPath, 'missing (the folder holds no saved model; save one with saveModel)', { cause: error });
+    throw new ModelIOError(jsonPath, 'missing (the folder holds no saved model; save one with saveModel)', {
+      cause: error,
+    });
   });
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    throw new ModelIOError(jsonPath, `not valid JSON: ${(error as Error).message} (re-save the model)`, { cause: error });
+    throw new ModelIOError(jsonPath, `not valid JSON: ${(error as Error).message} (re-save the model)`, {
+      cause: error,
+    });
   }
   const json = parsed as Partial<ModelFileJSON>;
   if (typeof json !== 'object' || json === null || !json.modelTopology || !Array.isArray(json.weightsManifest)) {
-    throw new ModelIOError(jsonPath, 'lacks modelTopology or weightsManifest (not a tfjs layers model.json; re-save the model)');
+    throw new ModelIOError(
+      jsonPath,
+      'lacks modelTopology or weightsManifest (not a tfjs layers model.json; re-save the model)',
+    );
   }
   return json as ModelFileJSON;
 }
@@ -141,9 +160,15 @@ async function readWeights(dir: string, modelJSON: ModelFileJSON): Promise<Uint8
   for (const group of modelJSON.weightsManifest) {
     for (const file of group.paths) {
       const filePath = path.join(dir, file);
-      parts.push(await readFile(filePath).catch((error: unknown) => {
-        throw new ModelIOError(filePath, 'missing (model.json names it; copy it beside model.json or re-save the model)', { cause: error });
-      }));
+      parts.push(
+        await readFile(filePath).catch((error: unknown) => {
+          throw new ModelIOError(
+            filePath,
+            'missing (model.json names it; copy it beside model.json or re-save the model)',
+            { cause: error },
+          );
+        }),
+      );
     }
   }
   return parts.length === 1 ? parts[0] : Buffer.concat(parts);
@@ -154,7 +179,10 @@ async function finishInterruptedSave(dir: string, weights: Uint8Array): Promise<
   const jsonPath = path.join(dir, MODEL_JSON);
   const next = await readModelJSON(jsonPath + NEXT).catch(() => undefined);
   if (next?.weightsSha256 !== sha256(weights)) {
-    throw new ModelIOError(dir, 'weights.bin does not match model.json (its sha256 differs; the files come from different saves; re-save the model)');
+    throw new ModelIOError(
+      dir,
+      'weights.bin does not match model.json (its sha256 differs; the files come from different saves; re-save the model)',
+    );
   }
   await rename(jsonPath + NEXT, jsonPath);
   await fsyncDir(dir);

@@ -60,24 +60,35 @@ export function buildTextEncoder(options: TextEncoderOptions): tf.LayersModel {
   const [forwardSeq, forwardState] = gru(false, 1).apply(embedded) as tf.SymbolicTensor[];
   const [backwardReversed, backwardState] = gru(true, 2).apply(embedded) as tf.SymbolicTensor[];
   const backwardSeq = new ReverseTime({ name: 'reverse_backward' }).apply(backwardReversed!) as tf.SymbolicTensor;
-  const sequence = tf.layers.concatenate({ axis: -1, name: 'sequence' }).apply([forwardSeq!, backwardSeq]) as tf.SymbolicTensor;
-  const states = tf.layers.concatenate({ axis: -1, name: 'final_states' }).apply([forwardState!, backwardState!]) as tf.SymbolicTensor;
+  const sequence = tf.layers
+    .concatenate({ axis: -1, name: 'sequence' })
+    .apply([forwardSeq!, backwardSeq]) as tf.SymbolicTensor;
+  const states = tf.layers
+    .concatenate({ axis: -1, name: 'final_states' })
+    .apply([forwardState!, backwardState!]) as tf.SymbolicTensor;
   const pooled = tf.layers
-    .dense({ units: hiddenSize, activation: 'tanh', kernelInitializer: tf.initializers.glorotUniform({ seed: seed * 101 + 99 }), name: 'pooled' })
+    .dense({
+      units: hiddenSize,
+      activation: 'tanh',
+      kernelInitializer: tf.initializers.glorotUniform({ seed: seed * 101 + 99 }),
+      name: 'pooled',
+    })
     .apply(states) as tf.SymbolicTensor;
   return tf.model({ inputs: ids, outputs: [pooled, sequence], name: 'text_encoder' });
 }
 
 function validateTextEncoderOptions(options: TextEncoderOptions): TextEncoderOptions {
   const positive = (name: string, value: unknown): void => {
-    if (value !== undefined && (!Number.isInteger(value) || (value as number) < 1)) throw new OptionError(name, value, 'a positive integer');
+    if (value !== undefined && (!Number.isInteger(value) || (value as number) < 1))
+      throw new OptionError(name, value, 'a positive integer');
   };
   positive('vocabSize', options.vocabSize);
   positive('maxLength', options.maxLength);
   positive('embeddingSize', options.embeddingSize);
   positive('hiddenSize', options.hiddenSize);
   if (options.vocabSize === undefined) throw new OptionError('vocabSize', undefined, "the tokenizer's vocabSize");
-  if (options.maxLength === undefined) throw new OptionError('maxLength', undefined, 'the tokens per sequence, e.g. 32');
+  if (options.maxLength === undefined)
+    throw new OptionError('maxLength', undefined, 'the tokens per sequence, e.g. 32');
   return options;
 }
 
@@ -106,8 +117,10 @@ export class TokenEmbedding extends tf.layers.Layer {
 
   constructor(args: TokenEmbeddingArgs) {
     super({ name: args.name });
-    if (!Number.isInteger(args.vocabSize) || args.vocabSize < 1) throw new OptionError('vocabSize', args.vocabSize, 'a positive integer');
-    if (!Number.isInteger(args.embeddingSize) || args.embeddingSize < 1) throw new OptionError('embeddingSize', args.embeddingSize, 'a positive integer');
+    if (!Number.isInteger(args.vocabSize) || args.vocabSize < 1)
+      throw new OptionError('vocabSize', args.vocabSize, 'a positive integer');
+    if (!Number.isInteger(args.embeddingSize) || args.embeddingSize < 1)
+      throw new OptionError('embeddingSize', args.embeddingSize, 'a positive integer');
     this.vocabSize = args.vocabSize;
     this.embeddingSize = args.embeddingSize;
     this.seed = args.seed ?? 0;
@@ -138,7 +151,8 @@ tf.serialization.registerClass(TokenEmbedding);
  * where it has one, else a JS scatter-add (one pass over the rows, unlike a one-hot matMul of n x vocab x dim).
  */
 function scatterRows(rows: tf.Tensor, ids: tf.Tensor, vocab: number): tf.Tensor {
-  if (tf.getKernel('UnsortedSegmentSum', tf.getBackend())) return tf.unsortedSegmentSum(rows, ids as tf.Tensor1D, vocab);
+  if (tf.getKernel('UnsortedSegmentSum', tf.getBackend()))
+    return tf.unsortedSegmentSum(rows, ids as tf.Tensor1D, vocab);
   const dim = rows.shape[1]!;
   const values = rows.dataSync();
   const index = ids.dataSync();
@@ -189,7 +203,11 @@ export interface TextFeatures {
 export function encodeText(encoder: tf.LayersModel, ids: tf.Tensor, training: boolean): TextFeatures {
   const outputs = encoder.apply(ids, { training });
   if (!Array.isArray(outputs) || outputs.length < 2) {
-    throw new OptionError('encoder', encoder.name, 'a text encoder from buildTextEncoder (outputs pooled and sequence features)');
+    throw new OptionError(
+      'encoder',
+      encoder.name,
+      'a text encoder from buildTextEncoder (outputs pooled and sequence features)',
+    );
   }
   return { pooled: outputs[0] as tf.Tensor2D, sequence: outputs[1] as tf.Tensor3D };
 }
@@ -218,7 +236,11 @@ export function embeddingTable(encoder: tf.LayersModel): tf.Tensor2D {
   try {
     layer = encoder.getLayer(TOKEN_EMBEDDING);
   } catch {
-    throw new OptionError('encoder', encoder.name, `a text encoder from buildTextEncoder (with a '${TOKEN_EMBEDDING}' layer)`);
+    throw new OptionError(
+      'encoder',
+      encoder.name,
+      `a text encoder from buildTextEncoder (with a '${TOKEN_EMBEDDING}' layer)`,
+    );
   }
   return layer.trainableWeights[0]!.read() as tf.Tensor2D;
 }

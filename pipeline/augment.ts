@@ -53,7 +53,8 @@ export interface RandomResizedCropOptions {
  */
 export function randomResizedCrop(options: RandomResizedCropOptions = {}): Augmentation {
   const { size, scale = [0.08, 1], ratio = [3 / 4, 4 / 3] } = options;
-  if (size && !size.every((s) => Number.isInteger(s) && s > 0)) throw new OptionError('size', size, '[height, width] of positive integers');
+  if (size && !size.every((s) => Number.isInteger(s) && s > 0))
+    throw new OptionError('size', size, '[height, width] of positive integers');
   checkRange('scale', scale, 0, 1, false);
   checkRange('ratio', ratio, 0, Infinity, false);
   return {
@@ -63,13 +64,25 @@ export function randomResizedCrop(options: RandomResizedCropOptions = {}): Augme
       const boxes: number[][] = [];
       for (let i = 0; i < batch; i++) boxes.push(drawCropBox(height, width, scale, ratio, rng));
       const indices = tf.range(0, batch, 1, 'int32') as tf.Tensor1D;
-      return tf.image.cropAndResize(images, tf.tensor2d(boxes, [batch, 4]), indices, size ? [size[0], size[1]] : [height, width], 'bilinear');
+      return tf.image.cropAndResize(
+        images,
+        tf.tensor2d(boxes, [batch, 4]),
+        indices,
+        size ? [size[0], size[1]] : [height, width],
+        'bilinear',
+      );
     },
   };
 }
 
 /** A crop box `[y1, x1, y2, x2]` in cropAndResize's normalised coordinates (0 and 1 are the edge pixel centres). */
-function drawCropBox(height: number, width: number, scale: readonly [number, number], ratio: readonly [number, number], rng: Rng): number[] {
+function drawCropBox(
+  height: number,
+  width: number,
+  scale: readonly [number, number],
+  ratio: readonly [number, number],
+  rng: Rng,
+): number[] {
   const area = height * width;
   const [logLo, logHi] = [Math.log(ratio[0]), Math.log(ratio[1])];
   let h = height;
@@ -85,7 +98,12 @@ function drawCropBox(height: number, width: number, scale: readonly [number, num
   if (!found) {
     // Largest centred crop whose aspect ratio is within range.
     const aspect = width / height;
-    [w, h] = aspect < ratio[0] ? [width, Math.round(width / ratio[0])] : aspect > ratio[1] ? [Math.round(height * ratio[1]), height] : [width, height];
+    [w, h] =
+      aspect < ratio[0]
+        ? [width, Math.round(width / ratio[0])]
+        : aspect > ratio[1]
+          ? [Math.round(height * ratio[1]), height]
+          : [width, height];
   }
   const top = found ? rng.int(height - h + 1) : Math.floor((height - h) / 2);
   const left = found ? rng.int(width - w + 1) : Math.floor((width - w) / 2);
@@ -102,7 +120,10 @@ export function horizontalFlip(p = 0.5): Augmentation {
     apply(images, rng) {
       const mask = drawMask(images.shape, p, rng);
       // gather with reversed indices: the same as tf.reverse(images, 2), about ten times faster on the cpu backend.
-      const reversed = tf.tensor1d(Array.from({ length: images.shape[2] }, (_, i) => images.shape[2] - 1 - i), 'int32');
+      const reversed = tf.tensor1d(
+        Array.from({ length: images.shape[2] }, (_, i) => images.shape[2] - 1 - i),
+        'int32',
+      );
       return blend(mask, tf.gather(images, reversed, 2), images);
     },
   };
@@ -128,8 +149,13 @@ export interface ColorJitterOptions {
 export function colorJitter(options: ColorJitterOptions = {}): Augmentation {
   const { p = 0.8, brightness = 0.4, contrast = 0.4, saturation = 0.4 } = options;
   checkProbability('p', p);
-  for (const [name, value] of [['brightness', brightness], ['contrast', contrast], ['saturation', saturation]] as const) {
-    if (!(value >= 0 && Number.isFinite(value))) throw new OptionError(name, value, 'a non-negative number (0 turns it off)');
+  for (const [name, value] of [
+    ['brightness', brightness],
+    ['contrast', contrast],
+    ['saturation', saturation],
+  ] as const) {
+    if (!(value >= 0 && Number.isFinite(value)))
+      throw new OptionError(name, value, 'a non-negative number (0 turns it off)');
   }
   return {
     name: 'colorJitter',
@@ -209,13 +235,28 @@ export function gaussianBlur(options: GaussianBlurOptions = {}): Augmentation {
       // Filter [k, 1, batch * C, 1]: tap t of image i, repeated for each of its channels.
       const filter = new Float32Array(k * batch * channels);
       for (let t = 0; t < k; t++) {
-        for (let i = 0; i < batch; i++) for (let c = 0; c < channels; c++) filter[t * batch * channels + i * channels + c] = taps[i]![t]!;
+        for (let i = 0; i < batch; i++)
+          for (let c = 0; c < channels; c++) filter[t * batch * channels + i * channels + c] = taps[i]![t]!;
       }
       const vertical = tf.tensor4d(filter, [k, 1, batch * channels, 1]);
       const horizontal = tf.reshape(vertical, [1, k, batch * channels, 1]) as tf.Tensor4D;
       // [batch, H, W, C] -> [1, H, W, batch * C]
-      const folded = tf.reshape(tf.transpose(images, [1, 2, 0, 3]), [1, height, width, batch * channels]) as tf.Tensor4D;
-      const padded = tf.mirrorPad(folded, [[0, 0], [radius, radius], [radius, radius], [0, 0]], 'reflect');
+      const folded = tf.reshape(tf.transpose(images, [1, 2, 0, 3]), [
+        1,
+        height,
+        width,
+        batch * channels,
+      ]) as tf.Tensor4D;
+      const padded = tf.mirrorPad(
+        folded,
+        [
+          [0, 0],
+          [radius, radius],
+          [radius, radius],
+          [0, 0],
+        ],
+        'reflect',
+      );
       const blurred = tf.depthwiseConv2d(tf.depthwiseConv2d(padded, vertical, 1, 'valid'), horizontal, 1, 'valid');
       return tf.transpose(tf.reshape(blurred, [height, width, batch, channels]), [2, 0, 1, 3]) as tf.Tensor4D;
     },
@@ -251,7 +292,8 @@ export interface SimclrRecipeOptions {
  */
 export function simclrRecipe(options: SimclrRecipeOptions = {}): Recipe {
   const { size, strength = 0.5, blur = true } = options;
-  if (!(strength >= 0 && Number.isFinite(strength))) throw new OptionError('strength', strength, 'a non-negative number, e.g. 0.5 or 1');
+  if (!(strength >= 0 && Number.isFinite(strength)))
+    throw new OptionError('strength', strength, 'a non-negative number, e.g. 0.5 or 1');
   const jitter = 0.8 * strength;
   return [
     randomResizedCrop(size ? { size } : {}),
@@ -276,7 +318,12 @@ function toGray(images: tf.Tensor4D): tf.Tensor4D {
 
 /** `[batch, H, W, 1]` -> `[batch, H, W, channels]`, the one channel copied. */
 function expandChannels(gray: tf.Tensor4D, channels: number): tf.Tensor4D {
-  return channels === 1 ? gray : tf.concat(Array.from({ length: channels }, () => gray), 3);
+  return channels === 1
+    ? gray
+    : tf.concat(
+        Array.from({ length: channels }, () => gray),
+        3,
+      );
 }
 
 /** A tensor of `shape` whose image i is filled with `values[i]`. */
@@ -289,7 +336,10 @@ function perImage(values: readonly number[], shape: readonly [number, number, nu
 
 /** A tensor of `shape` whose image i is all 1 (with probability p) or all 0. */
 function drawMask(shape: readonly [number, number, number, number], p: number, rng: Rng): tf.Tensor4D {
-  return perImage(Array.from({ length: shape[0] }, () => (rng.next() < p ? 1 : 0)), shape);
+  return perImage(
+    Array.from({ length: shape[0] }, () => (rng.next() < p ? 1 : 0)),
+    shape,
+  );
 }
 
 /** `mask * a + (1 - mask) * b`: exact for a 0/1 mask. */
@@ -305,6 +355,10 @@ function checkRange(name: string, range: readonly [number, number], lo: number, 
   const [a, b] = range;
   const lowOk = closedLow ? a >= lo : a > lo;
   if (!(range.length === 2 && lowOk && a <= b && b <= hi)) {
-    throw new OptionError(name, range, `a [min, max] range with ${lo} ${closedLow ? '<=' : '<'} min <= max${hi < Infinity ? ` <= ${hi}` : ''}`);
+    throw new OptionError(
+      name,
+      range,
+      `a [min, max] range with ${lo} ${closedLow ? '<=' : '<'} min <= max${hi < Infinity ? ` <= ${hi}` : ''}`,
+    );
   }
 }

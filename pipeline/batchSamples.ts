@@ -32,7 +32,11 @@ export function collate(samples: readonly Sample[], inputShapes: number[][], lab
     samples.forEach((s, i) => {
       const values = pick(s);
       if (values.length !== size) {
-        throw new OptionError(what, `${values.length} values`, `${size} values (shape [${shape}]) from ${s.source ?? 'the sampler'}`);
+        throw new OptionError(
+          what,
+          `${values.length} values`,
+          `${size} values (shape [${shape}]) from ${s.source ?? 'the sampler'}`,
+        );
       }
       out.set(values, i * size);
     });

@@ -54,7 +54,8 @@ interface Geometry {
 }
 
 /** Messages with which ffmpeg reports a file that ends early while still exiting with status 0. */
-const TRUNCATION = /Read error|partial file|Truncat|Invalid data found|moov atom not found|Error while decoding stream/i;
+const TRUNCATION =
+  /Read error|partial file|Truncat|Invalid data found|moov atom not found|Error while decoding stream/i;
 
 /** ffmpeg runs with `-loglevel level+info`: every line carries its level, so problems are told from metadata text. */
 const PROBLEM_LINE = /\[(warning|error|fatal|panic)\] /;
@@ -95,22 +96,47 @@ export function decodeFrames(input: string, options: DecodeOptions = {}): Observ
 }
 
 function validateDecodeOptions(input: string, options: DecodeOptions): Resolved {
-  if (typeof input !== 'string' || input === '') throw new OptionError('input', input, 'a file path, a URL or "-" for stdin');
-  const { width, height, fps, pixelFormat = 'rgb', start = 0, duration, maxBufferedFrames = 8, valve, killGraceMs = 1000, onProcess } = options;
-  for (const [name, value] of [['width', width], ['height', height]] as const) {
+  if (typeof input !== 'string' || input === '')
+    throw new OptionError('input', input, 'a file path, a URL or "-" for stdin');
+  const {
+    width,
+    height,
+    fps,
+    pixelFormat = 'rgb',
+    start = 0,
+    duration,
+    maxBufferedFrames = 8,
+    valve,
+    killGraceMs = 1000,
+    onProcess,
+  } = options;
+  for (const [name, value] of [
+    ['width', width],
+    ['height', height],
+  ] as const) {
     if (value !== undefined && !(Number.isInteger(value) && value >= 1 && value <= 16384)) {
       throw new OptionError(name, value, 'an integer from 1 to 16384 (or leave it out for the source size)');
     }
   }
-  if (fps !== undefined && !(Number.isFinite(fps) && fps > 0)) throw new OptionError('fps', fps, 'a positive number (or leave it out for every source frame)');
-  if (pixelFormat !== 'rgb' && pixelFormat !== 'gray') throw new OptionError('pixelFormat', pixelFormat, "'rgb' or 'gray'");
+  if (fps !== undefined && !(Number.isFinite(fps) && fps > 0))
+    throw new OptionError('fps', fps, 'a positive number (or leave it out for every source frame)');
+  if (pixelFormat !== 'rgb' && pixelFormat !== 'gray')
+    throw new OptionError('pixelFormat', pixelFormat, "'rgb' or 'gray'");
   if (!(Number.isFinite(start) && start >= 0)) throw new OptionError('start', start, 'a number of seconds >= 0');
-  if (duration !== undefined && !(Number.isFinite(duration) && duration > 0)) throw new OptionError('duration', duration, 'a number of seconds > 0');
-  if (!(Number.isInteger(maxBufferedFrames) && maxBufferedFrames >= 1)) throw new OptionError('maxBufferedFrames', maxBufferedFrames, 'an integer >= 1');
-  if (valve !== undefined && !(valve instanceof Valve)) throw new OptionError('valve', valve, 'a Valve from pipeline/valve.ts');
-  if (!(Number.isFinite(killGraceMs) && killGraceMs >= 0)) throw new OptionError('killGraceMs', killGraceMs, 'a number of milliseconds >= 0');
+  if (duration !== undefined && !(Number.isFinite(duration) && duration > 0))
+    throw new OptionError('duration', duration, 'a number of seconds > 0');
+  if (!(Number.isInteger(maxBufferedFrames) && maxBufferedFrames >= 1))
+    throw new OptionError('maxBufferedFrames', maxBufferedFrames, 'an integer >= 1');
+  if (valve !== undefined && !(valve instanceof Valve))
+    throw new OptionError('valve', valve, 'a Valve from pipeline/valve.ts');
+  if (!(Number.isFinite(killGraceMs) && killGraceMs >= 0))
+    throw new OptionError('killGraceMs', killGraceMs, 'a number of milliseconds >= 0');
   if (input === '-' && (width === undefined || height === undefined)) {
-    throw new OptionError('width/height', { width, height }, 'both given when reading stdin ("-"), which cannot be probed');
+    throw new OptionError(
+      'width/height',
+      { width, height },
+      'both given when reading stdin ("-"), which cannot be probed',
+    );
   }
   return { width, height, fps, pixelFormat, start, duration, maxBufferedFrames, valve, killGraceMs, onProcess };
 }
@@ -145,7 +171,13 @@ function ffmpegArgs(input: string, o: Resolved, g: Geometry): { inputOptions: st
 }
 
 /** Starts ffmpeg and feeds `subscriber`; returns the teardown that stops it. */
-function runDecoder(input: string, o: Resolved, g: Geometry, fps: number | undefined, subscriber: Subscriber<Frame>): () => void {
+function runDecoder(
+  input: string,
+  o: Resolved,
+  g: Geometry,
+  fps: number | undefined,
+  subscriber: Subscriber<Frame>,
+): () => void {
   const frameBytes = g.width * g.height * g.channels;
   let stopped = false;
   let child: ChildProcess | undefined;
@@ -168,20 +200,39 @@ function runDecoder(input: string, o: Resolved, g: Geometry, fps: number | undef
     return () => (rateWaiters = rateWaiters.filter((w) => w !== resume));
   };
 
-  const sink = frameSink(frameBytes, o.maxBufferedFrames, o.valve, () => rate !== undefined, waitForRate, (data) => {
-    if (stopped) return false;
-    subscriber.next({ data, width: g.width, height: g.height, channels: g.channels, index, timestamp: index / rate!, source: input });
-    index++;
-    return !stopped;
-  });
+  const sink = frameSink(
+    frameBytes,
+    o.maxBufferedFrames,
+    o.valve,
+    () => rate !== undefined,
+    waitForRate,
+    (data) => {
+      if (stopped) return false;
+      subscriber.next({
+        data,
+        width: g.width,
+        height: g.height,
+        channels: g.channels,
+        index,
+        timestamp: index / rate!,
+        source: input,
+      });
+      index++;
+      return !stopped;
+    },
+  );
 
   const settle = () => {
     if (stopped || !sinkFinished || !exit) return;
     stopped = true;
     const stderr = tail(problemLines(exit.stderr));
     if (exit.error) subscriber.error(classifyProbeFailure(input, stderr, exitCode(exit.error)));
-    else if (TRUNCATION.test(stderr)) subscriber.error(new VideoDecodeError(input, `the stream broke off after ${index} frames (truncated or corrupt)`, stderr));
-    else if (sink.partialBytes() > 0) subscriber.error(new VideoDecodeError(input, `ffmpeg's output ended inside frame ${index}`, stderr));
+    else if (TRUNCATION.test(stderr))
+      subscriber.error(
+        new VideoDecodeError(input, `the stream broke off after ${index} frames (truncated or corrupt)`, stderr),
+      );
+    else if (sink.partialBytes() > 0)
+      subscriber.error(new VideoDecodeError(input, `ffmpeg's output ended inside frame ${index}`, stderr));
     else subscriber.complete();
   };
 

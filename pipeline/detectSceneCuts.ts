@@ -40,12 +40,20 @@ export interface DetectSceneCutsOptions {
  * @example
  * frames$.pipe(detectSceneCuts(), windowFrames({ size: 8, withinScene: true }));
  */
-export function detectSceneCuts<F extends Frame>(options: DetectSceneCutsOptions = {}): OperatorFunction<F, SceneFrame<F>> {
+export function detectSceneCuts<F extends Frame>(
+  options: DetectSceneCutsOptions = {},
+): OperatorFunction<F, SceneFrame<F>> {
   const { threshold = 0.15, ratio = 3, history = 25, bins = 16, pixelStride = 2 } = options;
-  if (!(threshold >= 0 && threshold <= 1)) throw new OptionError('threshold', threshold, 'a histogram distance in [0, 1]');
+  if (!(threshold >= 0 && threshold <= 1))
+    throw new OptionError('threshold', threshold, 'a histogram distance in [0, 1]');
   if (!(ratio >= 0)) throw new OptionError('ratio', ratio, 'a non-negative number (0 turns the adaptive test off)');
-  for (const [name, value, max] of [['history', history, Infinity], ['bins', bins, 256], ['pixelStride', pixelStride, Infinity]] as const) {
-    if (!Number.isInteger(value) || value < 1 || value > max) throw new OptionError(name, value, `an integer from 1 to ${max}`);
+  for (const [name, value, max] of [
+    ['history', history, Infinity],
+    ['bins', bins, 256],
+    ['pixelStride', pixelStride, Infinity],
+  ] as const) {
+    if (!Number.isInteger(value) || value < 1 || value > max)
+      throw new OptionError(name, value, `an integer from 1 to ${max}`);
   }
   return (source) =>
     new Observable<SceneFrame<F>>((subscriber) => {
@@ -62,7 +70,10 @@ export function detectSceneCuts<F extends Frame>(options: DetectSceneCutsOptions
             scene = 0;
           }
           const histogram = colourHistogram(frame, bins, pixelStride);
-          const distance = previous && previous.length === histogram.length ? histogramDistance(previous, histogram, frame.channels) : 0;
+          const distance =
+            previous && previous.length === histogram.length
+              ? histogramDistance(previous, histogram, frame.channels)
+              : 0;
           previous = histogram;
           const mean = recent.length > 0 ? recent.reduce((a, b) => a + b, 0) / recent.length : 0;
           const cut = distance > threshold && distance > ratio * mean;

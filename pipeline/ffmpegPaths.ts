@@ -24,7 +24,10 @@ export function resolveFfmpegPath(): string {
  * Resolved once; the installer's binary sometimes arrives without the exec bit, which is then added.
  */
 export function resolveFfprobePath(): string {
-  ffprobePath ??= ensureExecutable(process.env.TEMPO_FFPROBE || loadInstallerPath('@ffprobe-installer/ffprobe'), 'ffprobe');
+  ffprobePath ??= ensureExecutable(
+    process.env.TEMPO_FFPROBE || loadInstallerPath('@ffprobe-installer/ffprobe'),
+    'ffprobe',
+  );
   return ffprobePath;
 }
 
@@ -32,7 +35,10 @@ function loadInstallerPath(pkg: string): string {
   try {
     return (require(pkg) as { path: string }).path;
   } catch (cause) {
-    throw new BackendError(`${pkg} found no binary for ${process.platform}-${process.arch} (reinstall it, or set TEMPO_FFMPEG / TEMPO_FFPROBE)`, { cause });
+    throw new BackendError(
+      `${pkg} found no binary for ${process.platform}-${process.arch} (reinstall it, or set TEMPO_FFMPEG / TEMPO_FFPROBE)`,
+      { cause },
+    );
   }
 }
 
@@ -48,6 +54,9 @@ function ensureExecutable(path: string, tool: string): string {
     accessSync(path, constants.X_OK);
     return path;
   } catch (cause) {
-    throw new BackendError(`${tool} at ${path} is not executable (run chmod +x ${path}, or set TEMPO_${tool.toUpperCase()})`, { cause });
+    throw new BackendError(
+      `${tool} at ${path} is not executable (run chmod +x ${path}, or set TEMPO_${tool.toUpperCase()})`,
+      { cause },
+    );
   }
 }

@@ -28,14 +28,20 @@ export async function readIdx(path: string): Promise<IdxArray> {
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes.length < 4 || view.getUint16(0) !== 0 || bytes[2] !== 0x08) {
-    throw new DataFormatError(path, 'not an IDX file of unsigned bytes (expected magic 0x0000 08 nn, as in MNIST files)');
+    throw new DataFormatError(
+      path,
+      'not an IDX file of unsigned bytes (expected magic 0x0000 08 nn, as in MNIST files)',
+    );
   }
   const rank = bytes[3]!;
   const dims = Array.from({ length: rank }, (_, i) => view.getUint32(4 + 4 * i));
   const offset = 4 + 4 * rank;
   const size = dims.reduce((a, b) => a * b, 1);
   if (bytes.length < offset + size) {
-    throw new DataFormatError(path, `holds ${bytes.length - offset} data bytes but its header [${dims}] needs ${size} (truncated file)`);
+    throw new DataFormatError(
+      path,
+      `holds ${bytes.length - offset} data bytes but its header [${dims}] needs ${size} (truncated file)`,
+    );
   }
   return { dims, data: bytes.subarray(offset, offset + size) };
 }

@@ -3,7 +3,18 @@ import { join, posix, sep } from 'node:path';
 import { OptionError, VideoNotFoundError } from '../core/errors.ts';
 
 /** File extensions (lower case, no dot) that folder and glob expansion treat as video. */
-export const VIDEO_EXTENSIONS: readonly string[] = ['mp4', 'mkv', 'avi', 'mov', 'webm', 'm4v', 'ts', 'mpg', 'mpeg', 'flv'];
+export const VIDEO_EXTENSIONS: readonly string[] = [
+  'mp4',
+  'mkv',
+  'avi',
+  'mov',
+  'webm',
+  'm4v',
+  'ts',
+  'mpg',
+  'mpeg',
+  'flv',
+];
 
 /** One input to decode, as `expandInputs` resolved it. */
 export interface InputSpec {
@@ -78,7 +89,11 @@ function validateShard(shard: Shard, given: unknown = shard): void {
     throw new OptionError('--shard', given, `i/N with N a positive integer; got N = ${count}`);
   }
   if (!Number.isInteger(index) || index < 0 || index >= count) {
-    throw new OptionError('--shard', given, `i/N with 0 <= i < N (i is 0-based, so the last of ${count} shards is ${count - 1}/${count})`);
+    throw new OptionError(
+      '--shard',
+      given,
+      `i/N with 0 <= i < N (i is 0-based, so the last of ${count} shards is ${count - 1}/${count})`,
+    );
   }
 }
 
@@ -108,8 +123,11 @@ async function expandGlob(pattern: string, extensions: Set<string>): Promise<str
   if (!info?.isDirectory()) throw new VideoNotFoundError(`${pattern} (the folder ${base} does not exist)`);
   // Walked paths come out of path.join, which drops `./` and doubled slashes; normalise the pattern the same way.
   const matcher = globToRegExp(posix.normalize(pattern.split(sep).join('/')));
-  const files = (await walk(base, new Set())).filter((f) => matcher.test(f.split(sep).join('/')) && hasExtension(f, extensions));
-  if (files.length === 0) throw new VideoNotFoundError(`${pattern} (the glob matches no ${[...extensions].join('/')} file)`);
+  const files = (await walk(base, new Set())).filter(
+    (f) => matcher.test(f.split(sep).join('/')) && hasExtension(f, extensions),
+  );
+  if (files.length === 0)
+    throw new VideoNotFoundError(`${pattern} (the glob matches no ${[...extensions].join('/')} file)`);
   return files;
 }
 
@@ -122,7 +140,8 @@ async function walk(dir: string, seen: Set<string>): Promise<string[]> {
   const out: string[] = [];
   for (const entry of entries) {
     const path = join(dir, entry.name);
-    const isDir = entry.isDirectory() || (entry.isSymbolicLink() && (await stat(path).catch(() => undefined))?.isDirectory());
+    const isDir =
+      entry.isDirectory() || (entry.isSymbolicLink() && (await stat(path).catch(() => undefined))?.isDirectory());
     if (isDir) out.push(...(await walk(path, seen)));
     else out.push(path);
   }
@@ -152,7 +171,10 @@ export function globToRegExp(pattern: string): RegExp {
       const end = p.indexOf(']', i + 1);
       if (end < 0) re += '\\[';
       else {
-        const body = p.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\');
+        const body = p
+          .slice(i + 1, end)
+          .replace(/^!/, '^')
+          .replace(/\\/g, '\\\\');
         re += `[${body}]`;
         i = end;
       }
@@ -160,7 +182,11 @@ export function globToRegExp(pattern: string): RegExp {
       const end = p.indexOf('}', i + 1);
       if (end < 0) re += '\\{';
       else {
-        re += `(?:${p.slice(i + 1, end).split(',').map(escapeRegExp).join('|')})`;
+        re += `(?:${p
+          .slice(i + 1, end)
+          .split(',')
+          .map(escapeRegExp)
+          .join('|')})`;
         i = end;
       }
     } else re += escapeRegExp(c);

@@ -46,9 +46,14 @@ export type RoundRobinOptions = Pick<InterleaveOptions, 'queueSize' | 'valves'>;
  */
 export function roundRobin<T>(sources: ReadonlyArray<Observable<T>>, options: RoundRobinOptions = {}): Observable<T> {
   const { queueSize = 64, valves = [] } = options;
-  if (!Number.isInteger(queueSize) || queueSize < 1) throw new OptionError('queueSize', queueSize, 'a positive integer');
+  if (!Number.isInteger(queueSize) || queueSize < 1)
+    throw new OptionError('queueSize', queueSize, 'a positive integer');
   if (valves.length > sources.length) {
-    throw new OptionError('valves', `${valves.length} valves`, `at most one valve per source (${sources.length} sources)`);
+    throw new OptionError(
+      'valves',
+      `${valves.length} valves`,
+      `at most one valve per source (${sources.length} sources)`,
+    );
   }
   return new Observable<T>((subscriber) => {
     let queues: T[][] = sources.map(() => []);

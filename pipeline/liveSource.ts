@@ -83,7 +83,9 @@ export function liveFrames(input: string, options: LiveSourceOptions = {}): Obse
     const connect = (): void => {
       retryTimer = undefined;
       const baseIndex = nextIndex;
-      const baseTimestamp = Number.isNaN(lastTimestamp) ? 0 : lastTimestamp + (Number.isNaN(frameInterval) ? 0 : frameInterval);
+      const baseTimestamp = Number.isNaN(lastTimestamp)
+        ? 0
+        : lastTimestamp + (Number.isNaN(frameInterval) ? 0 : frameInterval);
       armStall();
       inner = decodeFrames(input, o.decode).subscribe({
         next(frame) {
@@ -131,12 +133,24 @@ function validateLiveOptions(input: string, options: LiveSourceOptions): LiveRes
     onReconnect,
     ...decode
   } = options;
-  if (typeof input !== 'string' || input === '') throw new OptionError('input', input, 'a URL (http, rtsp, udp, tcp, ...) or "-" for stdin');
-  if (!(Number.isInteger(maxReconnects) && maxReconnects >= 0)) throw new OptionError('maxReconnects', maxReconnects, 'an integer >= 0');
-  if (!(Number.isFinite(reconnectDelayMs) && reconnectDelayMs >= 0)) throw new OptionError('reconnectDelayMs', reconnectDelayMs, 'a number of milliseconds >= 0');
+  if (typeof input !== 'string' || input === '')
+    throw new OptionError('input', input, 'a URL (http, rtsp, udp, tcp, ...) or "-" for stdin');
+  if (!(Number.isInteger(maxReconnects) && maxReconnects >= 0))
+    throw new OptionError('maxReconnects', maxReconnects, 'an integer >= 0');
+  if (!(Number.isFinite(reconnectDelayMs) && reconnectDelayMs >= 0))
+    throw new OptionError('reconnectDelayMs', reconnectDelayMs, 'a number of milliseconds >= 0');
   if (!(Number.isFinite(maxReconnectDelayMs) && maxReconnectDelayMs >= reconnectDelayMs)) {
-    throw new OptionError('maxReconnectDelayMs', maxReconnectDelayMs, `a number of milliseconds >= reconnectDelayMs (${reconnectDelayMs})`);
+    throw new OptionError(
+      'maxReconnectDelayMs',
+      maxReconnectDelayMs,
+      `a number of milliseconds >= reconnectDelayMs (${reconnectDelayMs})`,
+    );
   }
-  if (!(stallTimeoutMs > 0)) throw new OptionError('stallTimeoutMs', stallTimeoutMs, 'a positive number of milliseconds (or Infinity to never time out)');
+  if (!(stallTimeoutMs > 0))
+    throw new OptionError(
+      'stallTimeoutMs',
+      stallTimeoutMs,
+      'a positive number of milliseconds (or Infinity to never time out)',
+    );
   return { maxReconnects, reconnectDelayMs, maxReconnectDelayMs, stallTimeoutMs, onReconnect, decode };
 }

@@ -25,7 +25,11 @@ export function motionScore(frames: readonly Frame[]): number {
     const a = frames[i - 1]!.data;
     const b = frames[i]!.data;
     if (a.length !== b.length) {
-      throw new OptionError('frames', `${a.length} and ${b.length} bytes`, `frames of one size (decode with a fixed --size)`);
+      throw new OptionError(
+        'frames',
+        `${a.length} and ${b.length} bytes`,
+        `frames of one size (decode with a fixed --size)`,
+      );
     }
     let sum = 0;
     for (let j = 0; j < a.length; j++) sum += Math.abs(a[j]! - b[j]!);

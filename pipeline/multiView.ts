@@ -21,11 +21,16 @@ export interface AlignViewsOptions {
  * @example
  * alignViews([decodeFrames(left, opts), decodeFrames(right, opts)], { tolerance: 0.02 });
  */
-export function alignViews<F extends Frame>(views: ReadonlyArray<Observable<F>>, options: AlignViewsOptions): Observable<F[]> {
+export function alignViews<F extends Frame>(
+  views: ReadonlyArray<Observable<F>>,
+  options: AlignViewsOptions,
+): Observable<F[]> {
   const { tolerance, bufferSize = 64 } = options;
   if (views.length < 1) throw new OptionError('views', views.length, 'at least one stream');
-  if (!(tolerance >= 0 && Number.isFinite(tolerance))) throw new OptionError('tolerance', tolerance, 'a non-negative number of seconds, e.g. half the frame interval');
-  if (!Number.isInteger(bufferSize) || bufferSize < 1) throw new OptionError('bufferSize', bufferSize, 'a positive integer');
+  if (!(tolerance >= 0 && Number.isFinite(tolerance)))
+    throw new OptionError('tolerance', tolerance, 'a non-negative number of seconds, e.g. half the frame interval');
+  if (!Number.isInteger(bufferSize) || bufferSize < 1)
+    throw new OptionError('bufferSize', bufferSize, 'a positive integer');
   return new Observable<F[]>((subscriber) => {
     let queues: F[][] = views.map(() => []);
     const done = views.map(() => false);
@@ -104,7 +109,12 @@ export function syntheticViews(options: SyntheticViewsOptions): OperatorFunction
   const { count, rng, cropFraction = [0.5, 0.9] } = options;
   if (!Number.isInteger(count) || count < 1) throw new OptionError('count', count, 'a positive integer');
   const [lo, hi] = typeof cropFraction === 'number' ? [cropFraction, cropFraction] : cropFraction;
-  if (!(lo > 0 && lo <= hi && hi <= 1)) throw new OptionError('cropFraction', cropFraction, 'a fraction in (0, 1] or a [min, max] range with 0 < min <= max <= 1');
+  if (!(lo > 0 && lo <= hi && hi <= 1))
+    throw new OptionError(
+      'cropFraction',
+      cropFraction,
+      'a fraction in (0, 1] or a [min, max] range with 0 < min <= max <= 1',
+    );
   return map((frame) =>
     Array.from({ length: count }, (_, view) => {
       const side = rng.uniform(lo, hi);

@@ -27,11 +27,15 @@ export interface PreferMotionOptions {
  * @example
  * windows$.pipe(scoreMotion(), preferMotion({ rng: new Rng(1), topFraction: 0.3 }));
  */
-export function preferMotion<F extends Frame>(options: PreferMotionOptions): OperatorFunction<MotionWindow<F>, MotionWindow<F>> {
+export function preferMotion<F extends Frame>(
+  options: PreferMotionOptions,
+): OperatorFunction<MotionWindow<F>, MotionWindow<F>> {
   const { minScore = 0, topFraction = 0.5, rng, reservoirSize = 512 } = options;
   if (!(minScore >= 0 && minScore <= 1)) throw new OptionError('minScore', minScore, 'a number in [0, 1]');
-  if (!(topFraction > 0 && topFraction <= 1)) throw new OptionError('topFraction', topFraction, 'a number in (0, 1] (1 keeps every window above minScore)');
-  if (!Number.isInteger(reservoirSize) || reservoirSize < 1) throw new OptionError('reservoirSize', reservoirSize, 'a positive integer');
+  if (!(topFraction > 0 && topFraction <= 1))
+    throw new OptionError('topFraction', topFraction, 'a number in (0, 1] (1 keeps every window above minScore)');
+  if (!Number.isInteger(reservoirSize) || reservoirSize < 1)
+    throw new OptionError('reservoirSize', reservoirSize, 'a positive integer');
   return (source) =>
     new Observable<MotionWindow<F>>((subscriber) => {
       let reservoir: number[] = [];

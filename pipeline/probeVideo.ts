@@ -90,10 +90,20 @@ export async function probeVideo(input: string, options: ProbeOptions = {}): Pro
   const streams = parsed.streams ?? [];
   const video = streams.find((s) => s.codec_type === 'video');
   if (!video || !video.width || !video.height) throw new NoVideoStreamError(input, stderr);
-  return toVideoInfo(input, video, parsed.format?.duration, streams.some((s) => s.codec_type === 'audio'));
+  return toVideoInfo(
+    input,
+    video,
+    parsed.format?.duration,
+    streams.some((s) => s.codec_type === 'audio'),
+  );
 }
 
-function toVideoInfo(input: string, video: FfprobeStream, formatDuration: string | undefined, hasAudio: boolean): VideoInfo {
+function toVideoInfo(
+  input: string,
+  video: FfprobeStream,
+  formatDuration: string | undefined,
+  hasAudio: boolean,
+): VideoInfo {
   const rotation = readRotation(video);
   const sideways = rotation === 90 || rotation === 270;
   const storedWidth = video.width!;
@@ -137,8 +147,10 @@ function positive(x: number): number | undefined {
 
 /** Maps a failed ffmpeg/ffprobe run to the error class its stderr points at. Shared with `decodeFrames`. */
 export function classifyProbeFailure(input: string, stderr: string, code: number | null): Error {
-  if (/No such file or directory|Server returned 404|HTTP error 404/i.test(stderr)) return new VideoNotFoundError(input);
-  if (/matches no streams|does not contain any stream|no video stream/i.test(stderr)) return new NoVideoStreamError(input, stderr);
+  if (/No such file or directory|Server returned 404|HTTP error 404/i.test(stderr))
+    return new VideoNotFoundError(input);
+  if (/matches no streams|does not contain any stream|no video stream/i.test(stderr))
+    return new NoVideoStreamError(input, stderr);
   return new VideoDecodeError(input, `ffmpeg exited with code ${code}`, tail(stderr));
 }
 
@@ -183,11 +195,17 @@ async function probeWithFfmpeg(input: string, countFrames: boolean, timeoutMs: n
     tags: tag ? { rotate: tag[1]! } : {},
     side_data_list: matrix ? [{ rotation: Number(matrix[1]) }] : [],
   };
-  const seconds = duration ? String(Number(duration[1]) * 3600 + Number(duration[2]) * 60 + Number(duration[3])) : undefined;
+  const seconds = duration
+    ? String(Number(duration[1]) * 3600 + Number(duration[2]) * 60 + Number(duration[3]))
+    : undefined;
   return toVideoInfo(input, stream, seconds, /Stream #\S+.*: Audio: /.test(stderr));
 }
 
-function runTool(path: string, args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runTool(
+  path: string,
+  args: string[],
+  timeoutMs: number,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(path, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

@@ -1,14 +1,14 @@
 import { catchError, concat, defer, EMPTY, Observable, repeat, throwError, type OperatorFunction } from 'rxjs';
 import { decodeFrames } from './decodeFrames.ts';
 import { NoVideoStreamError, VideoDecodeError, VideoNotFoundError, type VideoError } from '../core/errors.ts';
-import { type Frame } from './frame.ts';
+import type { Frame } from './frame.ts';
 import type { InputSpec } from './inputs.ts';
 import { interleave } from './interleave.ts';
 import { liveFrames, type LiveSourceOptions } from './liveSource.ts';
 import { isStreamInput } from './probeVideo.ts';
-import { Rng } from '../core/rng.ts';
+import type { Rng } from '../core/rng.ts';
 import { Valve } from '../core/valve.ts';
-import { FrameFormat } from './frameFormat.ts';
+import type { FrameFormat } from './frameFormat.ts';
 
 /**
  * One epoch of frames from several videos: the videos in an order shuffled by `rng`, each decoded in turn
@@ -18,7 +18,15 @@ export function videoEpoch(videos: readonly string[], format: FrameFormat, rng: 
   const order = rng.shuffle([...videos]);
   return concat(
     ...order.map((video) =>
-      defer(() => decodeFrames(video, { width: format.width, height: format.height, fps: format.fps, pixelFormat: format.gray ? 'gray' : 'rgb', valve })),
+      defer(() =>
+        decodeFrames(video, {
+          width: format.width,
+          height: format.height,
+          fps: format.fps,
+          pixelFormat: format.gray ? 'gray' : 'rgb',
+          valve,
+        }),
+      ),
     ),
   );
 }
@@ -34,7 +42,10 @@ export interface VideoSamplesOptions {
   /** Items in the interleave's shuffle buffer. Default 256. */
   bufferSize?: number;
   /** Reconnect and stall settings for live inputs (URLs, stdin). */
-  live?: Pick<LiveSourceOptions, 'maxReconnects' | 'reconnectDelayMs' | 'maxReconnectDelayMs' | 'stallTimeoutMs' | 'onReconnect'>;
+  live?: Pick<
+    LiveSourceOptions,
+    'maxReconnects' | 'reconnectDelayMs' | 'maxReconnectDelayMs' | 'stallTimeoutMs' | 'onReconnect'
+  >;
   /** When aborted, live streams complete (rather than wait for a frame that may not come, e.g. while reconnecting). */
   signal?: AbortSignal;
   /** Live runs only: items to pass over (as cheap placeholders) before live data, so a resumed trainer's skip costs no frames. */
@@ -47,7 +58,13 @@ export interface VideoSamplesOptions {
  * the same generator state gives the same epoch, which `--resume` relies on). With live inputs (URLs, stdin) the
  * epoch is the live streams, read once and kept alive by `liveFrames`, mixed with the files replayed endlessly.
  */
-export function videoMix(inputs: readonly (string | InputSpec)[], format: FrameFormat, rng: Rng, valve?: Valve, options: VideoSamplesOptions = {}): Observable<Frame> {
+export function videoMix(
+  inputs: readonly (string | InputSpec)[],
+  format: FrameFormat,
+  rng: Rng,
+  valve?: Valve,
+  options: VideoSamplesOptions = {},
+): Observable<Frame> {
   return videoMixBy(inputs, format, rng, valve, options, () => (frames) => frames);
 }
 
@@ -64,21 +81,37 @@ export function videoMixBy<T>(
   options: VideoSamplesOptions,
   perSource: (rng: Rng) => OperatorFunction<Frame, T>,
 ): Observable<T> {
-  const specs = inputs.map((i): InputSpec => (typeof i === 'string' ? { input: i, kind: isStreamInput(i) ? 'url' : 'file', live: isStreamInput(i) } : i));
+  const specs = inputs.map((i): InputSpec =>
+    typeof i === 'string' ? { input: i, kind: isStreamInput(i) ? 'url' : 'file', live: isStreamInput(i) } : i,
+  );
   const files = specs.filter((s) => !s.live).map((s) => s.input);
   const live = specs.filter((s) => s.live).map((s) => s.input);
-  const guard = (input: string) => (error: unknown): Observable<never> => {
-    if (options.badInputs !== 'skip' || !(error instanceof VideoNotFoundError || error instanceof VideoDecodeError || error instanceof NoVideoStreamError)) {
-      return throwError(() => error);
-    }
-    options.onBadInput?.(input, error);
-    return EMPTY;
-  };
+  const guard =
+    (input: string) =>
+    (error: unknown): Observable<never> => {
+      if (
+        options.badInputs !== 'skip' ||
+        !(
+          error instanceof VideoNotFoundError ||
+          error instanceof VideoDecodeError ||
+          error instanceof NoVideoStreamError
+        )
+      ) {
+        return throwError(() => error);
+      }
+      options.onBadInput?.(input, error);
+      return EMPTY;
+    };
   const decode = (video: string, r: Rng, v?: Valve): Observable<T> =>
-    defer(() => decodeFrames(video, { width: format.width, height: format.height, fps: format.fps, pixelFormat: format.gray ? 'gray' : 'rgb', valve: v })).pipe(
-      perSource(r),
-      catchError(guard(video)),
-    );
+    defer(() =>
+      decodeFrames(video, {
+        width: format.width,
+        height: format.height,
+        fps: format.fps,
+        pixelFormat: format.gray ? 'gray' : 'rgb',
+        valve: v,
+      }),
+    ).pipe(perSource(r), catchError(guard(video)));
   const fileEpoch = (r: Rng, v?: Valve): Observable<T> => {
     const order = r.shuffle([...files]);
     const rngs = order.map(() => r.fork());
@@ -86,20 +119,29 @@ export function videoMixBy<T>(
     const lanes = Math.min(options.lanes ?? 4, order.length);
     const valves = Array.from({ length: lanes }, () => new Valve());
     const sources = valves.map((laneValve, k) =>
-      concat(...order.flatMap((video, i) => (i % lanes === k ? [decode(video, rngs[i]!, bothOpen(laneValve, v))] : []))),
+      concat(
+        ...order.flatMap((video, i) => (i % lanes === k ? [decode(video, rngs[i]!, bothOpen(laneValve, v))] : [])),
+      ),
     );
     return interleave(sources, { rng: r.fork(), valves, bufferSize: options.bufferSize });
   };
   if (live.length === 0) return fileEpoch(rng, valve);
   const valves = [...live, ...(files.length ? ['files'] : [])].map(() => new Valve());
   const sources: Observable<T>[] = live.map((input, k) =>
-    liveFrames(input, { ...options.live, width: format.width, height: format.height, fps: format.fps, pixelFormat: format.gray ? 'gray' : 'rgb', valve: bothOpen(valves[k]!, valve) }).pipe(
-      perSource(rng.fork()),
-      catchError(guard(input)),
-    ),
+    liveFrames(input, {
+      ...options.live,
+      width: format.width,
+      height: format.height,
+      fps: format.fps,
+      pixelFormat: format.gray ? 'gray' : 'rgb',
+      valve: bothOpen(valves[k]!, valve),
+    }).pipe(perSource(rng.fork()), catchError(guard(input))),
   );
-  if (files.length) sources.push(defer(() => fileEpoch(rng.fork(), bothOpen(valves[live.length]!, valve))).pipe(repeat()));
-  return sources.length === 1 ? sources[0]! : interleave(sources, { rng: rng.fork(), valves, bufferSize: options.bufferSize });
+  if (files.length)
+    sources.push(defer(() => fileEpoch(rng.fork(), bothOpen(valves[live.length]!, valve))).pipe(repeat()));
+  return sources.length === 1
+    ? sources[0]!
+    : interleave(sources, { rng: rng.fork(), valves, bufferSize: options.bufferSize });
 }
 
 /** Emits once when `signal` aborts (at once if it already has). */
@@ -131,4 +173,3 @@ function bothOpen(a: Valve, b: Valve | undefined): Valve {
     }
   })();
 }
-

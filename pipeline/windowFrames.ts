@@ -28,7 +28,11 @@ export interface WindowFramesOptions {
  */
 export function windowFrames<F extends Frame>(options: WindowFramesOptions): OperatorFunction<F, F[]> {
   const { size, stride = options.size, step = 1, withinScene = false } = options;
-  for (const [name, value] of [['size', size], ['stride', stride], ['step', step]] as const) {
+  for (const [name, value] of [
+    ['size', size],
+    ['stride', stride],
+    ['step', step],
+  ] as const) {
     if (!Number.isInteger(value) || value < 1) throw new OptionError(name, value, 'a positive integer');
   }
   const span = (size - 1) * step + 1;
@@ -41,7 +45,13 @@ export function windowFrames<F extends Frame>(options: WindowFramesOptions): Ope
         next(frame) {
           const scene = (frame as Partial<{ scene: number }>).scene;
           if (withinScene && typeof scene !== 'number') {
-            subscriber.error(new OptionError('withinScene', true, `used after detectSceneCuts(), which tags frames with a scene id; frame ${frame.index} of ${frame.source} has none`));
+            subscriber.error(
+              new OptionError(
+                'withinScene',
+                true,
+                `used after detectSceneCuts(), which tags frames with a scene id; frame ${frame.index} of ${frame.source} has none`,
+              ),
+            );
             return;
           }
           const key = withinScene ? `${scene}\u0000${frame.source}` : frame.source;

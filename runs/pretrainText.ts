@@ -2,7 +2,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Observable } from 'rxjs';
+import type { Observable } from 'rxjs';
 import type { TaskChoice } from '../tasks/registry.ts';
 import type { Sample } from '../pipeline/sample.ts';
 import { buildTextEncoder, type TextEncoderOptions } from '../models/textEncoder.ts';
@@ -15,8 +15,8 @@ import type { Rng } from '../core/rng.ts';
 import { shuffleBuffer } from '../core/shuffleBuffer.ts';
 import { train, type TrainOptions, type TrainResult } from '../training/trainer.ts';
 import type { Valve } from '../core/valve.ts';
-import { TextSourceOptions } from '../text/sources.ts';
-import { buildTextTask, checkSources, resolveTextTaskConfig, TEXT_TASKS, TextTaskConfig, textTaskSamples } from './textTasks.ts';
+import type { TextSourceOptions } from '../text/sources.ts';
+import { buildTextTask, checkSources, resolveTextTaskConfig, TEXT_TASKS, type TextTaskConfig, textTaskSamples } from './textTasks.ts';
 import { trainCorpusTokenizer } from './corpusTokenizer.ts';
 
 /** Options of {@link pretrainText}. */

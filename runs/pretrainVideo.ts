@@ -12,10 +12,10 @@ import type { CheckpointState } from '../training/checkpoint.ts';
 import { isStreamInput } from '../pipeline/probeVideo.ts';
 import { mkdir } from 'node:fs/promises';
 import { train, type TrainOptions, type TrainResult } from '../training/trainer.ts';
-import { type VideoSamplesOptions } from '../pipeline/videoMix.ts';
+import type { VideoSamplesOptions } from '../pipeline/videoMix.ts';
 import { videoSamples } from './videoSamples.ts';
 import { frameShape } from '../pipeline/frameFormat.ts';
-import { type FrameFormat } from '../pipeline/frameFormat.ts';
+import type { FrameFormat } from '../pipeline/frameFormat.ts';
 
 /** Options of `pretrainVideo`. */
 export interface VideoPretrainOptions extends Pick<TrainOptions, 'steps' | 'batchSize' | 'learningRate' | 'seed' | 'outDir' | 'checkpointEvery' | 'resume' | 'progress' | 'signal' | 'onStep'> {

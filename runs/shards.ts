@@ -6,8 +6,8 @@ import type { TaskName } from '../tasks/registry.ts';
 import type { Sample } from '../pipeline/sample.ts';
 import { readLines } from '../text/readCorpus.ts';
 import { DataFormatError, OptionError } from '../core/errors.ts';
-import { type TextTaskConfig } from './textTasks.ts';
-import { Valve } from '../core/valve.ts';
+import type { TextTaskConfig } from './textTasks.ts';
+import type { Valve } from '../core/valve.ts';
 
 /** One finished shard file. */
 export interface ShardEntry {

@@ -49,7 +49,10 @@ export const FRAME_TASKS: readonly TaskName[] = ['order', 'frame-sim', 'tcn', 'v
  *
  * @throws OptionError naming the unknown task and the known ones, or a bad weight.
  */
-export function parseTaskList(value: string, allowed: readonly TaskName[] = Object.keys(TASKS) as TaskName[]): TaskChoice[] {
+export function parseTaskList(
+  value: string,
+  allowed: readonly TaskName[] = Object.keys(TASKS) as TaskName[],
+): TaskChoice[] {
   return value.split(',').map((part) => {
     const [name = '', weightText] = part.trim().split(':');
     if (!allowed.includes(name as TaskName)) {

@@ -1,7 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { OperatorFunction } from 'rxjs';
 import type { Rng } from '../core/rng.ts';
-import { Sample } from '../pipeline/sample.ts';
+import type { Sample } from '../pipeline/sample.ts';
 
 /** The families of the self-supervised literature a task belongs to. */
 export type TaskFamily = 'temporal' | 'image-context' | 'text-context' | 'contrastive' | 'task-related';

@@ -15,8 +15,14 @@ test('the README library example runs', async (t) => {
   await selectBackend({ backend: 'wasm', log: () => {} });
   const frames$ = decodeFrames(clip, { width: 32, height: 32, fps: 12 });
   t.is(await lastValueFrom(frames$.pipe(count())), 24);
-  const run = await pretrainVideo({ videos: [clip], tasks: parseTaskList('order'), steps: 3, batchSize: 4,
-    format: { width: 32, height: 32 }, outDir: join(dir, 'run') });
+  const run = await pretrainVideo({
+    videos: [clip],
+    tasks: parseTaskList('order'),
+    steps: 3,
+    batchSize: 4,
+    format: { width: 32, height: 32 },
+    outDir: join(dir, 'run'),
+  });
   t.is(run.steps, 3);
   t.true('order' in TASKS && 'dialogue-order' in TASKS);
 });

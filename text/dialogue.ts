@@ -58,7 +58,10 @@ const EOU = '__eou__';
  * @example
  * readDialogues('dailydialog/train/dialogues_train.txt').subscribe((d) => console.log(d.id, d.turns.length));
  */
-export function readDialogues(inputs: string | readonly string[], options: ReadDialoguesOptions = {}): Observable<Dialogue> {
+export function readDialogues(
+  inputs: string | readonly string[],
+  options: ReadDialoguesOptions = {},
+): Observable<Dialogue> {
   const parse = parseDialogues(options);
   return readLines(inputs, { ...options.read, onInvalid: options.onInvalid }).pipe(parse);
 }
@@ -128,9 +131,17 @@ export function detectFormat(first: Line): Exclude<DialogueFormat, 'auto'> {
 
 /** One DailyDialog line: utterances ended by `__eou__`; the id is the line number. */
 export function parseDailyDialogLine(line: Line): Dialogue | DialogueFormatError {
-  const turns = line.text.split(EOU).map((t) => t.trim()).filter((t) => t !== '');
+  const turns = line.text
+    .split(EOU)
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
   if (turns.length === 0) return new DialogueFormatError(line.source, line.line, `no utterance before ${EOU}`);
-  if (!line.text.trimEnd().endsWith(EOU)) return new DialogueFormatError(line.source, line.line, `line does not end with ${EOU}: is this a DailyDialog file? (give format: 'text' or 'jsonl' otherwise)`);
+  if (!line.text.trimEnd().endsWith(EOU))
+    return new DialogueFormatError(
+      line.source,
+      line.line,
+      `line does not end with ${EOU}: is this a DailyDialog file? (give format: 'text' or 'jsonl' otherwise)`,
+    );
   return { id: String(line.line), turns, source: line.source };
 }
 
@@ -147,10 +158,18 @@ export function parseJsonlDialogue(line: Line): Dialogue | DialogueFormatError {
   }
   const { id, turns } = record as { id?: unknown; turns?: unknown };
   if (!Array.isArray(turns) || turns.length === 0 || !turns.every((t) => typeof t === 'string')) {
-    return new DialogueFormatError(line.source, line.line, `"turns" must be a non-empty array of strings; got ${JSON.stringify(turns)?.slice(0, 80)}`);
+    return new DialogueFormatError(
+      line.source,
+      line.line,
+      `"turns" must be a non-empty array of strings; got ${JSON.stringify(turns)?.slice(0, 80)}`,
+    );
   }
   if (id !== undefined && typeof id !== 'string' && typeof id !== 'number') {
-    return new DialogueFormatError(line.source, line.line, `"id" must be a string or a number; got ${JSON.stringify(id)}`);
+    return new DialogueFormatError(
+      line.source,
+      line.line,
+      `"id" must be a string or a number; got ${JSON.stringify(id)}`,
+    );
   }
   return { id: id === undefined ? String(line.line) : String(id), turns: turns as string[], source: line.source };
 }

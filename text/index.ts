@@ -1,4 +1,11 @@
-export { readLines, emptyCorpusStats, type Line, type CorpusStats, type ReadLinesOptions, type SkippedInput } from './readCorpus.ts';
+export {
+  readLines,
+  emptyCorpusStats,
+  type Line,
+  type CorpusStats,
+  type ReadLinesOptions,
+  type SkippedInput,
+} from './readCorpus.ts';
 export { resolveCorpusInputs, isTextLike, TEXT_EXTENSIONS } from './resolveCorpusInputs.ts';
 export { LineSplitter, utf8Boundary, type LongLinePolicy } from './splitLines.ts';
 export {

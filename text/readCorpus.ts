@@ -113,18 +113,30 @@ export function readLines(inputs: string | readonly string[], options: ReadLines
   });
 }
 
-type Resolved = Required<Pick<ReadLinesOptions, 'maxLineBytes' | 'longLines' | 'onInvalid' | 'extensions' | 'chunkBytes'>> & ReadLinesOptions;
+type Resolved = Required<
+  Pick<ReadLinesOptions, 'maxLineBytes' | 'longLines' | 'onInvalid' | 'extensions' | 'chunkBytes'>
+> &
+  ReadLinesOptions;
 
 function validateOptions(options: ReadLinesOptions): Resolved {
   const maxLineBytes = options.maxLineBytes ?? MIB;
-  if (!Number.isInteger(maxLineBytes) || maxLineBytes < 4) throw new OptionError('maxLineBytes', maxLineBytes, 'an integer >= 4 (bytes)');
+  if (!Number.isInteger(maxLineBytes) || maxLineBytes < 4)
+    throw new OptionError('maxLineBytes', maxLineBytes, 'an integer >= 4 (bytes)');
   const chunkBytes = options.chunkBytes ?? 64 * 1024;
-  if (!Number.isInteger(chunkBytes) || chunkBytes < 1) throw new OptionError('chunkBytes', chunkBytes, 'a positive integer (bytes)');
+  if (!Number.isInteger(chunkBytes) || chunkBytes < 1)
+    throw new OptionError('chunkBytes', chunkBytes, 'a positive integer (bytes)');
   const longLines = options.longLines ?? 'split';
   if (longLines !== 'split' && longLines !== 'skip') throw new OptionError('longLines', longLines, "'split' or 'skip'");
   const onInvalid = options.onInvalid ?? 'fail';
   if (onInvalid !== 'skip' && onInvalid !== 'fail') throw new OptionError('onInvalid', onInvalid, "'skip' or 'fail'");
-  return { ...options, maxLineBytes, chunkBytes, longLines, onInvalid, extensions: options.extensions ?? TEXT_EXTENSIONS };
+  return {
+    ...options,
+    maxLineBytes,
+    chunkBytes,
+    longLines,
+    onInvalid,
+    extensions: options.extensions ?? TEXT_EXTENSIONS,
+  };
 }
 
 interface ReadState {
@@ -135,7 +147,9 @@ interface ReadState {
 
 function openSource(file: string, opts: Resolved): { stream: Readable; owned: Readable[] } {
   const isStdin = file === '-';
-  const raw: Readable = isStdin ? (opts.stdin ?? process.stdin) : createReadStream(file, { highWaterMark: opts.chunkBytes });
+  const raw: Readable = isStdin
+    ? (opts.stdin ?? process.stdin)
+    : createReadStream(file, { highWaterMark: opts.chunkBytes });
   // stdin belongs to the process (or the test that injected it): pause it, never destroy it.
   const owned = isStdin ? [] : [raw];
   if (!file.toLowerCase().endsWith('.gz')) return { stream: raw, owned };
@@ -145,7 +159,13 @@ function openSource(file: string, opts: Resolved): { stream: Readable; owned: Re
 }
 
 /** Reads one file to its end, emitting its lines; rejects with a named error. */
-function readFile(file: string, opts: Resolved, stats: CorpusStats, emit: (line: Line) => void, state: ReadState): Promise<void> {
+function readFile(
+  file: string,
+  opts: Resolved,
+  stats: CorpusStats,
+  emit: (line: Line) => void,
+  state: ReadState,
+): Promise<void> {
   stats.files++;
   const decoder = new TextDecoder('utf-8', { fatal: true });
   return new Promise<void>((resolve, reject) => {
@@ -160,7 +180,7 @@ function readFile(file: string, opts: Resolved, stats: CorpusStats, emit: (line:
       stream.off('data', onData).off('end', onEnd).off('error', onError);
       if (file === '-') stream.pause();
       for (const s of owned) s.destroy();
-      if (err) reject(err);
+      if (err) reject(err as Error);
       else resolve();
     };
     state.stop = () => finish();
@@ -225,9 +245,10 @@ function readFile(file: string, opts: Resolved, stats: CorpusStats, emit: (line:
       }
     };
     const onError = (cause: Error): void => {
-      const detail = file.toLowerCase().endsWith('.gz') && /header|gzip|zlib|unexpected end/i.test(cause.message)
-        ? 'is not a valid gzip file (re-compress it with gzip, or drop the .gz extension if it is plain text)'
-        : `cannot be read: ${cause.message} (check that it exists and is readable)`;
+      const detail =
+        file.toLowerCase().endsWith('.gz') && /header|gzip|zlib|unexpected end/i.test(cause.message)
+          ? 'is not a valid gzip file (re-compress it with gzip, or drop the .gz extension if it is plain text)'
+          : `cannot be read: ${cause.message} (check that it exists and is readable)`;
       finish(new CorpusError(`corpus file ${file} ${detail}`, file, splitter.line, { cause }));
     };
     stream.on('data', onData).on('end', onEnd).on('error', onError);

@@ -4,7 +4,18 @@ import { glob, isDynamicPattern } from 'tinyglobby';
 import { CorpusError } from '../core/errors.ts';
 
 /** File extensions read when a folder is given as a corpus input (a `.gz` of any of them is read too). */
-export const TEXT_EXTENSIONS: readonly string[] = ['.txt', '.text', '.md', '.jsonl', '.ndjson', '.json', '.csv', '.tsv', '.tok', '.raw'];
+export const TEXT_EXTENSIONS: readonly string[] = [
+  '.txt',
+  '.text',
+  '.md',
+  '.jsonl',
+  '.ndjson',
+  '.json',
+  '.csv',
+  '.tsv',
+  '.tok',
+  '.raw',
+];
 
 /** Whether a file name looks like a text file (or a gzipped one) by its extension. */
 export function isTextLike(path: string, extensions: readonly string[] = TEXT_EXTENSIONS): boolean {
@@ -19,7 +30,10 @@ export function isTextLike(path: string, extensions: readonly string[] = TEXT_EX
  *
  * @throws CorpusError when an input does not exist or a glob or folder matches no file.
  */
-export async function resolveCorpusInputs(inputs: string | readonly string[], extensions: readonly string[] = TEXT_EXTENSIONS): Promise<string[]> {
+export async function resolveCorpusInputs(
+  inputs: string | readonly string[],
+  extensions: readonly string[] = TEXT_EXTENSIONS,
+): Promise<string[]> {
   const list = typeof inputs === 'string' ? [inputs] : [...inputs];
   const files: string[] = [];
   for (const input of list) {
@@ -32,18 +46,30 @@ export async function resolveCorpusInputs(inputs: string | readonly string[], ex
 
 async function expandGlob(pattern: string): Promise<string[]> {
   const matches = await glob(pattern, { onlyFiles: true, absolute: isAbsolute(pattern), expandDirectories: false });
-  if (matches.length === 0) throw new CorpusError(`corpus glob ${pattern} matches no file (check the pattern; quote it so the shell does not expand it)`, pattern);
+  if (matches.length === 0)
+    throw new CorpusError(
+      `corpus glob ${pattern} matches no file (check the pattern; quote it so the shell does not expand it)`,
+      pattern,
+    );
   return matches.sort();
 }
 
 async function expandPath(path: string, extensions: readonly string[]): Promise<string[]> {
   const info = await stat(path).catch((cause: unknown) => {
-    throw new CorpusError(`corpus input not found: ${path} (check the path, or give a glob such as 'books/*.txt')`, path, 0, { cause });
+    throw new CorpusError(
+      `corpus input not found: ${path} (check the path, or give a glob such as 'books/*.txt')`,
+      path,
+      0,
+      { cause },
+    );
   });
   if (!info.isDirectory()) return [path];
   const files = await walk(path, extensions);
   if (files.length === 0) {
-    throw new CorpusError(`corpus folder ${path} holds no text file (looked for ${extensions.join(' ')} and their .gz)`, path);
+    throw new CorpusError(
+      `corpus folder ${path} holds no text file (looked for ${extensions.join(' ')} and their .gz)`,
+      path,
+    );
   }
   return files;
 }

@@ -7,7 +7,30 @@ import type { Line } from './readCorpus.ts';
  * Titles and abbreviations after which ICU's sentence rules wrongly end a sentence ("Mr. Smith"). Intl.Segmenter
  * has no suppression list, so sentences ending in one of these are joined to the next.
  */
-export const ENGLISH_ABBREVIATIONS: readonly string[] = ['Mr', 'Mrs', 'Ms', 'Dr', 'St', 'Prof', 'Sr', 'Jr', 'Rev', 'Gen', 'Col', 'Capt', 'Lt', 'Mt', 'vs', 'etc', 'e.g', 'i.e', 'cf', 'No', 'Vol', 'Fig'];
+export const ENGLISH_ABBREVIATIONS: readonly string[] = [
+  'Mr',
+  'Mrs',
+  'Ms',
+  'Dr',
+  'St',
+  'Prof',
+  'Sr',
+  'Jr',
+  'Rev',
+  'Gen',
+  'Col',
+  'Capt',
+  'Lt',
+  'Mt',
+  'vs',
+  'etc',
+  'e.g',
+  'i.e',
+  'cf',
+  'No',
+  'Vol',
+  'Fig',
+];
 
 /** Options of {@link segmentSentences}. */
 export interface SegmentOptions {

@@ -7,50 +7,60 @@ import { splitParagraphs, segmentSentences } from './segment.ts';
 
 /** Where the raw items of text tasks come from. */
 export interface TextSourceOptions {
-    /** Text corpus inputs (files, folders, globs, `.gz`, `-`), read by the sentence tasks. */
-    text?: readonly string[];
-    /** Dialogue inputs, read by dialogue-order. */
-    dialogues?: readonly string[];
-    /** Format of the dialogue inputs. Default `auto`. */
-    dialogueFormat?: DialogueFormat;
-    /** Binary files, invalid UTF-8 lines and bad dialogue records: stop with a named error (default) or count and skip them. */
-    onInvalid?: 'skip' | 'fail';
-    /** Called for each skipped input (line, file or record). */
-    onSkip?: (skip: TextSkip) => void;
-    /** Keep only item k where k % count === index (paragraphs or dialogues), for parallel workers. */
-    shard?: { index: number; count: number; };
+  /** Text corpus inputs (files, folders, globs, `.gz`, `-`), read by the sentence tasks. */
+  text?: readonly string[];
+  /** Dialogue inputs, read by dialogue-order. */
+  dialogues?: readonly string[];
+  /** Format of the dialogue inputs. Default `auto`. */
+  dialogueFormat?: DialogueFormat;
+  /** Binary files, invalid UTF-8 lines and bad dialogue records: stop with a named error (default) or count and skip them. */
+  onInvalid?: 'skip' | 'fail';
+  /** Called for each skipped input (line, file or record). */
+  onSkip?: (skip: TextSkip) => void;
+  /** Keep only item k where k % count === index (paragraphs or dialogues), for parallel workers. */
+  shard?: { index: number; count: number };
 }
 
 /** A line, file or dialogue record left out under `onInvalid: 'skip'`. */
 export interface TextSkip {
-    readonly source: string;
-    readonly line: number;
-    readonly reason: SkippedInput['reason'] | 'bad-record';
+  readonly source: string;
+  readonly line: number;
+  readonly reason: SkippedInput['reason'] | 'bad-record';
 }
 
 /** Sentences of a corpus; each paragraph (lines between blank lines) is one document. */
-export function readSentences(inputs: readonly string[], options: TextSourceOptions & { valve?: Valve; } = {}): Observable<SentenceText> {
-    let document = 0;
-    const shard = options.shard;
-    return readLines(inputs, { valve: options.valve, onInvalid: options.onInvalid, onSkip: options.onSkip }).pipe(
-        splitParagraphs(),
-        map((p, k) => ({ p, k })),
-        filter(({ k }) => !shard || k % shard.count === shard.index),
-        concatMap(({ p }) => {
-            const doc = document++;
-            return segmentSentences(p.text).map((text): SentenceText => ({ text, document: doc, source: `${p.source}:${p.line}` }));
-        })
-    );
+export function readSentences(
+  inputs: readonly string[],
+  options: TextSourceOptions & { valve?: Valve } = {},
+): Observable<SentenceText> {
+  let document = 0;
+  const shard = options.shard;
+  return readLines(inputs, { valve: options.valve, onInvalid: options.onInvalid, onSkip: options.onSkip }).pipe(
+    splitParagraphs(),
+    map((p, k) => ({ p, k })),
+    filter(({ k }) => !shard || k % shard.count === shard.index),
+    concatMap(({ p }) => {
+      const doc = document++;
+      return segmentSentences(p.text).map((text): SentenceText => ({
+        text,
+        document: doc,
+        source: `${p.source}:${p.line}`,
+      }));
+    }),
+  );
 }
 
 /** Dialogues of the dialogue inputs, sharded as `options.shard` says. */
-export function readDialogueItems(inputs: readonly string[], options: TextSourceOptions & { valve?: Valve; } = {}): Observable<Dialogue> {
-    const shard = options.shard;
-    const onSkip = options.onSkip;
-    return readDialogues(inputs, {
-        format: options.dialogueFormat,
-        onInvalid: options.onInvalid,
-        onSkip: onSkip && ((err) => onSkip({ source: err.source, line: err.line, reason: 'bad-record' })),
-        read: { valve: options.valve, onSkip },
-    }).pipe(filter((_, k) => !shard || k % shard.count === shard.index));
+export function readDialogueItems(
+  inputs: readonly string[],
+  options: TextSourceOptions & { valve?: Valve } = {},
+): Observable<Dialogue> {
+  const shard = options.shard;
+  const onSkip = options.onSkip;
+  return readDialogues(inputs, {
+    format: options.dialogueFormat,
+    onInvalid: options.onInvalid,
+    onSkip: onSkip && ((err) => onSkip({ source: err.source, line: err.line, reason: 'bad-record' })),
+    read: { valve: options.valve, onSkip },
+  }).pipe(filter((_, k) => !shard || k % shard.count === shard.index));
 }

@@ -39,7 +39,14 @@ export interface TextVocabulary {
 /** The special-token layout of every tokenizer trained here (ids 0..4) with a default-sized vocabulary. */
 export function defaultVocabulary(vocabSize = 30000): TextVocabulary {
   const id = (t: (typeof SPECIAL_TOKENS)[number]): number => SPECIAL_TOKENS.indexOf(t);
-  return { vocabSize, padId: id('[PAD]'), clsId: id('[CLS]'), sepId: id('[SEP]'), maskId: id('[MASK]'), specialIds: SPECIAL_TOKENS.map((_, i) => i) };
+  return {
+    vocabSize,
+    padId: id('[PAD]'),
+    clsId: id('[CLS]'),
+    sepId: id('[SEP]'),
+    maskId: id('[MASK]'),
+    specialIds: SPECIAL_TOKENS.map((_, i) => i),
+  };
 }
 
 /**
@@ -49,7 +56,12 @@ export function defaultVocabulary(vocabSize = 30000): TextVocabulary {
  */
 export function vocabularyOf(tokenizer: Tokenizer): TextVocabulary {
   const need = (name: string, id: number | undefined): number => {
-    if (id === undefined) throw new OptionError('tokenizer', name, `a tokenizer with a ${name} token (the ones trained here have ${SPECIAL_TOKENS.join(' ')})`);
+    if (id === undefined)
+      throw new OptionError(
+        'tokenizer',
+        name,
+        `a tokenizer with a ${name} token (the ones trained here have ${SPECIAL_TOKENS.join(' ')})`,
+      );
     return id;
   };
   const specialIds = SPECIAL_TOKENS.map((t) => tokenizer.tokenToId(t)).filter((id): id is number => id !== undefined);
@@ -72,7 +84,11 @@ export interface SentenceText {
 
 /** An RxJS operator from sentences to their ids (no special tokens); empty sentences are kept as empty ids. */
 export function tokenizeSentences(tokenizer: Tokenizer): OperatorFunction<SentenceText, TokenizedSentence> {
-  return map((s) => ({ ids: Int32Array.from(tokenizer.encode(s.text, { addSpecialTokens: false })), document: s.document, source: s.source }));
+  return map((s) => ({
+    ids: Int32Array.from(tokenizer.encode(s.text, { addSpecialTokens: false })),
+    document: s.document,
+    source: s.source,
+  }));
 }
 
 /** `ids` cut or right-padded with `padId` to exactly `length`, as floats (a sample input). */
@@ -84,7 +100,8 @@ export function fitIds(ids: ArrayLike<number>, length: number, padId: number): F
 
 /** Checks an option that must be a positive integer (or absent, when a default applies). */
 export function checkPositiveInteger(name: string, value: unknown, what = 'a positive integer'): void {
-  if (value !== undefined && (!Number.isInteger(value) || (value as number) < 1)) throw new OptionError(name, value, what);
+  if (value !== undefined && (!Number.isInteger(value) || (value as number) < 1))
+    throw new OptionError(name, value, what);
 }
 
 /** Checks a vocabulary: ids in range, vocabSize a positive integer. */
@@ -92,6 +109,7 @@ export function checkVocabulary(vocabulary: TextVocabulary): void {
   checkPositiveInteger('vocabulary.vocabSize', vocabulary.vocabSize);
   for (const key of ['padId', 'clsId', 'sepId', 'maskId'] as const) {
     const id = vocabulary[key];
-    if (!Number.isInteger(id) || id < 0 || id >= vocabulary.vocabSize) throw new OptionError(`vocabulary.${key}`, id, `an id in [0, ${vocabulary.vocabSize})`);
+    if (!Number.isInteger(id) || id < 0 || id >= vocabulary.vocabSize)
+      throw new OptionError(`vocabulary.${key}`, id, `an id in [0, ${vocabulary.vocabSize})`);
   }
 }

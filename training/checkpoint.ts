@@ -46,7 +46,12 @@ const OLD = '.old';
  */
 export async function saveCheckpoint(
   dir: string,
-  parts: { encoder: tf.LayersModel; heads: Record<string, tf.LayersModel>; optimizer: tf.Optimizer; state: CheckpointState },
+  parts: {
+    encoder: tf.LayersModel;
+    heads: Record<string, tf.LayersModel>;
+    optimizer: tf.Optimizer;
+    state: CheckpointState;
+  },
 ): Promise<void> {
   const tmp = `${dir}.tmp-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
@@ -86,12 +91,18 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
     for (const name of Object.keys(state.positions)) heads[name] = await loadModel(join(from, 'heads', name));
     const specs = JSON.parse(await readFile(join(from, 'optimizer.json'), 'utf8')) as tf.io.WeightsManifestEntry[];
     const bytes = await readFile(join(from, 'optimizer.bin'));
-    const decoded = tf.io.decodeWeights(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength), specs);
+    const decoded = tf.io.decodeWeights(
+      bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength),
+      specs,
+    );
     const optimizerWeights = specs.map((spec) => ({ name: spec.name, tensor: decoded[spec.name]! }));
     return { encoder, heads, optimizerWeights, state };
   } catch (error) {
     if (error instanceof ModelIOError) throw error;
-    throw new ModelIOError(from, `checkpoint is unreadable (${(error as Error).message}); delete it or run without --resume`, { cause: error });
+    throw new ModelIOError(
+      from,
+      `checkpoint is unreadable (${(error as Error).message}); delete it or run without --resume`,
+      { cause: error },
+    );
   }
 }
-

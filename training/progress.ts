@@ -25,13 +25,19 @@ export function createProgress(mode: ProgressMode, total: number, start: number)
         if (step % every !== 0 && step !== total) return;
         const rate = (step - start) / ((performance.now() - began) / 1000);
         const eta = rate > 0 ? Math.round((total - step) / rate) : 0;
-        process.stderr.write(`step ${step}/${total}  loss ${m.loss.toFixed(4)}  ${formatTasks(m)}  ${m.samplesPerSecond.toFixed(0)} samples/s  eta ${eta}s\n`);
+        process.stderr.write(
+          `step ${step}/${total}  loss ${m.loss.toFixed(4)}  ${formatTasks(m)}  ${m.samplesPerSecond.toFixed(0)} samples/s  eta ${eta}s\n`,
+        );
       },
       stop() {},
     };
   }
   const bar = new cliProgress.SingleBar(
-    { format: 'step {value}/{total} [{bar}] loss {loss} {tasks} | {rate} samples/s | eta {eta_formatted}', stream: process.stderr, hideCursor: true },
+    {
+      format: 'step {value}/{total} [{bar}] loss {loss} {tasks} | {rate} samples/s | eta {eta_formatted}',
+      stream: process.stderr,
+      hideCursor: true,
+    },
     cliProgress.Presets.shades_classic,
   );
   bar.start(total, start, { loss: '-', tasks: '', rate: '-' });

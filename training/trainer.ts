@@ -13,7 +13,7 @@ import { createProgress, type ProgressMode } from './progress.ts';
 import { PullQueue } from '../pipeline/pullQueue.ts';
 import { Rng } from '../core/rng.ts';
 import type { Valve } from '../core/valve.ts';
-import { StepMetrics } from './stepMetrics.ts';
+import type { StepMetrics } from './stepMetrics.ts';
 
 /** One task of a training run. */
 export interface TrainTask {
@@ -102,7 +102,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       last = await recordStep(run, step + 1, losses, performance.now() - t0);
       options.onStep?.(last);
       progress.update(step + 1, last);
-      if (options.outDir && (step + 1) % run.checkpointEvery === 0 && step + 1 < options.steps) await writeCheckpoint(run, step + 1);
+      if (options.outDir && (step + 1) % run.checkpointEvery === 0 && step + 1 < options.steps)
+        await writeCheckpoint(run, step + 1);
     }
     const done = last?.step ?? run.startStep;
     if (options.outDir) {
@@ -141,9 +142,11 @@ function validateTrainOptions(options: TrainOptions): void {
   const names = options.tasks.map((t) => t.task.name);
   if (new Set(names).size !== names.length) throw new OptionError('--tasks', names, 'each task at most once');
   for (const t of options.tasks) {
-    if (t.weight !== undefined && !(t.weight > 0)) throw new OptionError(`weight of ${t.task.name}`, t.weight, 'a positive number');
+    if (t.weight !== undefined && !(t.weight > 0))
+      throw new OptionError(`weight of ${t.task.name}`, t.weight, 'a positive number');
   }
-  if (options.resume && !options.outDir) throw new OptionError('--resume', true, 'used with --out DIR (the folder holding the checkpoint)');
+  if (options.resume && !options.outDir)
+    throw new OptionError('--resume', true, 'used with --out DIR (the folder holding the checkpoint)');
 }
 
 /** Builds heads, optimizer and data queues, from a checkpoint when resuming. */
@@ -155,7 +158,9 @@ async function prepareRun(options: TrainOptions): Promise<Run> {
   for (const { task } of options.tasks) heads[task.name] = task.buildHead(featureSize, rng);
   const optimizer = tf.train.adam(options.learningRate ?? 1e-3);
   // A fixed variable order: Adam keeps its slots by position, so a resumed run must list them the same way.
-  const variables = [options.encoder, ...Object.values(heads)].flatMap((m) => m.trainableWeights.map((w) => w.read() as tf.Variable));
+  const variables = [options.encoder, ...Object.values(heads)].flatMap((m) =>
+    m.trainableWeights.map((w) => w.read() as tf.Variable),
+  );
   const config = {
     tasks: options.tasks.map((t) => ({ name: t.task.name, weight: t.weight ?? 1 })),
     batchSize: options.batchSize,
@@ -200,7 +205,9 @@ async function restore(
 ): Promise<CheckpointState> {
   const saved = await loadCheckpoint(dir);
   try {
-    const changed = Object.keys(config).filter((key) => JSON.stringify(config[key]) !== JSON.stringify(saved.state.config[key]));
+    const changed = Object.keys(config).filter(
+      (key) => JSON.stringify(config[key]) !== JSON.stringify(saved.state.config[key]),
+    );
     if (changed.length > 0) {
       throw new TempoError(
         `cannot resume from ${dir}: the run's ${changed.join(', ')} changed since the checkpoint ` +
@@ -244,7 +251,10 @@ function copyWeights(from: tf.LayersModel, to: tf.LayersModel): void {
  * One batch from each task's queue. A stop signal while waiting (a slow or silent source) ends the wait at once;
  * batches already taken go back to their queues, so the checkpoint's data positions stay exact.
  */
-async function nextBatches(queues: PullQueue<Sample[]>[], signal: AbortSignal | undefined): Promise<Sample[][] | 'data' | 'signal'> {
+async function nextBatches(
+  queues: PullQueue<Sample[]>[],
+  signal: AbortSignal | undefined,
+): Promise<Sample[][] | 'data' | 'signal'> {
   const batches: Sample[][] = [];
   for (const queue of queues) {
     const stop = () => queue.cancelPending();
@@ -317,6 +327,13 @@ async function writeCheckpoint(run: Run, step: number): Promise<void> {
     encoder: run.options.encoder,
     heads: run.heads,
     optimizer: run.optimizer,
-    state: { step, seed: run.options.seed ?? 0, rngState: run.rng.state, positions, elapsedSeconds: run.elapsedSeconds, config: run.config },
+    state: {
+      step,
+      seed: run.options.seed ?? 0,
+      rngState: run.rng.state,
+      positions,
+      elapsedSeconds: run.elapsedSeconds,
+      config: run.config,
+    },
   });
 }

@@ -29,14 +29,24 @@ export function buildEmbeddingHead(featureSize: number, rng: Rng, name: string, 
   return tf.sequential({
     name,
     layers: [
-      tf.layers.dense({ inputShape: [featureSize], units: 64, activation: 'relu', kernelInitializer: tf.initializers.heNormal({ seed }) }),
+      tf.layers.dense({
+        inputShape: [featureSize],
+        units: 64,
+        activation: 'relu',
+        kernelInitializer: tf.initializers.heNormal({ seed }),
+      }),
       tf.layers.dense({ units: dim, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }) }),
     ],
   });
 }
 
 /** Unit-length embeddings of frames: `[n, H, W, C] -> [n, dim]` through the shared encoder and a head. */
-export function embedFrames(encoder: tf.LayersModel, head: tf.LayersModel, frames: tf.Tensor, training = false): tf.Tensor2D {
+export function embedFrames(
+  encoder: tf.LayersModel,
+  head: tf.LayersModel,
+  frames: tf.Tensor,
+  training = false,
+): tf.Tensor2D {
   return tf.tidy(() => l2Normalize(head.apply(encoder.apply(frames, { training }), { training }) as tf.Tensor2D));
 }
 
@@ -66,7 +76,7 @@ export function tripletTask<Raw>(spec: TripletTaskSpec<Raw>): PretextTask<Raw> {
     name: spec.name,
     family: spec.family,
     paper: spec.paper,
-    sampler: spec.sampler,
+    sampler: (context) => spec.sampler(context),
     inputShapes: (frameShape) => [[...frameShape], [...frameShape], [...frameShape]],
     labelShape: () => [1],
     buildHead: (featureSize, rng) => buildEmbeddingHead(featureSize, rng, `${spec.name.replace(/\W/g, '_')}_head`),

@@ -31,13 +31,20 @@ function validateDialogueOrderOptions(options: DialogueOrderOptions): ResolvedDi
   const { tokenizer, maxLength = 24, turns = 3, stride = 1, negativeFraction = 0.5 } = options;
   checkPositiveInteger('maxLength', maxLength);
   checkPositiveInteger('stride', stride);
-  if (!Number.isInteger(turns) || turns < 2) throw new OptionError('turns', turns, 'an integer >= 2 (an order needs two turns)');
-  if (!(negativeFraction > 0 && negativeFraction < 1)) throw new OptionError('negativeFraction', negativeFraction, 'a fraction in (0, 1), e.g. 0.5');
+  if (!Number.isInteger(turns) || turns < 2)
+    throw new OptionError('turns', turns, 'an integer >= 2 (an order needs two turns)');
+  if (!(negativeFraction > 0 && negativeFraction < 1))
+    throw new OptionError('negativeFraction', negativeFraction, 'a fraction in (0, 1), e.g. 0.5');
   return { tokenizer, maxLength, turns, stride, negativeFraction };
 }
 
 function requireTokenizer(options: ResolvedDialogueOrderOptions): Tokenizer {
-  if (!options.tokenizer) throw new OptionError('tokenizer', undefined, 'a tokenizer: createDialogueOrderTask({ tokenizer }) (e.g. from loadTokenizer or WordVocab.train)');
+  if (!options.tokenizer)
+    throw new OptionError(
+      'tokenizer',
+      undefined,
+      'a tokenizer: createDialogueOrderTask({ tokenizer }) (e.g. from loadTokenizer or WordVocab.train)',
+    );
   return options.tokenizer;
 }
 
@@ -55,7 +62,10 @@ function encodeTurns(dialogue: Dialogue, tokenizer: Tokenizer, maxLength: number
 /** Windows of `turns` consecutive encoded utterances, `stride` apart; a short dialogue is front-padded with empty turns. */
 function turnWindows(encoded: Float32Array[], turns: number, stride: number, padId: number): Float32Array[][] {
   const maxLength = encoded[0]?.length ?? 0;
-  const padded = [...Array.from({ length: Math.max(0, turns - encoded.length) }, () => new Float32Array(maxLength).fill(padId)), ...encoded];
+  const padded = [
+    ...Array.from({ length: Math.max(0, turns - encoded.length) }, () => new Float32Array(maxLength).fill(padId)),
+    ...encoded,
+  ];
   const windows: Float32Array[][] = [];
   for (let start = 0; start + turns <= padded.length; start += stride) windows.push(padded.slice(start, start + turns));
   return windows;
@@ -65,7 +75,11 @@ function turnWindows(encoded: Float32Array[], turns: number, stride: number, pad
  * A negative order of a window, as in Wu et al.: half the time two turns swapped, else a random shuffle; never the
  * original order. Empty padding turns stay in front, so a negative is never told apart by where the padding is.
  */
-export function disorder(window: Float32Array[], rng: Rng, isEmpty: (turn: Float32Array) => boolean): Float32Array[] | undefined {
+export function disorder(
+  window: Float32Array[],
+  rng: Rng,
+  isEmpty: (turn: Float32Array) => boolean,
+): Float32Array[] | undefined {
   const first = window.findIndex((turn) => !isEmpty(turn));
   const real = window.slice(first);
   if (first < 0 || real.length < 2) return undefined;
@@ -85,7 +99,10 @@ export function disorder(window: Float32Array[], rng: Rng, isEmpty: (turn: Float
  * The sampler: each window of `turns` consecutive utterances of a dialogue becomes one sample, in order (label 1)
  * or, with probability negativeFraction, out of order (label 0). Inputs `turns` arrays of `[maxLength]` ids.
  */
-export function sampleUtteranceOrder(context: SamplerContext, options: ResolvedDialogueOrderOptions): OperatorFunction<Dialogue, Sample> {
+export function sampleUtteranceOrder(
+  context: SamplerContext,
+  options: ResolvedDialogueOrderOptions,
+): OperatorFunction<Dialogue, Sample> {
   const tokenizer = requireTokenizer(options);
   const padId = tokenizer.padId ?? 0;
   const isEmpty = (turn: Float32Array): boolean => turn.every((id) => id === padId);
@@ -93,10 +110,17 @@ export function sampleUtteranceOrder(context: SamplerContext, options: ResolvedD
     defer(() =>
       dialogues.pipe(
         mergeMap((dialogue): Sample[] =>
-          turnWindows(encodeTurns(dialogue, tokenizer, options.maxLength), options.turns, options.stride, padId).map((window) => {
-            const negative = context.rng.next() < options.negativeFraction ? disorder(window, context.rng, isEmpty) : undefined;
-            return { inputs: negative ?? window, label: Float32Array.of(negative ? 0 : 1), source: `${dialogue.source}#${dialogue.id}` };
-          }),
+          turnWindows(encodeTurns(dialogue, tokenizer, options.maxLength), options.turns, options.stride, padId).map(
+            (window) => {
+              const negative =
+                context.rng.next() < options.negativeFraction ? disorder(window, context.rng, isEmpty) : undefined;
+              return {
+                inputs: negative ?? window,
+                label: Float32Array.of(negative ? 0 : 1),
+                source: `${dialogue.source}#${dialogue.id}`,
+              };
+            },
+          ),
         ),
       ),
     );
@@ -124,7 +148,13 @@ function utteranceVectors(encoder: tf.LayersModel, ids: tf.Tensor, training: boo
  * Logits `[batch, 1]` for windows given as `turns` tensors `[batch, maxLength]`. The head reads each pair of
  * adjacent utterances (a, b) as `[a, b, a * b, a - b]`, `[batch, turns - 1, 8 * hidden]`.
  */
-function orderLogits(encoder: tf.LayersModel, head: tf.LayersModel, inputs: tf.Tensor[], training: boolean, padId: number): tf.Tensor {
+function orderLogits(
+  encoder: tf.LayersModel,
+  head: tf.LayersModel,
+  inputs: tf.Tensor[],
+  training: boolean,
+  padId: number,
+): tf.Tensor {
   return tf.tidy(() => {
     const batch = inputs[0]!.shape[0]!;
     const turns = inputs.length;
@@ -162,12 +192,22 @@ export function createDialogueOrderTask(options: DialogueOrderOptions = {}): Pre
       // featureSize is the encoder's pooled size (its GRU units); the per-token features are twice that.
       const pairs = tf.input({ shape: [turns - 1, 8 * featureSize], name: 'adjacent_pairs' });
       // One dense layer shared by every pair (it acts on the last axis), then one logit from all pairs together.
-      const compared = tf.layers.dense({ units: featureSize, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed }), name: 'compare_pair' }).apply(pairs) as tf.SymbolicTensor;
+      const compared = tf.layers
+        .dense({
+          units: featureSize,
+          activation: 'relu',
+          kernelInitializer: tf.initializers.glorotUniform({ seed }),
+          name: 'compare_pair',
+        })
+        .apply(pairs) as tf.SymbolicTensor;
       const flat = tf.layers.flatten().apply(compared) as tf.SymbolicTensor;
-      const logit = tf.layers.dense({ units: 1, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 2 }), name: 'in_order' }).apply(flat) as tf.SymbolicTensor;
+      const logit = tf.layers
+        .dense({ units: 1, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 2 }), name: 'in_order' })
+        .apply(flat) as tf.SymbolicTensor;
       return tf.model({ inputs: pairs, outputs: logit, name: 'dialogue_order_head' });
     },
-    forward: (encoder, head, inputs, training) => orderLogits(encoder, head, inputs, training, resolved.tokenizer?.padId ?? 0),
+    forward: (encoder, head, inputs, training) =>
+      orderLogits(encoder, head, inputs, training, resolved.tokenizer?.padId ?? 0),
     loss: binaryCrossEntropy,
     metric: binaryAccuracy,
   };
@@ -205,13 +245,22 @@ export interface DialogueScore {
  * const { score, turns } = scoreDialogue({ encoder, head: result.heads['dialogue-order'], tokenizer }, dialogue);
  */
 export function scoreDialogue(scorer: DialogueScorer, dialogue: Dialogue): DialogueScore {
-  const options = validateDialogueOrderOptions({ tokenizer: scorer.tokenizer, maxLength: scorer.maxLength, turns: scorer.turns });
+  const options = validateDialogueOrderOptions({
+    tokenizer: scorer.tokenizer,
+    maxLength: scorer.maxLength,
+    turns: scorer.turns,
+  });
   const padId = scorer.tokenizer.padId ?? 0;
   const n = dialogue.turns.length;
   if (n === 0) return { score: Number.NaN, turns: [] };
   const windows = turnWindows(encodeTurns(dialogue, scorer.tokenizer, options.maxLength), options.turns, 1, padId);
   const probabilities = tf.tidy(() => {
-    const inputs = Array.from({ length: options.turns }, (_, k) => tf.tensor2d(windows.flatMap((w) => [...w[k]!]), [windows.length, options.maxLength]));
+    const inputs = Array.from({ length: options.turns }, (_, k) =>
+      tf.tensor2d(
+        windows.flatMap((w) => [...w[k]!]),
+        [windows.length, options.maxLength],
+      ),
+    );
     return tf.sigmoid(orderLogits(scorer.encoder, scorer.head, inputs, false, padId)).dataSync() as Float32Array;
   });
   // Window w covers padded turns w..w+turns-1; the padding shifts real turn i to padded index i + offset.
@@ -221,7 +270,10 @@ export function scoreDialogue(scorer: DialogueScorer, dialogue: Dialogue): Dialo
   probabilities.forEach((p, w) => {
     for (let k = 0; k < options.turns; k++) {
       const turn = w + k - offset;
-      if (turn >= 0) (sums[turn]! += p), counts[turn]!++;
+      if (turn >= 0) {
+        sums[turn]! += p;
+        counts[turn]!++;
+      }
     }
   });
   const score = probabilities.reduce((a, b) => a + b, 0) / probabilities.length;

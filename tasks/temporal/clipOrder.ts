@@ -25,10 +25,12 @@ export interface ClipOrderOptions {
 /** Every permutation of `0..n-1` in lexicographic order: the class `k` of VCOP is `permutations(n)[k]`. */
 export function permutations(n: number): number[][] {
   if (n <= 1) return [[0]];
-  return permutations(n - 1).flatMap((p) => Array.from({ length: n }, (_, i) => [...p.slice(0, i), n - 1, ...p.slice(i)])).sort((a, b) => {
-    for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
-    return 0;
-  });
+  return permutations(n - 1)
+    .flatMap((p) => Array.from({ length: n }, (_, i) => [...p.slice(0, i), n - 1, ...p.slice(i)]))
+    .sort((a, b) => {
+      for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+      return 0;
+    });
 }
 
 /** Shuffles an ordered tuple by a random permutation; the label is the permutation's class as a one-hot `[n!]`. */
@@ -47,7 +49,10 @@ export function shuffleTuple(frames: readonly Frame[], rng: Rng): { frames: Fram
  * @example
  * frames$.pipe(sampleClipOrder({ rng: new Rng(1) }, { length: 3 }));
  */
-export function sampleClipOrder(context: SamplerContext, options: ClipOrderOptions = {}): OperatorFunction<Frame, Sample> {
+export function sampleClipOrder(
+  context: SamplerContext,
+  options: ClipOrderOptions = {},
+): OperatorFunction<Frame, Sample> {
   const { length, gap, stride, minMotion } = validateClipOrderOptions(options);
   return pipe(
     detectSceneCuts<Frame>(),
@@ -63,8 +68,12 @@ export function sampleClipOrder(context: SamplerContext, options: ClipOrderOptio
 
 function validateClipOrderOptions(options: ClipOrderOptions): Required<ClipOrderOptions> {
   const { length = 3, gap = 2, stride = 2, minMotion = 0.01 } = options;
-  if (!Number.isInteger(length) || length < 2 || length > 4) throw new OptionError('length', length, 'an integer from 2 to 4 (4! = 24 classes is the most VCOP uses)');
-  for (const [name, value] of [['gap', gap], ['stride', stride]] as const) {
+  if (!Number.isInteger(length) || length < 2 || length > 4)
+    throw new OptionError('length', length, 'an integer from 2 to 4 (4! = 24 classes is the most VCOP uses)');
+  for (const [name, value] of [
+    ['gap', gap],
+    ['stride', stride],
+  ] as const) {
     if (!Number.isInteger(value) || value < 1) throw new OptionError(name, value, 'a positive integer');
   }
   if (!(minMotion >= 0 && minMotion < 1)) throw new OptionError('minMotion', minMotion, 'a number in [0, 1)');
@@ -79,16 +88,30 @@ function validateClipOrderOptions(options: ClipOrderOptions): Required<ClipOrder
 export function buildClipOrderHead(featureSize: number, rng: Rng, length = 3, units = 64): tf.LayersModel {
   const seed = rng.int(2 ** 31);
   const inputs = Array.from({ length }, (_, i) => tf.input({ shape: [featureSize], name: `clip${i}` }));
-  const relation = tf.layers.dense({ units, activation: 'relu', kernelInitializer: tf.initializers.heNormal({ seed }), name: 'pair_relation' });
+  const relation = tf.layers.dense({
+    units,
+    activation: 'relu',
+    kernelInitializer: tf.initializers.heNormal({ seed }),
+    name: 'pair_relation',
+  });
   const pairs: tf.SymbolicTensor[] = [];
   for (let i = 0; i < length; i++) {
     for (let j = i + 1; j < length; j++) {
-      pairs.push(relation.apply(tf.layers.concatenate({ name: `pair${i}${j}` }).apply([inputs[i]!, inputs[j]!]) as tf.SymbolicTensor) as tf.SymbolicTensor);
+      pairs.push(
+        relation.apply(
+          tf.layers.concatenate({ name: `pair${i}${j}` }).apply([inputs[i]!, inputs[j]!]) as tf.SymbolicTensor,
+        ) as tf.SymbolicTensor,
+      );
     }
   }
-  const joined = pairs.length === 1 ? pairs[0]! : (tf.layers.concatenate({ name: 'pairs' }).apply(pairs) as tf.SymbolicTensor);
+  const joined =
+    pairs.length === 1 ? pairs[0]! : (tf.layers.concatenate({ name: 'pairs' }).apply(pairs) as tf.SymbolicTensor);
   const logits = tf.layers
-    .dense({ units: permutations(length).length, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }), name: 'order_logits' })
+    .dense({
+      units: permutations(length).length,
+      kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }),
+      name: 'order_logits',
+    })
     .apply(joined) as tf.SymbolicTensor;
   return tf.model({ inputs, outputs: logits, name: 'vcop_head' });
 }
@@ -104,7 +127,8 @@ export function buildClipOrderHead(featureSize: number, rng: Rng, length = 3, un
 export const clipOrder = {
   name: 'vcop',
   family: 'temporal',
-  paper: 'Xu, Xiao, Zhao, Shao, Xie, Zhuang. Self-supervised Spatiotemporal Learning via Video Clip Order Prediction. CVPR 2019',
+  paper:
+    'Xu, Xiao, Zhao, Shao, Xie, Zhuang. Self-supervised Spatiotemporal Learning via Video Clip Order Prediction. CVPR 2019',
   sampler: (context) => sampleClipOrder(context),
   inputShapes: (frameShape) => [[...frameShape], [...frameShape], [...frameShape]],
   labelShape: () => [6],

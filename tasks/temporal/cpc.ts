@@ -32,10 +32,17 @@ export interface CpcSamplerOptions {
  * @example
  * frames$.pipe(sampleSequences({ rng: new Rng(1) }, { length: 6 }));
  */
-export function sampleSequences(_context: SamplerContext, options: CpcSamplerOptions = {}): OperatorFunction<Frame, Sample> {
+export function sampleSequences(
+  _context: SamplerContext,
+  options: CpcSamplerOptions = {},
+): OperatorFunction<Frame, Sample> {
   const { length = CPC_LENGTH, gap = 1, stride = 3 } = options;
-  if (!Number.isInteger(length) || length < 2) throw new OptionError('length', length, 'an integer >= 2 (context plus at least one predicted frame)');
-  for (const [name, value] of [['gap', gap], ['stride', stride]] as const) {
+  if (!Number.isInteger(length) || length < 2)
+    throw new OptionError('length', length, 'an integer >= 2 (context plus at least one predicted frame)');
+  for (const [name, value] of [
+    ['gap', gap],
+    ['stride', stride],
+  ] as const) {
     if (!Number.isInteger(value) || value < 1) throw new OptionError(name, value, 'a positive integer');
   }
   return pipe(
@@ -56,13 +63,17 @@ export function sampleSequences(_context: SamplerContext, options: CpcSamplerOpt
  */
 export function cpcTargets(batch: number, length: number, steps: number): tf.Tensor1D {
   const targets = new Int32Array(batch * steps);
-  for (let b = 0; b < batch; b++) for (let k = 0; k < steps; k++) targets[b * steps + k] = b * length + length - steps + k;
+  for (let b = 0; b < batch; b++)
+    for (let k = 0; k < steps; k++) targets[b * steps + k] = b * length + length - steps + k;
   return tf.tensor1d(targets, 'int32');
 }
 
 function flatScores(scores: tf.Tensor): { logits: tf.Tensor2D; targets: tf.Tensor1D } {
   const [batch, steps, candidates] = scores.shape as [number, number, number];
-  return { logits: tf.reshape(scores, [batch * steps, candidates]), targets: cpcTargets(batch, candidates / batch, steps) };
+  return {
+    logits: tf.reshape(scores, [batch * steps, candidates]),
+    targets: cpcTargets(batch, candidates / batch, steps),
+  };
 }
 
 /**
@@ -90,7 +101,13 @@ export function cpcAccuracy(scores: tf.Tensor): tf.Scalar {
  * CPC's head: a GRU summarising the context embeddings `[batch, T - K, featureSize]` into `c` `[batch, units]`,
  * and the K bilinear maps `W_k` as one bias-free dense layer, output `[batch, K * featureSize]` (`W_k c` laid end to end).
  */
-export function buildCpcHead(featureSize: number, rng: Rng, length = CPC_LENGTH, steps = CPC_STEPS, units = 32): tf.LayersModel {
+export function buildCpcHead(
+  featureSize: number,
+  rng: Rng,
+  length = CPC_LENGTH,
+  steps = CPC_STEPS,
+  units = 32,
+): tf.LayersModel {
   const seed = rng.int(2 ** 31);
   return tf.sequential({
     name: 'cpc_head',
@@ -103,7 +120,12 @@ export function buildCpcHead(featureSize: number, rng: Rng, length = CPC_LENGTH,
         recurrentInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }),
         name: 'context_gru',
       }),
-      tf.layers.dense({ units: steps * featureSize, useBias: false, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 2 }), name: 'predict_w_k' }),
+      tf.layers.dense({
+        units: steps * featureSize,
+        useBias: false,
+        kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 2 }),
+        name: 'predict_w_k',
+      }),
     ],
   });
 }
@@ -117,7 +139,8 @@ export function buildCpcHead(featureSize: number, rng: Rng, length = CPC_LENGTH,
 export const cpc = {
   name: 'cpc',
   family: 'temporal',
-  paper: 'van den Oord, Li, Vinyals. Representation Learning with Contrastive Predictive Coding. arXiv:1807.03748, 2018',
+  paper:
+    'van den Oord, Li, Vinyals. Representation Learning with Contrastive Predictive Coding. arXiv:1807.03748, 2018',
   sampler: (context) => sampleSequences(context),
   inputShapes: (frameShape) => [[CPC_LENGTH, ...frameShape]],
   labelShape: () => [1],
@@ -127,7 +150,11 @@ export const cpc = {
       const [batch, length, ...frame] = inputs[0]!.shape as number[];
       const z = encoder.apply(tf.reshape(inputs[0]!, [batch! * length!, ...frame]), { training }) as tf.Tensor2D; // [B*T, F]
       const featureSize = z.shape[1];
-      const context = tf.slice(tf.reshape(z, [batch!, length!, featureSize]), [0, 0, 0], [batch!, length! - CPC_STEPS, featureSize]);
+      const context = tf.slice(
+        tf.reshape(z, [batch!, length!, featureSize]),
+        [0, 0, 0],
+        [batch!, length! - CPC_STEPS, featureSize],
+      );
       const predictions = tf.reshape(head.apply(context, { training }) as tf.Tensor, [batch! * CPC_STEPS, featureSize]); // [B*K, F]
       return tf.reshape(tf.matMul(predictions, z, false, true), [batch!, CPC_STEPS, batch! * length!]);
     });

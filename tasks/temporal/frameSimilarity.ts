@@ -30,12 +30,15 @@ export interface FrameSimilarityOptions {
  * @example
  * frames$.pipe(sampleFrameTriplets({ rng: new Rng(1) }, { positiveGap: 1, negativeGap: 12 }));
  */
-export function sampleFrameTriplets(context: SamplerContext, options: FrameSimilarityOptions = {}): OperatorFunction<Frame, Sample> {
+export function sampleFrameTriplets(
+  context: SamplerContext,
+  options: FrameSimilarityOptions = {},
+): OperatorFunction<Frame, Sample> {
   const { positiveGap, negativeGap, stride, bankSize, sceneCuts } = validateFrameSimilarityOptions(options);
   const { rng } = context;
   return (frames: Observable<Frame>) =>
     defer(() => {
-      let bank: Frame[] = [];
+      const bank: Frame[] = [];
       let seen = 0;
       const isFar = (candidate: Frame, anchor: Frame): boolean =>
         candidate.source !== anchor.source || Math.abs(candidate.index - anchor.index) >= negativeGap;
@@ -62,12 +65,24 @@ function remember(bank: Frame[], frame: Frame, seen: number, size: number, { rng
   }
 }
 
-function validateFrameSimilarityOptions(options: FrameSimilarityOptions): Required<Omit<FrameSimilarityOptions, 'sceneCuts'>> & Pick<FrameSimilarityOptions, 'sceneCuts'> {
+function validateFrameSimilarityOptions(
+  options: FrameSimilarityOptions,
+): Required<Omit<FrameSimilarityOptions, 'sceneCuts'>> & Pick<FrameSimilarityOptions, 'sceneCuts'> {
   const { positiveGap = 1, negativeGap = 12, stride = 2, bankSize = 64, sceneCuts } = options;
-  for (const [name, value] of [['positiveGap', positiveGap], ['negativeGap', negativeGap], ['stride', stride], ['bankSize', bankSize]] as const) {
+  for (const [name, value] of [
+    ['positiveGap', positiveGap],
+    ['negativeGap', negativeGap],
+    ['stride', stride],
+    ['bankSize', bankSize],
+  ] as const) {
     if (!Number.isInteger(value) || value < 1) throw new OptionError(name, value, 'a positive integer');
   }
-  if (negativeGap <= positiveGap) throw new OptionError('negativeGap', negativeGap, `more frames than positiveGap (${positiveGap}), so negatives lie farther than positives`);
+  if (negativeGap <= positiveGap)
+    throw new OptionError(
+      'negativeGap',
+      negativeGap,
+      `more frames than positiveGap (${positiveGap}), so negatives lie farther than positives`,
+    );
   return { positiveGap, negativeGap, stride, bankSize, sceneCuts };
 }
 

@@ -34,7 +34,11 @@ export function frameDifference(a: Frame, b: Frame): number {
  * positive (label 1) is (b, c, d) or its reverse (d, c, b); negative (label 0) puts a frame from outside the
  * middle, a or e, in the middle: (b, a, d), (b, e, d) or their reverses.
  */
-export function orderTuple(window: readonly Frame[], rng: Rng, negativeFraction: number): { frames: Frame[]; label: number } {
+export function orderTuple(
+  window: readonly Frame[],
+  rng: Rng,
+  negativeFraction: number,
+): { frames: Frame[]; label: number } {
   const [a, b, c, d, e] = window as [Frame, Frame, Frame, Frame, Frame];
   const negative = rng.next() < negativeFraction;
   const middle = negative ? (rng.next() < 0.5 ? a : e) : c;
@@ -47,7 +51,10 @@ export function orderTuple(window: readonly Frame[], rng: Rng, negativeFraction:
  * and every `stride` frames emits one tuple from the window if it moves enough. A change of `frame.source`
  * starts a new window, so no tuple mixes two videos.
  */
-export function sampleFrameOrder(context: SamplerContext, options: OrderSamplerOptions = {}): OperatorFunction<Frame, Sample> {
+export function sampleFrameOrder(
+  context: SamplerContext,
+  options: OrderSamplerOptions = {},
+): OperatorFunction<Frame, Sample> {
   const { gap, stride, minMotion, negativeFraction } = validateOrderOptions(options);
   const span = 4 * gap + 1;
   return (frames: Observable<Frame>) =>
@@ -66,7 +73,9 @@ export function sampleFrameOrder(context: SamplerContext, options: OrderSamplerO
           const window = [0, 1, 2, 3, 4].map((k) => recent[k * gap]!);
           if (frameDifference(window[1]!, window[3]!) < minMotion) return [];
           const tuple = orderTuple(window, context.rng, negativeFraction);
-          return [{ inputs: tuple.frames.map(frameToFloat), label: Float32Array.of(tuple.label), source: frame.source }];
+          return [
+            { inputs: tuple.frames.map(frameToFloat), label: Float32Array.of(tuple.label), source: frame.source },
+          ];
         }),
       );
     });
@@ -77,7 +86,8 @@ function validateOrderOptions(options: OrderSamplerOptions): Required<OrderSampl
   if (!Number.isInteger(gap) || gap < 1) throw new OptionError('gap', gap, 'a positive integer (frames between picks)');
   if (!Number.isInteger(stride) || stride < 1) throw new OptionError('stride', stride, 'a positive integer');
   if (!(minMotion >= 0 && minMotion < 1)) throw new OptionError('minMotion', minMotion, 'a number in [0, 1)');
-  if (!(negativeFraction > 0 && negativeFraction < 1)) throw new OptionError('negativeFraction', negativeFraction, 'a number in (0, 1)');
+  if (!(negativeFraction > 0 && negativeFraction < 1))
+    throw new OptionError('negativeFraction', negativeFraction, 'a number in (0, 1)');
   return { gap, stride, minMotion, negativeFraction };
 }
 
@@ -92,7 +102,8 @@ function validateOrderOptions(options: OrderSamplerOptions): Required<OrderSampl
 export const orderVerification = {
   name: 'order',
   family: 'temporal',
-  paper: 'Misra, Zitnick, Hebert. Shuffle and Learn: Unsupervised Learning using Temporal Order Verification. ECCV 2016',
+  paper:
+    'Misra, Zitnick, Hebert. Shuffle and Learn: Unsupervised Learning using Temporal Order Verification. ECCV 2016',
   sampler: (context) => sampleFrameOrder(context),
   inputShapes: (frameShape) => [[...frameShape], [...frameShape], [...frameShape]],
   labelShape: () => [1],
@@ -101,7 +112,12 @@ export const orderVerification = {
     return tf.sequential({
       name: 'order_head',
       layers: [
-        tf.layers.dense({ inputShape: [3 * featureSize], units: 64, activation: 'relu', kernelInitializer: tf.initializers.heNormal({ seed }) }),
+        tf.layers.dense({
+          inputShape: [3 * featureSize],
+          units: 64,
+          activation: 'relu',
+          kernelInitializer: tf.initializers.heNormal({ seed }),
+        }),
         tf.layers.dense({ units: 1, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }) }),
       ],
     });

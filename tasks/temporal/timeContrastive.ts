@@ -25,7 +25,12 @@ export interface TimeContrastiveOptions {
 }
 
 /** Multi-view tuples pass through; a single frame becomes `views` random crops of itself (a stand-in for cameras). */
-function viewsOf(item: Frame | readonly Frame[], views: number, [lo, hi]: readonly [number, number], rng: Rng): readonly Frame[] {
+function viewsOf(
+  item: Frame | readonly Frame[],
+  views: number,
+  [lo, hi]: readonly [number, number],
+  rng: Rng,
+): readonly Frame[] {
   if (isTuple(item)) return item;
   return Array.from({ length: views }, () => {
     const side = rng.uniform(lo, hi);
@@ -50,7 +55,10 @@ function isTuple(item: Frame | readonly Frame[]): item is readonly Frame[] {
  * @example
  * alignViews([left$, right$], { tolerance: 0.02 }).pipe(sampleTimeContrastive({ rng: new Rng(1) }));
  */
-export function sampleTimeContrastive(context: SamplerContext, options: TimeContrastiveOptions = {}): OperatorFunction<Frame | readonly Frame[], Sample> {
+export function sampleTimeContrastive(
+  context: SamplerContext,
+  options: TimeContrastiveOptions = {},
+): OperatorFunction<Frame | readonly Frame[], Sample> {
   const { negativeGap, memory, stride, cropFraction, views } = validateTimeContrastiveOptions(options);
   const { rng } = context;
   return (items: Observable<Frame | readonly Frame[]>) =>
@@ -62,7 +70,11 @@ export function sampleTimeContrastive(context: SamplerContext, options: TimeCont
           const tuple = viewsOf(item, views, cropFraction, rng);
           const moment = tuple[0];
           if (!moment || tuple.length < 2) {
-            throw new OptionError('views', tuple.length, 'tuples of at least two views of one moment (alignViews or syntheticViews with count >= 2)');
+            throw new OptionError(
+              'views',
+              tuple.length,
+              'tuples of at least two views of one moment (alignViews or syntheticViews with count >= 2)',
+            );
           }
           if (recent.length > 0 && recent[0]![0]!.source !== moment.source) recent = [];
           const far = recent.filter((other) => Math.abs(other[0]!.index - moment.index) >= negativeGap);
@@ -80,12 +92,18 @@ export function sampleTimeContrastive(context: SamplerContext, options: TimeCont
 
 function validateTimeContrastiveOptions(options: TimeContrastiveOptions): Required<TimeContrastiveOptions> {
   const { negativeGap = 6, memory = 32, stride = 1, cropFraction = [0.6, 0.9], views = 2 } = options;
-  for (const [name, value] of [['negativeGap', negativeGap], ['memory', memory], ['stride', stride]] as const) {
+  for (const [name, value] of [
+    ['negativeGap', negativeGap],
+    ['memory', memory],
+    ['stride', stride],
+  ] as const) {
     if (!Number.isInteger(value) || value < 1) throw new OptionError(name, value, 'a positive integer');
   }
-  if (!Number.isInteger(views) || views < 2) throw new OptionError('views', views, 'an integer >= 2 (anchor and positive are two views)');
+  if (!Number.isInteger(views) || views < 2)
+    throw new OptionError('views', views, 'an integer >= 2 (anchor and positive are two views)');
   const [lo, hi] = cropFraction;
-  if (!(lo > 0 && lo <= hi && hi <= 1)) throw new OptionError('cropFraction', cropFraction, 'a [min, max] range with 0 < min <= max <= 1');
+  if (!(lo > 0 && lo <= hi && hi <= 1))
+    throw new OptionError('cropFraction', cropFraction, 'a [min, max] range with 0 < min <= max <= 1');
   return { negativeGap, memory, stride, cropFraction, views };
 }
 
@@ -97,6 +115,7 @@ function validateTimeContrastiveOptions(options: TimeContrastiveOptions): Requir
 export const timeContrastive = tripletTask<Frame | readonly Frame[]>({
   name: 'tcn',
   family: 'temporal',
-  paper: 'Sermanet, Lynch, Chebotar, Hsu, Jang, Schaal, Levine. Time-Contrastive Networks: Self-Supervised Learning from Video. ICRA 2018',
+  paper:
+    'Sermanet, Lynch, Chebotar, Hsu, Jang, Schaal, Levine. Time-Contrastive Networks: Self-Supervised Learning from Video. ICRA 2018',
   sampler: (context) => sampleTimeContrastive(context),
 });

@@ -51,7 +51,11 @@ export function pickMovingPatch(a: Frame, b: Frame, side: number, rng: Rng): Pat
   const best: { x: number; y: number; sum: number }[] = [];
   for (let y = 0; y + side <= height; y++) {
     for (let x = 0; x + side <= width; x++) {
-      const sum = table[(y + side) * (width + 1) + x + side]! - table[y * (width + 1) + x + side]! - table[(y + side) * (width + 1) + x]! + table[y * (width + 1) + x]!;
+      const sum =
+        table[(y + side) * (width + 1) + x + side]! -
+        table[y * (width + 1) + x + side]! -
+        table[(y + side) * (width + 1) + x]! +
+        table[y * (width + 1) + x]!;
       if (best.length < 3 || sum > best[2]!.sum) {
         best.push({ x, y, sum });
         best.sort((p, q) => q.sum - p.sum);
@@ -67,7 +71,14 @@ export function pickMovingPatch(a: Frame, b: Frame, side: number, rng: Rng): Pat
  * Sum of squared differences between the patch of `a` at `pa` and the patch of `b` at `pb`. Stops early once the
  * sum passes `bound` (a search only needs to know the candidate lost), returning the partial sum.
  */
-export function patchSsd(a: Frame, pa: PatchPosition, b: Frame, pb: PatchPosition, side: number, bound = Infinity): number {
+export function patchSsd(
+  a: Frame,
+  pa: PatchPosition,
+  b: Frame,
+  pb: PatchPosition,
+  side: number,
+  bound = Infinity,
+): number {
   const { width, channels } = a;
   let sum = 0;
   for (let y = 0; y < side; y++) {
@@ -86,7 +97,12 @@ export function patchSsd(a: Frame, pa: PatchPosition, b: Frame, pb: PatchPositio
  * Tracks a patch through `frames` by block matching: in each next frame, the position within `radius` pixels of
  * the last one whose patch has the least SSD to the patch in the previous frame. Returns one corner per frame.
  */
-export function trackPatch(frames: readonly Frame[], start: PatchPosition, side: number, radius: number): PatchPosition[] {
+export function trackPatch(
+  frames: readonly Frame[],
+  start: PatchPosition,
+  side: number,
+  radius: number,
+): PatchPosition[] {
   const track = [start];
   for (let t = 1; t < frames.length; t++) {
     const previous = track[t - 1]!;
@@ -115,12 +131,15 @@ export function trackPatch(frames: readonly Frame[], start: PatchPosition, side:
  * @example
  * frames$.pipe(sampleTrackedPatches({ rng: new Rng(1) }, { trackLength: 4, searchRadius: 6 }));
  */
-export function sampleTrackedPatches(context: SamplerContext, options: TrackPatchesOptions = {}): OperatorFunction<Frame, Sample> {
+export function sampleTrackedPatches(
+  context: SamplerContext,
+  options: TrackPatchesOptions = {},
+): OperatorFunction<Frame, Sample> {
   const { patchFraction, trackLength, searchRadius, stride, minMotion, bankSize } = validateTrackOptions(options);
   const { rng } = context;
   return (frames: Observable<Frame>) =>
     defer(() => {
-      let bank: Frame[] = [];
+      const bank: Frame[] = [];
       return frames.pipe(
         detectSceneCuts(),
         windowFrames({ size: trackLength, stride, withinScene: true }),
@@ -144,10 +163,23 @@ export function sampleTrackedPatches(context: SamplerContext, options: TrackPatc
 }
 
 function validateTrackOptions(options: TrackPatchesOptions): Required<TrackPatchesOptions> {
-  const { patchFraction = 0.5, trackLength = 4, searchRadius = 6, stride = 4, minMotion = 0.02, bankSize = 32 } = options;
-  if (!(patchFraction > 0 && patchFraction < 1)) throw new OptionError('patchFraction', patchFraction, 'a fraction in (0, 1) of the frame side');
-  if (!Number.isInteger(trackLength) || trackLength < 2) throw new OptionError('trackLength', trackLength, 'an integer >= 2 (frames a patch is followed over)');
-  for (const [name, value] of [['searchRadius', searchRadius], ['stride', stride], ['bankSize', bankSize]] as const) {
+  const {
+    patchFraction = 0.5,
+    trackLength = 4,
+    searchRadius = 6,
+    stride = 4,
+    minMotion = 0.02,
+    bankSize = 32,
+  } = options;
+  if (!(patchFraction > 0 && patchFraction < 1))
+    throw new OptionError('patchFraction', patchFraction, 'a fraction in (0, 1) of the frame side');
+  if (!Number.isInteger(trackLength) || trackLength < 2)
+    throw new OptionError('trackLength', trackLength, 'an integer >= 2 (frames a patch is followed over)');
+  for (const [name, value] of [
+    ['searchRadius', searchRadius],
+    ['stride', stride],
+    ['bankSize', bankSize],
+  ] as const) {
     if (!Number.isInteger(value) || value < 1) throw new OptionError(name, value, 'a positive integer');
   }
   if (!(minMotion >= 0 && minMotion < 1)) throw new OptionError('minMotion', minMotion, 'a number in [0, 1)');

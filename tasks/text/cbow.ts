@@ -22,7 +22,10 @@ import {
  * sample: inputs context ids (shape [2 * window], padded), their mask (1 where a context word is, shape
  * [2 * window]) and `[word, negative_1..K]` (shape [1 + K]); label `[1, 0 x K]`.
  */
-export function sampleCbow(context: SamplerContext, options: ResolvedWord2vecOptions): OperatorFunction<TokenizedSentence, Sample> {
+export function sampleCbow(
+  context: SamplerContext,
+  options: ResolvedWord2vecOptions,
+): OperatorFunction<TokenizedSentence, Sample> {
   const label = word2vecLabel(options.negatives);
   const width = 2 * options.window;
   return (sentences: Observable<TokenizedSentence>) =>
@@ -43,7 +46,11 @@ export function sampleCbow(context: SamplerContext, options: ResolvedWord2vecOpt
               mask[n++] = 1;
             }
             if (n === 0) return;
-            samples.push({ inputs: [ids, mask, Float32Array.from([center, ...words.negatives(center)])], label, source: sentence.source });
+            samples.push({
+              inputs: [ids, mask, Float32Array.from([center, ...words.negatives(center)])],
+              label,
+              source: sentence.source,
+            });
           });
           return samples;
         }),
@@ -65,7 +72,8 @@ export function createCbowTask(options: Word2vecOptions = {}): PretextTask<Token
   return {
     name: 'cbow',
     family: 'text-context',
-    paper: 'Mikolov, Chen, Corrado, Dean. Efficient Estimation of Word Representations in Vector Space. ICLR Workshop 2013',
+    paper:
+      'Mikolov, Chen, Corrado, Dean. Efficient Estimation of Word Representations in Vector Space. ICLR Workshop 2013',
     sampler: (context) => sampleCbow(context, resolved),
     inputShapes: () => [[width], [width], [1 + resolved.negatives]],
     labelShape: () => [1 + resolved.negatives],

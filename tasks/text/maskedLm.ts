@@ -5,7 +5,14 @@ import type { Rng } from '../../core/rng.ts';
 import { encodeText, lookupEmbeddings } from '../../models/textEncoder.ts';
 import type { PretextTask, SamplerContext } from '../task.ts';
 import type { Sample } from '../../pipeline/sample.ts';
-import { checkPositiveInteger, checkVocabulary, defaultVocabulary, fitIds, type TextVocabulary, type TokenizedSentence } from '../../text/tokenizedSentence.ts';
+import {
+  checkPositiveInteger,
+  checkVocabulary,
+  defaultVocabulary,
+  fitIds,
+  type TextVocabulary,
+  type TokenizedSentence,
+} from '../../text/tokenizedSentence.ts';
 
 /** Options of the masked language model task. */
 export interface MlmOptions {
@@ -26,7 +33,8 @@ function validateMlmOptions(options: MlmOptions): ResolvedMlmOptions {
   checkVocabulary(vocabulary);
   checkPositiveInteger('maxLength', maxLength);
   if (maxLength < 3) throw new OptionError('maxLength', maxLength, 'at least 3 ([CLS], a token, [SEP])');
-  if (!(maskFraction > 0 && maskFraction < 1)) throw new OptionError('maskFraction', maskFraction, 'a fraction in (0, 1), e.g. 0.15');
+  if (!(maskFraction > 0 && maskFraction < 1))
+    throw new OptionError('maskFraction', maskFraction, 'a fraction in (0, 1), e.g. 0.15');
   const maxPredictions = options.maxPredictions ?? Math.ceil(maskFraction * maxLength);
   checkPositiveInteger('maxPredictions', maxPredictions);
   return { vocabulary, maxLength, maskFraction, maxPredictions };
@@ -49,14 +57,22 @@ export interface MaskedSequence {
  * most maxPredictions, never special tokens); replace each by [MASK] 80% of the time, by a random token 10%, and
  * leave it unchanged 10%. Returns undefined for a sentence with no maskable token.
  */
-export function maskTokens(ids: Int32Array, options: ResolvedMlmOptions, rng: Rng, randomIds: Int32Array): MaskedSequence | undefined {
+export function maskTokens(
+  ids: Int32Array,
+  options: ResolvedMlmOptions,
+  rng: Rng,
+  randomIds: Int32Array,
+): MaskedSequence | undefined {
   const { vocabulary: v, maxLength, maskFraction, maxPredictions } = options;
   const sequence = [v.clsId, ...ids.subarray(0, maxLength - 2), v.sepId];
   const special = new Set(v.specialIds);
   const candidates = sequence.map((_, i) => i).filter((i) => !special.has(sequence[i]!));
   if (candidates.length === 0) return undefined;
   const count = Math.min(maxPredictions, Math.max(1, Math.round(candidates.length * maskFraction)));
-  const chosen = rng.shuffle(candidates).slice(0, count).sort((a, b) => a - b);
+  const chosen = rng
+    .shuffle(candidates)
+    .slice(0, count)
+    .sort((a, b) => a - b);
   const out: MaskedSequence = {
     ids: fitIds(sequence, maxLength, v.padId),
     positions: new Float32Array(maxPredictions),
@@ -86,7 +102,10 @@ function replacementIds(vocabulary: TextVocabulary): Int32Array {
  * The sampler: one sample per sentence, inputs corrupted ids `[maxLength]` and positions `[maxPredictions]`,
  * label `[2, maxPredictions]` (true ids, then weights).
  */
-export function sampleMaskedTokens(context: SamplerContext, options: ResolvedMlmOptions): OperatorFunction<TokenizedSentence, Sample> {
+export function sampleMaskedTokens(
+  context: SamplerContext,
+  options: ResolvedMlmOptions,
+): OperatorFunction<TokenizedSentence, Sample> {
   const randomIds = replacementIds(options.vocabulary);
   return (sentences: Observable<TokenizedSentence>) =>
     defer(() =>
@@ -104,7 +123,10 @@ export function sampleMaskedTokens(context: SamplerContext, options: ResolvedMlm
 }
 
 /** Per-prediction cross-entropy and correctness. labels `[batch, 2, P]`, logits `[batch, P, vocab]`. */
-function maskedTerms(labels: tf.Tensor, logits: tf.Tensor): { loss: tf.Tensor2D; correct: tf.Tensor2D; weights: tf.Tensor2D } {
+function maskedTerms(
+  labels: tf.Tensor,
+  logits: tf.Tensor,
+): { loss: tf.Tensor2D; correct: tf.Tensor2D; weights: tf.Tensor2D } {
   const [targets, weights] = tf.unstack(labels, 1) as [tf.Tensor2D, tf.Tensor2D]; // [batch, P] each
   const vocab = logits.shape[2]!;
   const targetLogit = tf.sum(tf.mul(logits, tf.oneHot(tf.cast(targets, 'int32'), vocab)), -1);
@@ -149,7 +171,8 @@ export function createMlmTask(options: MlmOptions = {}): PretextTask<TokenizedSe
   return {
     name: 'mlm',
     family: 'text-context',
-    paper: 'Devlin, Chang, Lee, Toutanova. BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding. NAACL 2019',
+    paper:
+      'Devlin, Chang, Lee, Toutanova. BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding. NAACL 2019',
     sampler: (context) => sampleMaskedTokens(context, resolved),
     inputShapes: () => [[maxLength], [maxPredictions]],
     labelShape: () => [2, maxPredictions],
@@ -158,8 +181,16 @@ export function createMlmTask(options: MlmOptions = {}): PretextTask<TokenizedSe
       return tf.sequential({
         name: 'mlm_head',
         layers: [
-          tf.layers.dense({ inputShape: [2 * featureSize], units: featureSize, activation: 'relu', kernelInitializer: tf.initializers.heNormal({ seed }) }),
-          tf.layers.dense({ units: vocabulary.vocabSize, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }) }),
+          tf.layers.dense({
+            inputShape: [2 * featureSize],
+            units: featureSize,
+            activation: 'relu',
+            kernelInitializer: tf.initializers.heNormal({ seed }),
+          }),
+          tf.layers.dense({
+            units: vocabulary.vocabSize,
+            kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }),
+          }),
         ],
       });
     },

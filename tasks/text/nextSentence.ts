@@ -7,7 +7,14 @@ import type { PretextTask, SamplerContext } from '../task.ts';
 import type { Sample } from '../../pipeline/sample.ts';
 import { binaryAccuracy } from '../losses/binaryCrossEntropy.ts';
 import { binaryCrossEntropy } from '../losses/binaryCrossEntropy.ts';
-import { checkPositiveInteger, checkVocabulary, defaultVocabulary, fitIds, type TextVocabulary, type TokenizedSentence } from '../../text/tokenizedSentence.ts';
+import {
+  checkPositiveInteger,
+  checkVocabulary,
+  defaultVocabulary,
+  fitIds,
+  type TextVocabulary,
+  type TokenizedSentence,
+} from '../../text/tokenizedSentence.ts';
 
 /** Options of the next-sentence prediction task. */
 export interface NspOptions {
@@ -28,7 +35,8 @@ function validateNspOptions(options: NspOptions): ResolvedNspOptions {
   checkVocabulary(vocabulary);
   checkPositiveInteger('maxLength', maxLength);
   checkPositiveInteger('poolSize', poolSize);
-  if (!(positiveFraction > 0 && positiveFraction < 1)) throw new OptionError('positiveFraction', positiveFraction, 'a fraction in (0, 1), e.g. 0.5');
+  if (!(positiveFraction > 0 && positiveFraction < 1))
+    throw new OptionError('positiveFraction', positiveFraction, 'a fraction in (0, 1), e.g. 0.5');
   return { vocabulary, maxLength, poolSize, positiveFraction };
 }
 
@@ -53,7 +61,10 @@ function randomOtherSentence(pool: TokenizedSentence[], document: number, rng: R
  * from a bounded pool of recent sentences (randomly replaced, so it spans documents). Inputs two `[maxLength]` id
  * arrays; label `[1]`.
  */
-export function sampleSentencePairs(context: SamplerContext, options: ResolvedNspOptions): OperatorFunction<TokenizedSentence, Sample> {
+export function sampleSentencePairs(
+  context: SamplerContext,
+  options: ResolvedNspOptions,
+): OperatorFunction<TokenizedSentence, Sample> {
   const { rng } = context;
   return (sentences: Observable<TokenizedSentence>) =>
     defer(() => {
@@ -64,9 +75,14 @@ export function sampleSentencePairs(context: SamplerContext, options: ResolvedNs
           if (sentence.ids.length === 0) return [];
           const out: Sample[] = [];
           if (previous && previous.document === sentence.document) {
-            const negative = rng.next() >= options.positiveFraction ? randomOtherSentence(pool, previous.document, rng) : undefined;
+            const negative =
+              rng.next() >= options.positiveFraction ? randomOtherSentence(pool, previous.document, rng) : undefined;
             const second = negative ?? sentence;
-            out.push({ inputs: [packSentence(previous.ids, options), packSentence(second.ids, options)], label: Float32Array.of(negative ? 0 : 1), source: sentence.source });
+            out.push({
+              inputs: [packSentence(previous.ids, options), packSentence(second.ids, options)],
+              label: Float32Array.of(negative ? 0 : 1),
+              source: sentence.source,
+            });
           }
           if (pool.length < options.poolSize) pool.push(sentence);
           else pool[rng.int(pool.length)] = sentence;
@@ -91,7 +107,8 @@ export function createNspTask(options: NspOptions = {}): PretextTask<TokenizedSe
   return {
     name: 'nsp',
     family: 'text-context',
-    paper: 'Devlin, Chang, Lee, Toutanova. BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding. NAACL 2019',
+    paper:
+      'Devlin, Chang, Lee, Toutanova. BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding. NAACL 2019',
     sampler: (context) => sampleSentencePairs(context, resolved),
     inputShapes: () => [[resolved.maxLength], [resolved.maxLength]],
     labelShape: () => [1],
@@ -100,7 +117,12 @@ export function createNspTask(options: NspOptions = {}): PretextTask<TokenizedSe
       return tf.sequential({
         name: 'nsp_head',
         layers: [
-          tf.layers.dense({ inputShape: [4 * featureSize], units: featureSize, activation: 'relu', kernelInitializer: tf.initializers.heNormal({ seed }) }),
+          tf.layers.dense({
+            inputShape: [4 * featureSize],
+            units: featureSize,
+            activation: 'relu',
+            kernelInitializer: tf.initializers.heNormal({ seed }),
+          }),
           tf.layers.dense({ units: 1, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }) }),
         ],
       });

@@ -22,7 +22,10 @@ import {
  * becomes one sample: inputs `[word]` (shape [1]) and `[context, negative_1..K]` (shape [1 + K]); label
  * `[1, 0 x K]`.
  */
-export function sampleSkipgrams(context: SamplerContext, options: ResolvedWord2vecOptions): OperatorFunction<TokenizedSentence, Sample> {
+export function sampleSkipgrams(
+  context: SamplerContext,
+  options: ResolvedWord2vecOptions,
+): OperatorFunction<TokenizedSentence, Sample> {
   const label = word2vecLabel(options.negatives);
   return (sentences: Observable<TokenizedSentence>) =>
     defer(() => {
@@ -60,7 +63,8 @@ export function createSkipgramTask(options: Word2vecOptions = {}): PretextTask<T
   return {
     name: 'skipgram',
     family: 'text-context',
-    paper: 'Mikolov, Sutskever, Chen, Corrado, Dean. Distributed Representations of Words and Phrases and their Compositionality. NeurIPS 2013',
+    paper:
+      'Mikolov, Sutskever, Chen, Corrado, Dean. Distributed Representations of Words and Phrases and their Compositionality. NeurIPS 2013',
     sampler: (context) => sampleSkipgrams(context, resolved),
     inputShapes: () => [[1], [1 + resolved.negatives]],
     labelShape: () => [1 + resolved.negatives],

@@ -5,7 +5,14 @@ import { OptionError } from '../../core/errors.ts';
 import { embeddingTable, encodeText, lookupEmbeddings } from '../../models/textEncoder.ts';
 import type { PretextTask, SamplerContext } from '../task.ts';
 import type { Sample } from '../../pipeline/sample.ts';
-import { checkPositiveInteger, checkVocabulary, defaultVocabulary, fitIds, type TextVocabulary, type TokenizedSentence } from '../../text/tokenizedSentence.ts';
+import {
+  checkPositiveInteger,
+  checkVocabulary,
+  defaultVocabulary,
+  fitIds,
+  type TextVocabulary,
+  type TokenizedSentence,
+} from '../../text/tokenizedSentence.ts';
 
 /** Options of CPC over token sequences. */
 export interface TextCpcOptions {
@@ -27,7 +34,12 @@ function validateTextCpcOptions(options: TextCpcOptions): ResolvedTextCpcOptions
   checkPositiveInteger('maxLength', maxLength);
   checkPositiveInteger('steps', steps);
   checkPositiveInteger('embeddingSize', embeddingSize);
-  if (steps >= maxLength - 1) throw new OptionError('steps', steps, `fewer than maxLength - 1 = ${maxLength - 1} (a window must hold a context and its futures)`);
+  if (steps >= maxLength - 1)
+    throw new OptionError(
+      'steps',
+      steps,
+      `fewer than maxLength - 1 = ${maxLength - 1} (a window must hold a context and its futures)`,
+    );
   return { vocabulary, maxLength, steps, embeddingSize };
 }
 
@@ -37,7 +49,10 @@ function validateTextCpcOptions(options: TextCpcOptions): ResolvedTextCpcOptions
  * `[2, maxLength]`: a mask (1 on real tokens) then the ids, which the loss needs to tell true negatives from other
  * occurrences of the same token.
  */
-export function sampleTokenWindows(_context: SamplerContext, options: ResolvedTextCpcOptions): OperatorFunction<TokenizedSentence, Sample> {
+export function sampleTokenWindows(
+  _context: SamplerContext,
+  options: ResolvedTextCpcOptions,
+): OperatorFunction<TokenizedSentence, Sample> {
   const { maxLength, steps, vocabulary } = options;
   const window = (ids: number[], source?: string): Sample => {
     const fitted = fitIds(ids, maxLength, vocabulary.padId);
@@ -76,11 +91,19 @@ export function sampleTokenWindows(_context: SamplerContext, options: ResolvedTe
  * Columns holding the same token as the row's target (other than its own) are left out of the softmax: they are
  * not negatives. Returns per-row cross-entropy, correctness and weight, each `[K, N]`.
  */
-function infoNceTerms(labels: tf.Tensor, scores: tf.Tensor): { loss: tf.Tensor; correct: tf.Tensor; weights: tf.Tensor } {
+function infoNceTerms(
+  labels: tf.Tensor,
+  scores: tf.Tensor,
+): { loss: tf.Tensor; correct: tf.Tensor; weights: tf.Tensor } {
   const [K, N] = scores.shape as [number, number, number];
   const [batch, , length] = labels.shape as [number, number, number];
   const T = length - K;
-  if (N !== batch * T) throw new OptionError('scores', `[${scores.shape}]`, `[K, batch * (maxLength - K), same] = [${K}, ${batch * T}, ${batch * T}]`);
+  if (N !== batch * T)
+    throw new OptionError(
+      'scores',
+      `[${scores.shape}]`,
+      `[K, batch * (maxLength - K), same] = [${K}, ${batch * T}, ${batch * T}]`,
+    );
   const [mask, ids] = tf.unstack(labels, 1) as [tf.Tensor2D, tf.Tensor2D]; // [batch, L] each
   const eye = tf.eye(N);
   const losses: tf.Tensor[] = [];
@@ -88,7 +111,10 @@ function infoNceTerms(labels: tf.Tensor, scores: tf.Tensor): { loss: tf.Tensor; 
   const weights: tf.Tensor[] = [];
   for (let k = 1; k <= K; k++) {
     const targetIds = tf.reshape(tf.slice(ids, [0, k], [-1, T]), [N]);
-    const sameToken = tf.sub(tf.cast(tf.equal(tf.expandDims(targetIds, 1), tf.expandDims(targetIds, 0)), 'float32'), eye);
+    const sameToken = tf.sub(
+      tf.cast(tf.equal(tf.expandDims(targetIds, 1), tf.expandDims(targetIds, 0)), 'float32'),
+      eye,
+    );
     const logits = tf.sub(tf.squeeze(tf.slice(scores, [k - 1, 0, 0], [1, -1, -1]), [0]), tf.mul(sameToken, 1e9)); // [N, N]
     losses.push(tf.sub(tf.logSumExp(logits, 1), tf.sum(tf.mul(logits, eye), 1)));
     corrects.push(tf.cast(tf.equal(tf.argMax(logits, 1), tf.range(0, N, 1, 'int32')), 'float32'));
@@ -132,7 +158,8 @@ export function createTextCpcTask(options: TextCpcOptions = {}): PretextTask<Tok
   return {
     name: 'text-cpc',
     family: 'contrastive',
-    paper: 'van den Oord, Li, Vinyals. Representation Learning with Contrastive Predictive Coding. arXiv:1807.03748, 2018',
+    paper:
+      'van den Oord, Li, Vinyals. Representation Learning with Contrastive Predictive Coding. arXiv:1807.03748, 2018',
     sampler: (context) => sampleTokenWindows(context, resolved),
     inputShapes: () => [[maxLength]],
     labelShape: () => [2, maxLength],
@@ -140,7 +167,14 @@ export function createTextCpcTask(options: TextCpcOptions = {}): PretextTask<Tok
       // All K maps W_k [featureSize -> embeddingSize] as one bias-free dense layer: [N, H] -> [N, K * E].
       return tf.sequential({
         name: 'text_cpc_head',
-        layers: [tf.layers.dense({ inputShape: [featureSize], units: K * embeddingSize, useBias: false, kernelInitializer: tf.initializers.glorotUniform({ seed: rng.int(2 ** 31) }) })],
+        layers: [
+          tf.layers.dense({
+            inputShape: [featureSize],
+            units: K * embeddingSize,
+            useBias: false,
+            kernelInitializer: tf.initializers.glorotUniform({ seed: rng.int(2 ** 31) }),
+          }),
+        ],
       });
     },
     forward(encoder, head, [ids], training) {
@@ -150,10 +184,15 @@ export function createTextCpcTask(options: TextCpcOptions = {}): PretextTask<Tok
         const T = length - K;
         const N = batch * T;
         const table = embeddingTable(encoder);
-        if (table.shape[1] !== embeddingSize) throw new OptionError('embeddingSize', embeddingSize, `the encoder's embeddingSize (${table.shape[1]})`);
+        if (table.shape[1] !== embeddingSize)
+          throw new OptionError('embeddingSize', embeddingSize, `the encoder's embeddingSize (${table.shape[1]})`);
         const z = lookupEmbeddings(table, ids!); // [batch, L, E]
         const context = tf.slice(sequence, [0, 0, 0], [-1, T, channels / 2]); // forward direction, [batch, T, H]
-        const predictions = tf.reshape(head.apply(tf.reshape(context, [N, channels / 2]), { training }) as tf.Tensor, [N, K, embeddingSize]);
+        const predictions = tf.reshape(head.apply(tf.reshape(context, [N, channels / 2]), { training }) as tf.Tensor, [
+          N,
+          K,
+          embeddingSize,
+        ]);
         const scores: tf.Tensor[] = [];
         for (let k = 1; k <= K; k++) {
           const predicted = tf.reshape(tf.slice(predictions, [0, k - 1, 0], [-1, 1, -1]), [N, embeddingSize]);

@@ -44,8 +44,10 @@ export function validateWord2vecOptions(options: Word2vecOptions): ResolvedWord2
   checkPositiveInteger('embeddingSize', embeddingSize);
   checkPositiveInteger('window', window);
   checkPositiveInteger('negatives', negatives);
-  if (!(subsample >= 0 && subsample < 1)) throw new OptionError('subsample', subsample, 'a threshold in [0, 1), e.g. 1e-3 (0: keep every word)');
-  if (counts && counts.length !== vocabSize) throw new OptionError('counts', `${counts.length} counts`, `one count per id (${vocabSize})`);
+  if (!(subsample >= 0 && subsample < 1))
+    throw new OptionError('subsample', subsample, 'a threshold in [0, 1), e.g. 1e-3 (0: keep every word)');
+  if (counts && counts.length !== vocabSize)
+    throw new OptionError('counts', `${counts.length} counts`, `one count per id (${vocabSize})`);
   return { vocabSize, embeddingSize, window, negatives, subsample, counts };
 }
 
@@ -161,7 +163,12 @@ export function word2vecLabel(negatives: number): Float32Array {
  */
 export function buildContextHead(options: ResolvedWord2vecOptions, rng: Rng, name: string): tf.LayersModel {
   const ids = tf.input({ shape: [1 + options.negatives], name: `${name}_targets` });
-  const table = new TokenEmbedding({ vocabSize: options.vocabSize, embeddingSize: options.embeddingSize, seed: rng.int(2 ** 31), name: `${name}_context_vectors` });
+  const table = new TokenEmbedding({
+    vocabSize: options.vocabSize,
+    embeddingSize: options.embeddingSize,
+    seed: rng.int(2 ** 31),
+    name: `${name}_context_vectors`,
+  });
   return tf.model({ inputs: ids, outputs: table.apply(ids) as tf.SymbolicTensor, name });
 }
 
@@ -169,7 +176,11 @@ export function buildContextHead(options: ResolvedWord2vecOptions, rng: Rng, nam
 export function wordTable(encoder: tf.LayersModel, options: ResolvedWord2vecOptions): tf.Tensor2D {
   const table = embeddingTable(encoder);
   if (table.shape[0] !== options.vocabSize || table.shape[1] !== options.embeddingSize) {
-    throw new OptionError('encoder', `embeddings [${table.shape}]`, `[${options.vocabSize}, ${options.embeddingSize}]: the same vocabSize and embeddingSize for encoder and task`);
+    throw new OptionError(
+      'encoder',
+      `embeddings [${table.shape}]`,
+      `[${options.vocabSize}, ${options.embeddingSize}]: the same vocabSize and embeddingSize for encoder and task`,
+    );
   }
   return table;
 }
@@ -178,7 +189,12 @@ export function wordTable(encoder: tf.LayersModel, options: ResolvedWord2vecOpti
  * Dot products of word vectors `[batch, embeddingSize]` with the context vectors of `targets` `[batch, 1 + K]`
  * (positive first): logits `[batch, 1 + K]`.
  */
-export function scoreTargets(head: tf.LayersModel, words: tf.Tensor2D, targets: tf.Tensor, training: boolean): tf.Tensor2D {
+export function scoreTargets(
+  head: tf.LayersModel,
+  words: tf.Tensor2D,
+  targets: tf.Tensor,
+  training: boolean,
+): tf.Tensor2D {
   const context = head.apply(targets, { training }) as tf.Tensor3D; // [batch, 1 + K, E]
   return tf.sum(tf.mul(context, tf.expandDims(words, 1)), -1) as tf.Tensor2D;
 }
@@ -228,7 +244,12 @@ export interface WordLookup {
  * @example
  * nearestWords(encoder, tokenizer, 'emma', 5); // [{ word: 'harriet', similarity: 0.71 }, ...]
  */
-export function nearestWords(source: tf.LayersModel | tf.Tensor2D, vocabulary: WordLookup, word: string, k: number): WordNeighbour[] {
+export function nearestWords(
+  source: tf.LayersModel | tf.Tensor2D,
+  vocabulary: WordLookup,
+  word: string,
+  k: number,
+): WordNeighbour[] {
   const id = vocabulary.tokenToId(word);
   if (id === undefined) throw new OptionError('word', word, 'a word of the vocabulary');
   const similarities = tf.tidy(() => {

@@ -29,7 +29,14 @@ let clip: string;
 test.before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'tempo-cli-'));
   clipsDir = join(dir, 'clips');
-  const { clips } = await generateLabelledClips({ dir: clipsDir, seed: 2, count: 4, width: 32, height: 32, frames: 24 });
+  const { clips } = await generateLabelledClips({
+    dir: clipsDir,
+    seed: 2,
+    count: 4,
+    width: 32,
+    height: 32,
+    frames: 24,
+  });
   clip = clips[0]!.path;
 });
 test.after.always(() => rm(dir, { recursive: true, force: true }));
@@ -81,8 +88,26 @@ test('bad flags are refused with the flag named', async (t) => {
 
 test('a pretrain killed with SIGKILL resumes from its last checkpoint with --resume', async (t) => {
   const out = join(dir, 'run');
-  const args = ['--backend', 'wasm', 'pretrain', '--video', clipsDir, '--steps', '40', '--batch', '8', '--checkpoint-every', '5',
-    '--width', '32', '--height', '32', '--out', out, '--json'];
+  const args = [
+    '--backend',
+    'wasm',
+    'pretrain',
+    '--video',
+    clipsDir,
+    '--steps',
+    '40',
+    '--batch',
+    '8',
+    '--checkpoint-every',
+    '5',
+    '--width',
+    '32',
+    '--height',
+    '32',
+    '--out',
+    out,
+    '--json',
+  ];
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (chunk) => (stderr += chunk));
@@ -101,7 +126,10 @@ test('a pretrain killed with SIGKILL resumes from its last checkpoint with --res
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  t.true(killedAfter >= 10 && killedAfter < 40, `killed after checkpoint step ${killedAfter}; exit ${child.exitCode}; stderr: ${stderr.slice(-500)}`);
+  t.true(
+    killedAfter >= 10 && killedAfter < 40,
+    `killed after checkpoint step ${killedAfter}; exit ${child.exitCode}; stderr: ${stderr.slice(-500)}`,
+  );
   await exited;
   const checkpointStep = JSON.parse(await readFile(state, 'utf8')).step as number;
 
@@ -110,8 +138,14 @@ test('a pretrain killed with SIGKILL resumes from its last checkpoint with --res
   const summary = JSON.parse(resumed.stdout);
   t.is(summary.startStep, checkpointStep);
   t.is(summary.steps, 40);
-  const steps = (await readFile(join(out, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l).step);
-  t.deepEqual(steps, Array.from({ length: 40 }, (_, i) => i + 1));
+  const steps = (await readFile(join(out, 'metrics.jsonl'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l).step);
+  t.deepEqual(
+    steps,
+    Array.from({ length: 40 }, (_, i) => i + 1),
+  );
   t.true(existsSync(join(out, 'encoder', 'model.json')));
 });
 
@@ -137,9 +171,37 @@ test('probe --images reads IDX files and reports accuracy against a random-init 
   await writeFile(join(dir, 'images.idx.gz'), gzipSync(images));
   await writeFile(join(dir, 'labels.idx'), labels);
   const model = join(dir, 'probe-model');
-  const trained = await cli(['--backend', 'wasm', 'pretrain', '--video', clipsDir, '--steps', '3', '--batch', '4', '--width', '32', '--height', '32', '--out', model, '--json']);
+  const trained = await cli([
+    '--backend',
+    'wasm',
+    'pretrain',
+    '--video',
+    clipsDir,
+    '--steps',
+    '3',
+    '--batch',
+    '4',
+    '--width',
+    '32',
+    '--height',
+    '32',
+    '--out',
+    model,
+    '--json',
+  ]);
   t.is(trained.code, 0, trained.stderr);
-  const result = await cli(['--backend', 'wasm', 'probe', '--model', model, '--images', join(dir, 'images.idx.gz'), '--labels', join(dir, 'labels.idx'), '--json']);
+  const result = await cli([
+    '--backend',
+    'wasm',
+    'probe',
+    '--model',
+    model,
+    '--images',
+    join(dir, 'images.idx.gz'),
+    '--labels',
+    join(dir, 'labels.idx'),
+    '--json',
+  ]);
   t.is(result.code, 0, result.stderr);
   const probe = JSON.parse(result.stdout);
   t.true(probe.accuracy > 0.9, `accuracy ${probe.accuracy}`);

@@ -8,7 +8,22 @@ import { generateLabelledClips } from '../../fixtures/syntheticVideos.ts';
 import { freePort, serveTestStream, silentServer, testStreamToStdout } from '../pipeline/_liveServer.ts';
 
 const CLI = join(import.meta.dirname, '..', '..', 'bin', 'tempo-ssl.js');
-const SMALL = ['--backend', 'wasm', 'pretrain', '--tasks', 'order', '--batch', '4', '--width', '32', '--height', '32', '--feature-size', '16', '--json'];
+const SMALL = [
+  '--backend',
+  'wasm',
+  'pretrain',
+  '--tasks',
+  'order',
+  '--batch',
+  '4',
+  '--width',
+  '32',
+  '--height',
+  '32',
+  '--feature-size',
+  '16',
+  '--json',
+];
 
 interface Running {
   child: ChildProcess;
@@ -26,7 +41,9 @@ function start(args: string[], stdinFrom?: ChildProcess): Running {
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));
   child.stderr!.on('data', (d) => (stderr += d));
-  const exit = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+  const exit = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.once('close', (code) => resolve({ code, stdout, stderr })),
+  );
   return { child, exit };
 }
 
@@ -121,11 +138,27 @@ test('a live sender that goes silent stops the run with a one-line StreamStalled
 });
 
 test('--on-bad-input skip names the bad video in the summary and trains on the rest; fail stops with its error', async (t) => {
-  const { clips } = await generateLabelledClips({ dir: join(dir, 'clips'), seed: 3, count: 2, width: 32, height: 32, frames: 24 });
+  const { clips } = await generateLabelledClips({
+    dir: join(dir, 'clips'),
+    seed: 3,
+    count: 2,
+    width: 32,
+    height: 32,
+    frames: 24,
+  });
   const bad = join(dir, 'clips', 'not-a-video.mp4');
   await writeFile(bad, 'this is text, not video\n'.repeat(50));
   const videos = ['--video', clips[0]!.path, clips[1]!.path, bad];
-  const skipped = await start([...SMALL, ...videos, '--out', join(dir, 'skip'), '--steps', '3', '--on-bad-input', 'skip']).exit;
+  const skipped = await start([
+    ...SMALL,
+    ...videos,
+    '--out',
+    join(dir, 'skip'),
+    '--steps',
+    '3',
+    '--on-bad-input',
+    'skip',
+  ]).exit;
   t.is(skipped.code, 0, skipped.stderr);
   const summary = JSON.parse(skipped.stdout);
   t.is(summary.steps, 3);
@@ -139,9 +172,17 @@ test('--on-bad-input skip names the bad video in the summary and trains on the r
 });
 
 test('--shard i/N trains on its part of the inputs only', async (t) => {
-  const { clips } = await generateLabelledClips({ dir: join(dir, 'shard'), seed: 4, count: 2, width: 32, height: 32, frames: 24 });
+  const { clips } = await generateLabelledClips({
+    dir: join(dir, 'shard'),
+    seed: 4,
+    count: 2,
+    width: 32,
+    height: 32,
+    frames: 24,
+  });
   const out = join(dir, 'shard-run');
-  const result = await start([...SMALL, '--video', join(dir, 'shard'), '--out', out, '--steps', '1', '--shard', '1/2']).exit;
+  const result = await start([...SMALL, '--video', join(dir, 'shard'), '--out', out, '--steps', '1', '--shard', '1/2'])
+    .exit;
   t.is(result.code, 0, result.stderr);
   const run = JSON.parse(await readFile(join(out, 'run.json'), 'utf8'));
   const sorted = clips.map((c) => c.path).sort();
@@ -149,19 +190,46 @@ test('--shard i/N trains on its part of the inputs only', async (t) => {
 });
 
 test('embed writes one JSON line per frame with source, index, timestamp and the embedding', async (t) => {
-  const { clips } = await generateLabelledClips({ dir: join(dir, 'embed-clips'), seed: 6, count: 1, width: 32, height: 32, frames: 24 });
+  const { clips } = await generateLabelledClips({
+    dir: join(dir, 'embed-clips'),
+    seed: 6,
+    count: 1,
+    width: 32,
+    height: 32,
+    frames: 24,
+  });
   const model = join(dir, 'embed-run');
   const trained = await start([...SMALL, '--video', clips[0]!.path, '--out', model, '--steps', '1']).exit;
   t.is(trained.code, 0, trained.stderr);
   const file = join(dir, 'embeddings.jsonl');
-  const result = await start(['--backend', 'wasm', 'embed', '--model', model, '--video', clips[0]!.path, '--out', file, '--fps', '6']).exit;
+  const result = await start([
+    '--backend',
+    'wasm',
+    'embed',
+    '--model',
+    model,
+    '--video',
+    clips[0]!.path,
+    '--out',
+    file,
+    '--fps',
+    '6',
+  ]).exit;
   t.is(result.code, 0, result.stderr);
-  const lines = (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+  const lines = (await readFile(file, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   // 24 frames at 12 fps resampled to 6 fps.
   t.is(lines.length, 12);
-  t.deepEqual(lines.map((l) => l.index), Array.from({ length: 12 }, (_, i) => i));
+  t.deepEqual(
+    lines.map((l) => l.index),
+    Array.from({ length: 12 }, (_, i) => i),
+  );
   t.is(lines[3].timestamp, 0.5);
-  t.true(lines.every((l) => l.source === clips[0]!.path && l.embedding.length === 16 && l.embedding.every(Number.isFinite)));
+  t.true(
+    lines.every((l) => l.source === clips[0]!.path && l.embedding.length === 16 && l.embedding.every(Number.isFinite)),
+  );
 });
 
 test('a live sender that drops and comes back is reconnected to and training goes on', async (t) => {
@@ -201,8 +269,17 @@ test('SIGTERM stops a run whose live sender sends nothing, with a checkpoint and
   const server = await silentServer();
   const out = join(dir, 'silent-stop');
   try {
-    const run = start([...SMALL, '--video', `tcp://127.0.0.1:${server.port}`, '--out', out, '--stall-timeout', '60000']);
-    while (run.child.exitCode === null && !existsSync(join(out, 'run.json'))) await new Promise((resolve) => setTimeout(resolve, 200));
+    const run = start([
+      ...SMALL,
+      '--video',
+      `tcp://127.0.0.1:${server.port}`,
+      '--out',
+      out,
+      '--stall-timeout',
+      '60000',
+    ]);
+    while (run.child.exitCode === null && !existsSync(join(out, 'run.json')))
+      await new Promise((resolve) => setTimeout(resolve, 200));
     await new Promise((resolve) => setTimeout(resolve, 1000));
     run.child.kill('SIGTERM');
     const result = await run.exit;
@@ -216,21 +293,47 @@ test('SIGTERM stops a run whose live sender sends nothing, with a checkpoint and
 
 test('embed of a live stream runs until SIGTERM and leaves whole JSON lines', async (t) => {
   const model = join(dir, 'embed-live-run');
-  const { clips } = await generateLabelledClips({ dir: join(dir, 'embed-live-clips'), seed: 7, count: 1, width: 32, height: 32, frames: 24 });
+  const { clips } = await generateLabelledClips({
+    dir: join(dir, 'embed-live-clips'),
+    seed: 7,
+    count: 1,
+    width: 32,
+    height: 32,
+    frames: 24,
+  });
   const trained = await start([...SMALL, '--video', clips[0]!.path, '--out', model, '--steps', '1']).exit;
   t.is(trained.code, 0, trained.stderr);
   const port = await freePort();
   const server = serveTestStream(port);
   const file = join(dir, 'live.jsonl');
   try {
-    const run = start(['--backend', 'wasm', 'embed', '--model', model, '--video', `tcp://127.0.0.1:${port}`, '--out', file, '--batch', '8']);
-    while (run.child.exitCode === null && (!existsSync(file) || (await readFile(file, 'utf8')).split('\n').length < 40)) await new Promise((resolve) => setTimeout(resolve, 200));
+    const run = start([
+      '--backend',
+      'wasm',
+      'embed',
+      '--model',
+      model,
+      '--video',
+      `tcp://127.0.0.1:${port}`,
+      '--out',
+      file,
+      '--batch',
+      '8',
+    ]);
+    while (run.child.exitCode === null && (!existsSync(file) || (await readFile(file, 'utf8')).split('\n').length < 40))
+      await new Promise((resolve) => setTimeout(resolve, 200));
     run.child.kill('SIGTERM');
     const result = await run.exit;
     t.is(result.code, 0, result.stderr);
-    const lines = (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const lines = (await readFile(file, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     t.true(lines.length >= 39);
-    t.deepEqual(lines.map((l) => l.index), lines.map((_, i) => i));
+    t.deepEqual(
+      lines.map((l) => l.index),
+      lines.map((_, i) => i),
+    );
   } finally {
     server.kill();
   }

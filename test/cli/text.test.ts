@@ -26,9 +26,15 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
 }
 
 /** The last line of stderr, after checking that the CLI failed with exactly one line of its own. */
-function oneLineError(t: { is: (a: unknown, b: unknown, m?: string) => void }, result: { code: number; stderr: string }): string {
+function oneLineError(
+  t: { is: (a: unknown, b: unknown, m?: string) => void },
+  result: { code: number; stderr: string },
+): string {
   t.is(result.code, 1, result.stderr);
-  const lines = result.stderr.trim().split('\n').filter((l) => l.startsWith('tempo-ssl:'));
+  const lines = result.stderr
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('tempo-ssl:'));
   t.is(lines.length, 1, result.stderr);
   return lines[0] ?? '';
 }
@@ -42,7 +48,9 @@ test.before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'tempo-text-cli-'));
   corpus = await writeCorpus(dir, 'corpus.txt', 40);
   daily = await writeDailyDialog(dir, 'dialogues_train.txt', 24);
-  const trained = await WordPiece.train([await readFile(corpus, 'utf8'), await readFile(daily, 'utf8')], { vocabSize: 120 });
+  const trained = await WordPiece.train([await readFile(corpus, 'utf8'), await readFile(daily, 'utf8')], {
+    vocabSize: 120,
+  });
   tokenizer = join(dir, 'tokenizer.json');
   await trained.save(tokenizer);
 });
@@ -53,20 +61,54 @@ const small = ['--steps', '2', '--batch', '4', '--max-length', '12', '--feature-
 test('the text commands are listed in --help', async (t) => {
   const result = await cli(['--help']);
   t.is(result.code, 0);
-  for (const command of ['score-dialogue', 'serve', 'process-corpus']) t.regex(result.stdout, new RegExp(`\\n  ${command} `));
+  for (const command of ['score-dialogue', 'serve', 'process-corpus'])
+    t.regex(result.stdout, new RegExp(`\\n  ${command} `));
 });
 
 test('pretrain --text trains a tokenizer, the encoder and each head, and --resume continues the run', async (t) => {
   const out = join(dir, 'text-run');
-  const first = await cli(['pretrain', '--text', corpus, '--tasks', 'nsp,mlm,skipgram', '--vocab-size', '100', '--out', out, ...small]);
+  const first = await cli([
+    'pretrain',
+    '--text',
+    corpus,
+    '--tasks',
+    'nsp,mlm,skipgram',
+    '--vocab-size',
+    '100',
+    '--out',
+    out,
+    ...small,
+  ]);
   t.is(first.code, 0, first.stderr);
   t.like(JSON.parse(first.stdout), { steps: 2, startStep: 0, stoppedBy: 'steps' });
-  for (const path of ['tokenizer.json', 'run.json', 'encoder/model.json', 'heads/nsp/model.json', 'heads/mlm/model.json', 'heads/skipgram/model.json', 'checkpoint/state.json']) {
+  for (const path of [
+    'tokenizer.json',
+    'run.json',
+    'encoder/model.json',
+    'heads/nsp/model.json',
+    'heads/mlm/model.json',
+    'heads/skipgram/model.json',
+    'checkpoint/state.json',
+  ]) {
     t.true(existsSync(join(out, path)), path);
   }
   const info = JSON.parse(await readFile(join(out, 'run.json'), 'utf8'));
   t.like(info, { kind: 'text', tokenizer: 'tokenizer.json', taskConfig: { maxLength: 12 } });
-  const resumed = await cli(['pretrain', '--text', corpus, '--tasks', 'nsp,mlm,skipgram', '--vocab-size', '100', '--out', out, ...small, '--steps', '3', '--resume']);
+  const resumed = await cli([
+    'pretrain',
+    '--text',
+    corpus,
+    '--tasks',
+    'nsp,mlm,skipgram',
+    '--vocab-size',
+    '100',
+    '--out',
+    out,
+    ...small,
+    '--steps',
+    '3',
+    '--resume',
+  ]);
   t.is(resumed.code, 0, resumed.stderr);
   t.like(JSON.parse(resumed.stdout), { steps: 3, startStep: 2 });
   const line = oneLineError(t, await cli(['score-dialogue', '--model', out, '--input', daily]));
@@ -80,9 +122,15 @@ test('pretrain --dialogues then score-dialogue writes one JSON line per dialogue
   t.true(existsSync(join(out, 'heads', 'dialogue-order', 'model.json')));
   const scored = await cli(['score-dialogue', '--model', out, '--input', daily, '--json']);
   t.is(scored.code, 0, scored.stderr);
-  const lines = scored.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const lines = scored.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   t.is(lines.length, 24);
-  t.deepEqual(lines.map((l) => l.id), Array.from({ length: 24 }, (_, i) => String(i + 1)));
+  t.deepEqual(
+    lines.map((l) => l.id),
+    Array.from({ length: 24 }, (_, i) => String(i + 1)),
+  );
   const dialogues = (await readFile(daily, 'utf8')).trim().split('\n');
   lines.forEach((l, i) => {
     t.true(l.score >= 0 && l.score <= 1);
@@ -93,14 +141,40 @@ test('pretrain --dialogues then score-dialogue writes one JSON line per dialogue
 
 test('process-corpus killed after its first shard and rerun ends with the bytes of a clean run', async (t) => {
   const big = await writeCorpus(dir, 'big.txt', 500, 5);
-  const args = (out: string): string[] => ['process-corpus', '--input', big, '--tasks', 'nsp,mlm', '--tokenizer', tokenizer, '--out', out, '--shard-size', '20', '--seed', '7'];
+  const args = (out: string): string[] => [
+    'process-corpus',
+    '--input',
+    big,
+    '--tasks',
+    'nsp,mlm',
+    '--tokenizer',
+    tokenizer,
+    '--out',
+    out,
+    '--shard-size',
+    '20',
+    '--seed',
+    '7',
+  ];
   const clean = join(dir, 'pc-clean');
   const killed = join(dir, 'pc-killed');
   // The clean run in this process (the same code the CLI runs), to spare a CLI start.
-  await processCorpus({ text: [big], dialogues: [big], tasks: ['nsp', 'mlm'], tokenizer, outDir: clean, shardSize: 20, seed: 7, taskConfig: { maxLength: 32, turns: 3 }, dialogueFormat: 'auto', onInvalid: 'fail' });
+  await processCorpus({
+    text: [big],
+    dialogues: [big],
+    tasks: ['nsp', 'mlm'],
+    tokenizer,
+    outDir: clean,
+    shardSize: 20,
+    seed: 7,
+    taskConfig: { maxLength: 32, turns: 3 },
+    dialogueFormat: 'auto',
+    onInvalid: 'fail',
+  });
   const child = spawn(process.execPath, [CLI, ...args(killed)], { stdio: 'ignore', env: ENV });
   const exited = new Promise((resolve) => child.once('exit', resolve));
-  while (child.exitCode === null && !existsSync(join(killed, 'shard-00001.jsonl.gz'))) await new Promise((r) => setTimeout(r, 5));
+  while (child.exitCode === null && !existsSync(join(killed, 'shard-00001.jsonl.gz')))
+    await new Promise((r) => setTimeout(r, 5));
   child.kill('SIGKILL');
   await exited;
   const manifest = JSON.parse(await readFile(join(killed, 'manifest.json'), 'utf8'));
@@ -116,9 +190,26 @@ test('process-corpus killed after its first shard and rerun ends with the bytes 
 
 test('pretrain --shards trains on samples written by process-corpus', async (t) => {
   const shards = join(dir, 'shards');
-  await processCorpus({ text: [corpus], dialogues: [daily], tasks: ['nsp', 'dialogue-order'], tokenizer, outDir: shards, taskConfig: { maxLength: 12 }, shardSize: 50 });
+  await processCorpus({
+    text: [corpus],
+    dialogues: [daily],
+    tasks: ['nsp', 'dialogue-order'],
+    tokenizer,
+    outDir: shards,
+    taskConfig: { maxLength: 12 },
+    shardSize: 50,
+  });
   const out = join(dir, 'shard-run');
-  const trained = await cli(['pretrain', '--shards', shards, '--tasks', 'nsp,dialogue-order', '--out', out, ...small.filter((a, i, all) => a !== '--max-length' && all[i - 1] !== '--max-length')]);
+  const trained = await cli([
+    'pretrain',
+    '--shards',
+    shards,
+    '--tasks',
+    'nsp,dialogue-order',
+    '--out',
+    out,
+    ...small.filter((a, i, all) => a !== '--max-length' && all[i - 1] !== '--max-length'),
+  ]);
   t.is(trained.code, 0, trained.stderr);
   t.like(JSON.parse(trained.stdout), { steps: 2 });
   t.like(JSON.parse(await readFile(join(out, 'run.json'), 'utf8')), { shards, taskConfig: { maxLength: 12 } });
@@ -129,21 +220,70 @@ const binary = Buffer.concat([Buffer.from('PK\x03\x04'), Buffer.alloc(64), Buffe
 const failsWith = test.macro(async (t, file: string, content: string | Buffer, args: string[], message: RegExp) => {
   const path = join(dir, file);
   await writeFile(path, content);
-  const line = oneLineError(t, await cli([...args.map((a) => (a === 'FILE' ? path : a)), '--tokenizer', tokenizer, '--out', join(dir, `out-${file}`)]));
+  const line = oneLineError(
+    t,
+    await cli([
+      ...args.map((a) => (a === 'FILE' ? path : a)),
+      '--tokenizer',
+      tokenizer,
+      '--out',
+      join(dir, `out-${file}`),
+    ]),
+  );
   t.regex(line, message);
   t.true(line.includes(path), line);
 });
 
-test('a binary file as a corpus is a named error', failsWith, 'image.txt', binary, ['process-corpus', '--input', 'FILE', '--tasks', 'nsp'], /looks binary \(NUL byte\).*--on-invalid skip|looks binary \(NUL byte\)/);
-test('an empty corpus file is a named error', failsWith, 'empty.txt', '', ['process-corpus', '--input', 'FILE', '--tasks', 'mlm'], /corpus is empty/);
-test('a bad JSONL dialogue line is a named error with its line number', failsWith, 'bad.jsonl', '{"turns": ["a", "b"]}\n{"turns": [oops\n', ['process-corpus', '--dialogues', 'FILE', '--tasks', 'dialogue-order'], /bad\.jsonl:2: not valid JSON/);
+test(
+  'a binary file as a corpus is a named error',
+  failsWith,
+  'image.txt',
+  binary,
+  ['process-corpus', '--input', 'FILE', '--tasks', 'nsp'],
+  /looks binary \(NUL byte\).*--on-invalid skip|looks binary \(NUL byte\)/,
+);
+test(
+  'an empty corpus file is a named error',
+  failsWith,
+  'empty.txt',
+  '',
+  ['process-corpus', '--input', 'FILE', '--tasks', 'mlm'],
+  /corpus is empty/,
+);
+test(
+  'a bad JSONL dialogue line is a named error with its line number',
+  failsWith,
+  'bad.jsonl',
+  '{"turns": ["a", "b"]}\n{"turns": [oops\n',
+  ['process-corpus', '--dialogues', 'FILE', '--tasks', 'dialogue-order'],
+  /bad\.jsonl:2: not valid JSON/,
+);
 
 test('--on-invalid skip counts binary files and bad records and goes on', async (t) => {
   const blob = join(dir, 'skip-blob.txt');
   await writeFile(blob, binary);
   const jsonl = join(dir, 'skip.jsonl');
-  await writeFile(jsonl, '{"turns": ["Hello , a cat .", "Well , a dog .", "Well , home ."]}\nnot json\n{"turns": []}\n{"turns": ["Hi .", "Bye ."]}\n');
-  const result = await cli(['process-corpus', '--input', blob, corpus, '--dialogues', jsonl, '--tasks', 'nsp,dialogue-order', '--tokenizer', tokenizer, '--out', join(dir, 'skipped'), '--on-invalid', 'skip', '--json']);
+  await writeFile(
+    jsonl,
+    '{"turns": ["Hello , a cat .", "Well , a dog .", "Well , home ."]}\nnot json\n{"turns": []}\n{"turns": ["Hi .", "Bye ."]}\n',
+  );
+  const result = await cli([
+    'process-corpus',
+    '--input',
+    blob,
+    corpus,
+    '--dialogues',
+    jsonl,
+    '--tasks',
+    'nsp,dialogue-order',
+    '--tokenizer',
+    tokenizer,
+    '--out',
+    join(dir, 'skipped'),
+    '--on-invalid',
+    'skip',
+    '--json',
+  ]);
   t.is(result.code, 0, result.stderr);
   const summary = JSON.parse(result.stdout);
   t.like(summary, { skipped: { binary: 1, 'bad-record': 2 } });
@@ -152,5 +292,8 @@ test('--on-invalid skip counts binary files and bad records and goes on', async 
 
 test('pretrain needs exactly one kind of input', async (t) => {
   t.regex(oneLineError(t, await cli(['pretrain', '--out', join(dir, 'none')])), /exactly one source.*got "no input"/);
-  t.regex(oneLineError(t, await cli(['pretrain', '--video', 'a.mp4', '--text', corpus, '--out', join(dir, 'two')])), /exactly one source.*--video and --text/);
+  t.regex(
+    oneLineError(t, await cli(['pretrain', '--video', 'a.mp4', '--text', corpus, '--out', join(dir, 'two')])),
+    /exactly one source.*--video and --text/,
+  );
 });

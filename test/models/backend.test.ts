@@ -13,7 +13,10 @@ const quiet = (): void => {};
 function randomTensor(shape: number[], seed: number): tf.Tensor {
   const rng = new Rng(seed);
   const size = shape.reduce((a, b) => a * b, 1);
-  return tf.tensor(Float32Array.from({ length: size }, () => rng.normal()), shape);
+  return tf.tensor(
+    Float32Array.from({ length: size }, () => rng.normal()),
+    shape,
+  );
 }
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -45,7 +48,10 @@ serial('auto skips the absent tfjs-node packages quietly and logs exactly one li
   const info = await selectBackend({ backend: 'auto', log: (line) => lines.push(line) });
   t.is(info.name, 'wasm');
   t.is(tf.getBackend(), 'wasm');
-  t.deepEqual(info.tried.map((a) => a.name), ['tfjs-node-gpu', 'tfjs-node', 'webgpu', 'wasm']);
+  t.deepEqual(
+    info.tried.map((a) => a.name),
+    ['tfjs-node-gpu', 'tfjs-node', 'webgpu', 'wasm'],
+  );
   t.truthy(info.tried[0].error);
   t.is(info.tried.at(-1)?.error, undefined);
   t.is(lines.length, 1);
@@ -90,7 +96,10 @@ serial('a forced webgpu backend that cannot load throws BackendError', async (t)
 
 serial('an unknown backend option throws OptionError', async (t) => {
   // @ts-expect-error deliberately invalid
-  await t.throwsAsync(selectBackend({ backend: 'tpu', log: quiet }), { instanceOf: OptionError, message: /backend must be one of/ });
+  await t.throwsAsync(selectBackend({ backend: 'tpu', log: quiet }), {
+    instanceOf: OptionError,
+    message: /backend must be one of/,
+  });
 });
 
 interface ConvCase {
@@ -109,11 +118,16 @@ function convGrads(c: ConvCase, seed: number): () => tf.Tensor[] {
     const x = randomTensor(c.inputShape, seed) as tf.Tensor4D;
     const w = randomTensor([c.kernel, c.kernel, channels, c.filters], seed + 1) as tf.Tensor4D;
     const bias = randomTensor([c.filters], seed + 2) as tf.Tensor1D;
-    const forward = (xx: tf.Tensor4D, ww: tf.Tensor4D): tf.Tensor4D => c.fused
-      ? tf.fused.conv2d({ x: xx, filter: ww, bias, strides: c.stride, pad: c.padding })
-      : tf.conv2d(xx, ww, c.stride, c.padding);
+    const forward = (xx: tf.Tensor4D, ww: tf.Tensor4D): tf.Tensor4D =>
+      c.fused
+        ? tf.fused.conv2d({ x: xx, filter: ww, bias, strides: c.stride, pad: c.padding })
+        : tf.conv2d(xx, ww, c.stride, c.padding);
     const dy = randomTensor(forward(x, w).shape, seed + 3);
-    const [dx, dw] = tf.grads((xx: tf.Tensor, ww: tf.Tensor) => forward(xx as tf.Tensor4D, ww as tf.Tensor4D).mul(dy).sum())([x, w]);
+    const [dx, dw] = tf.grads((xx: tf.Tensor, ww: tf.Tensor) =>
+      forward(xx as tf.Tensor4D, ww as tf.Tensor4D)
+        .mul(dy)
+        .sum(),
+    )([x, w]);
     return [dx, dw];
   };
 }
@@ -147,9 +161,14 @@ serial('the other gradients the encoder and heads need match cpu on wasm', async
     const y = randomTensor([2, 5], 12) as tf.Tensor2D;
     const m = randomTensor([5, 4], 13) as tf.Tensor2D;
     return tf.grads((xx: tf.Tensor, yy: tf.Tensor, mm: tf.Tensor) => {
-      const pooled = tf.add(tf.maxPool(xx as tf.Tensor4D, 2, 2, 'same').sum(), tf.avgPool(xx as tf.Tensor4D, 3, 1, 'valid').sum());
+      const pooled = tf.add(
+        tf.maxPool(xx as tf.Tensor4D, 2, 2, 'same').sum(),
+        tf.avgPool(xx as tf.Tensor4D, 3, 1, 'valid').sum(),
+      );
       const gap = tf.mean(tf.relu(xx), [1, 2]); // [2, 3]
-      const heads = tf.sigmoid(tf.matMul(tf.concat([gap, yy], 1).slice([0, 0], [2, 5]) as tf.Tensor2D, mm as tf.Tensor2D));
+      const heads = tf.sigmoid(
+        tf.matMul(tf.concat([gap, yy], 1).slice([0, 0], [2, 5]) as tf.Tensor2D, mm as tf.Tensor2D),
+      );
       return tf.add(pooled, heads.square().sum());
     })([x, y, m]);
   };
@@ -158,13 +177,20 @@ serial('the other gradients the encoder and heads need match cpu on wasm', async
   for (let i = 0; i < cpu.length; i++) t.true(maxAbsDiff(wasm[i], cpu[i]) <= 1e-4, `gradient ${i} differs`);
 });
 
-serial('max pooling routes gradient from windows whose maximum is negative (wasm MaxPoolGrad regression)', async (t) => {
-  const grad = () => [tf.grad((x: tf.Tensor) => tf.maxPool(x as tf.Tensor4D, 2, 2, 'valid').sum())(tf.fill([1, 2, 2, 1], -1).add(tf.tensor4d([0, 0.5, 0, 0], [1, 2, 2, 1])))];
-  const [wasm] = await on('wasm', grad);
-  t.deepEqual(Array.from(wasm), [0, 1, 0, 0]);
-});
+serial(
+  'max pooling routes gradient from windows whose maximum is negative (wasm MaxPoolGrad regression)',
+  async (t) => {
+    const grad = () => [
+      tf.grad((x: tf.Tensor) => tf.maxPool(x as tf.Tensor4D, 2, 2, 'valid').sum())(
+        tf.fill([1, 2, 2, 1], -1).add(tf.tensor4d([0, 0.5, 0, 0], [1, 2, 2, 1])),
+      ),
+    ];
+    const [wasm] = await on('wasm', grad);
+    t.deepEqual(Array.from(wasm), [0, 1, 0, 0]);
+  },
+);
 
-serial('the wasm conv2d filter gradient leaks no tensors or buffers', async (t) => {
+serial('the wasm conv2d filter gradient leaks no tensors or buffers', (t) => {
   registerWasmTrainingKernels();
   const c: ConvCase = { inputShape: [2, 7, 7, 3], kernel: 3, filters: 4, stride: 2, padding: 'same' };
   const step = () => tf.tidy(() => convGrads(c, 3)()[1].sum().dataSync());
@@ -183,7 +209,8 @@ serial('a few Adam steps of the shared encoder with a sigmoid head run on wasm a
   const a = tf.input({ shape: [16, 16, 3] });
   const b = tf.input({ shape: [16, 16, 3] });
   const joined = tf.layers.concatenate().apply([encoder.apply(a), encoder.apply(b)] as tf.SymbolicTensor[]);
-  const out = tf.layers.dense({ units: 1, activation: 'sigmoid', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) })
+  const out = tf.layers
+    .dense({ units: 1, activation: 'sigmoid', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) })
     .apply(joined) as tf.SymbolicTensor;
   const model = tf.model({ inputs: [a, b], outputs: out });
   // Label: is frame a brighter than frame b. Learnable from pooled conv features.

@@ -23,7 +23,10 @@ test.after.always(async () => {
 
 function frames(seed: number): tf.Tensor4D {
   const rng = new Rng(seed);
-  return tf.tensor4d(Float32Array.from({ length: 2 * 16 * 16 * 3 }, () => rng.next()), [2, 16, 16, 3]);
+  return tf.tensor4d(
+    Float32Array.from({ length: 2 * 16 * 16 * 3 }, () => rng.next()),
+    [2, 16, 16, 3],
+  );
 }
 
 function smallEncoder(seed: number): tf.LayersModel {
@@ -44,7 +47,10 @@ test('a saved model loads back with identical predictions', async (t) => {
   await saveModel(model, dir);
   const loaded = await loadModel(dir);
   t.deepEqual(await predictions(loaded), await predictions(model));
-  t.deepEqual(loaded.getWeights().map((w) => w.shape), model.getWeights().map((w) => w.shape));
+  t.deepEqual(
+    loaded.getWeights().map((w) => w.shape),
+    model.getWeights().map((w) => w.shape),
+  );
   model.dispose();
   loaded.dispose();
 });
@@ -75,7 +81,10 @@ test('the folder follows the standard tfjs layout and leaves no temp files', asy
   t.is(json.weightsManifest.length, 1);
   t.deepEqual(json.weightsManifest[0].paths, ['weights.bin']);
   const specs = json.weightsManifest[0].weights as { name: string; shape: number[]; dtype: string }[];
-  t.deepEqual(specs.map((s) => s.name), model.weights.map((w) => w.originalName));
+  t.deepEqual(
+    specs.map((s) => s.name),
+    model.weights.map((w) => w.originalName),
+  );
   t.true(specs.every((s) => s.dtype === 'float32'));
   const floats = specs.reduce((sum, s) => sum + s.shape.reduce((a, b) => a * b, 1), 0);
   t.is((await stat(path.join(dir, 'weights.bin'))).size, floats * 4);
@@ -101,7 +110,10 @@ test('a save folder loads in the stock tfjs http loader, as a browser would', as
   const server = createServer((request, response) => {
     const file = path.join(dir, path.basename(new URL(request.url ?? '/', 'http://x').pathname));
     readFile(file).then(
-      (body) => response.writeHead(200, { 'content-type': file.endsWith('.json') ? 'application/json' : 'application/octet-stream' }).end(body),
+      (body) =>
+        response
+          .writeHead(200, { 'content-type': file.endsWith('.json') ? 'application/json' : 'application/octet-stream' })
+          .end(body),
       () => response.writeHead(404).end(),
     );
   });

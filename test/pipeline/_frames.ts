@@ -10,7 +10,8 @@ export function makeFrame(
   const data = new Uint8Array(width * height * channels);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
-      for (let c = 0; c < channels; c++) data[(y * width + x) * channels + c] = Math.max(0, Math.min(255, Math.round(pixel(x, y, c))));
+      for (let c = 0; c < channels; c++)
+        data[(y * width + x) * channels + c] = Math.max(0, Math.min(255, Math.round(pixel(x, y, c))));
     }
   }
   return { data, width, height, channels, index, timestamp: index / fps, source };

@@ -16,7 +16,10 @@ export async function freePort(): Promise<number> {
  * exiting. `frames` bounds the clip (default: endless). Not real-time (no -re): the client's reads pace it, and the
  * decoder's input analysis (5 s of stream time) then costs no wall time.
  */
-export function serveTestStream(port: number, options: { frames?: number; size?: number } = {}): ChildProcess & { done: Promise<void> } {
+export function serveTestStream(
+  port: number,
+  options: { frames?: number; size?: number } = {},
+): ChildProcess & { done: Promise<void> } {
   const { frames, size = 32 } = options;
   const args = ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', `testsrc=size=${size}x${size}:rate=12`];
   if (frames !== undefined) args.push('-frames:v', String(frames));

@@ -20,7 +20,10 @@ test.before(async () => {
 /** A `[batch, H, W, C]` batch of seeded uniform noise. */
 function noise(shape: [number, number, number, number], seed = 1): tf.Tensor4D {
   const rng = new Rng(seed);
-  return tf.tensor4d(Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rng.next()), shape);
+  return tf.tensor4d(
+    Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rng.next()),
+    shape,
+  );
 }
 
 /** Runs a recipe and returns the output as nested arrays, disposing every tensor. */
@@ -124,7 +127,8 @@ test('brightness jitter multiplies each image by its own drawn factor', (t) => {
   input.dispose();
 });
 
-const lumaMeans = (x: tf.Tensor4D) => tf.tidy(() => tf.mean(tf.sum(tf.mul(x, [0.299, 0.587, 0.114]), 3), [1, 2]).arraySync() as number[]);
+const lumaMeans = (x: tf.Tensor4D) =>
+  tf.tidy(() => tf.mean(tf.sum(tf.mul(x, [0.299, 0.587, 0.114]), 3), [1, 2]).arraySync() as number[]);
 
 test("contrast jitter keeps each image's mean grey", (t) => {
   const input = tf.tidy(() => tf.add(tf.mul(noise([2, 8, 8, 3]), 0.5), 0.25) as tf.Tensor4D);
@@ -138,7 +142,9 @@ test("contrast jitter keeps each image's mean grey", (t) => {
 
 test('saturation jitter moves each pixel along the line through its grey', (t) => {
   const input = tf.tensor4d([0.2, 0.5, 0.8], [1, 1, 1, 3]);
-  const [[[pixel]]] = run([colorJitter({ p: 1, brightness: 0, contrast: 0, saturation: 0.9 })], input, 6) as [[[number[]]]];
+  const [[[pixel]]] = run([colorJitter({ p: 1, brightness: 0, contrast: 0, saturation: 0.9 })], input, 6) as [
+    [[number[]]],
+  ];
   const rng = new Rng(6);
   rng.next();
   rng.next();
@@ -159,7 +165,9 @@ function naiveBlur(image: number[][][], taps: number[]): number[][][] {
     row.map((px, x) =>
       px.map((_, c) => {
         let sum = 0;
-        for (let dy = -r; dy <= r; dy++) for (let dx = -r; dx <= r; dx++) sum += taps[dy + r]! * taps[dx + r]! * image[reflect(y + dy, h)]![reflect(x + dx, w)]![c]!;
+        for (let dy = -r; dy <= r; dy++)
+          for (let dx = -r; dx <= r; dx++)
+            sum += taps[dy + r]! * taps[dx + r]! * image[reflect(y + dy, h)]![reflect(x + dx, w)]![c]!;
         return sum;
       }),
     ),
@@ -179,7 +187,10 @@ test('gaussianBlur gives each image its own sigma and matches a naive 2-D blur',
     const raw = [-2, -1, 0, 1, 2].map((d) => (on ? Math.exp(-(d * d) / (2 * sigma * sigma)) : d === 0 ? 1 : 0));
     const taps = raw.map((v) => v / raw.reduce((a, b) => a + b, 0));
     const expected = naiveBlur(image, taps).flat(2);
-    t.true(out[i]!.flat(2).every((v, j) => close(v, expected[j]!, 1e-5)), `image ${i}`);
+    t.true(
+      out[i]!.flat(2).every((v, j) => close(v, expected[j]!, 1e-5)),
+      `image ${i}`,
+    );
     if (on) blurred++;
   });
   t.true(blurred > 0 && blurred < 3, 'the seed should blur some images and not others');

@@ -22,7 +22,22 @@ let edge: EdgeCaseVideos;
 /** Writes a lavfi source to `path` unless it is there (ffmpeg writes atomically enough for one test file). */
 function lavfi(path: string, source: string, frames: number): void {
   if (existsSync(path)) return;
-  const args = ['-v', 'error', '-y', '-f', 'lavfi', '-i', source, '-frames:v', String(frames), '-c:v', 'libx264', '-pix_fmt', 'yuv420p', path];
+  const args = [
+    '-v',
+    'error',
+    '-y',
+    '-f',
+    'lavfi',
+    '-i',
+    source,
+    '-frames:v',
+    String(frames),
+    '-c:v',
+    'libx264',
+    '-pix_fmt',
+    'yuv420p',
+    path,
+  ];
   const result = spawnSync(resolveFfmpegPath(), args, { encoding: 'utf8' });
   if (result.status !== 0) throw new Error(`fixture ${path}: ${result.stderr}`);
 }
@@ -85,7 +100,25 @@ test('every source frame comes out once, at the source size, as HWC rgb with tim
 test('frames match raw ffmpeg output byte for byte when frames straddle pipe chunks', async (t) => {
   // 37x23 rgb frames (2553 bytes) never line up with ffmpeg's 64 KiB pipe chunks.
   const frames = await all(decodeFrames(long, { width: 37, height: 23, duration: 4 }));
-  const args = ['-v', 'error', '-i', long, '-map', '0:v:0', '-vsync', '0', '-vf', 'scale=37:23', '-t', '4', '-pix_fmt', 'rgb24', '-f', 'rawvideo', '-'];
+  const args = [
+    '-v',
+    'error',
+    '-i',
+    long,
+    '-map',
+    '0:v:0',
+    '-vsync',
+    '0',
+    '-vf',
+    'scale=37:23',
+    '-t',
+    '4',
+    '-pix_fmt',
+    'rgb24',
+    '-f',
+    'rawvideo',
+    '-',
+  ];
   const raw = spawnSync(resolveFfmpegPath(), args, { maxBuffer: 1 << 26 }).stdout;
   t.is(frames.length, raw.length / 2553);
   t.deepEqual(Buffer.concat(frames.map((f) => f.data)), raw);
@@ -140,7 +173,10 @@ test('a solid red source decodes to red pixels', async (t) => {
   t.is(frames.length, 10);
   for (const f of frames.slice(0, 2)) {
     for (let i = 0; i < f.data.length; i += 3) {
-      t.true(f.data[i]! > 240 && f.data[i + 1]! < 16 && f.data[i + 2]! < 16, `pixel ${i / 3}: ${f.data.subarray(i, i + 3)}`);
+      t.true(
+        f.data[i]! > 240 && f.data[i + 1]! < 16 && f.data[i + 2]! < 16,
+        `pixel ${i / 3}: ${Array.from(f.data.subarray(i, i + 3))}`,
+      );
     }
   }
 });
@@ -155,22 +191,55 @@ test('rotated clips come out upright with width and height swapped for 90 and 27
   }
 });
 
-const expectError = test.macro(async (t, path: () => string, options: DecodeOptions, errorClass: Function, minFrames?: number) => {
-  const { frames, error } = await framesThenError(decodeFrames(path(), options));
-  t.true(error instanceof errorClass, `got ${String(error)}`);
-  t.true((error as Error).message.includes(path()), 'the message names the input');
-  t.true(frames.length >= (minFrames ?? 0));
-});
+const expectError = test.macro(
+  async (
+    t,
+    path: () => string,
+    options: DecodeOptions,
+    errorClass: abstract new (...args: never[]) => Error,
+    minFrames?: number,
+  ) => {
+    const { frames, error } = await framesThenError(decodeFrames(path(), options));
+    t.true(error instanceof errorClass, `got ${String(error)}`);
+    t.true((error as Error).message.includes(path()), 'the message names the input');
+    t.true(frames.length >= (minFrames ?? 0));
+  },
+);
 
 const missing = () => join(dir, 'does-not-exist.mp4');
 test('a missing file errors with VideoNotFoundError', expectError, missing, {}, VideoNotFoundError);
-test('a missing file errors with VideoNotFoundError when the size is given', expectError, missing, { width: 8, height: 8 }, VideoNotFoundError);
+test(
+  'a missing file errors with VideoNotFoundError when the size is given',
+  expectError,
+  missing,
+  { width: 8, height: 8 },
+  VideoNotFoundError,
+);
 test('a truncated mp4 errors with VideoDecodeError', expectError, () => edge.truncatedMp4, {}, VideoDecodeError);
-test('a truncated mp4 errors with VideoDecodeError when the size is given', expectError, () => edge.truncatedMp4, { width: 8, height: 8 }, VideoDecodeError);
+test(
+  'a truncated mp4 errors with VideoDecodeError when the size is given',
+  expectError,
+  () => edge.truncatedMp4,
+  { width: 8, height: 8 },
+  VideoDecodeError,
+);
 test('an audio-only file errors with NoVideoStreamError', expectError, () => edge.audioOnly, {}, NoVideoStreamError);
-test('an audio-only file errors with NoVideoStreamError when size and fps are given', expectError, () => edge.audioOnly, { width: 8, height: 8, fps: 5 }, NoVideoStreamError);
+test(
+  'an audio-only file errors with NoVideoStreamError when size and fps are given',
+  expectError,
+  () => edge.audioOnly,
+  { width: 8, height: 8, fps: 5 },
+  NoVideoStreamError,
+);
 test('a text file named .mp4 errors with VideoDecodeError', expectError, () => edge.notAVideo, {}, VideoDecodeError);
-test('a truncated mkv emits the frames it holds, then errors with VideoDecodeError', expectError, () => edge.truncatedMkv, {}, VideoDecodeError, 1);
+test(
+  'a truncated mkv emits the frames it holds, then errors with VideoDecodeError',
+  expectError,
+  () => edge.truncatedMkv,
+  {},
+  VideoDecodeError,
+  1,
+);
 
 test('errors carry the tail of ffmpeg stderr', async (t) => {
   const { error } = await framesThenError(decodeFrames(edge.truncatedMkv, { width: 8, height: 8, fps: 12 }));
@@ -239,5 +308,8 @@ test('a closed valve stops the frames and pauses ffmpeg stdout until it opens', 
   valve.open();
   const frames = await done;
   t.is(frames.length, 600);
-  t.deepEqual(frames.map((f) => f.index), Array.from({ length: 600 }, (_, i) => i));
+  t.deepEqual(
+    frames.map((f) => f.index),
+    Array.from({ length: 600 }, (_, i) => i),
+  );
 });

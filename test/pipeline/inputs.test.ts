@@ -11,7 +11,15 @@ test.before(async () => {
   root = await mkdtemp(join(tmpdir(), 'tempo-inputs-'));
   await mkdir(join(root, 'clips', 'deep', 'deeper'), { recursive: true });
   await mkdir(join(root, 'empty'));
-  for (const f of ['clips/b.mp4', 'clips/a.MKV', 'clips/notes.txt', 'clips/deep/c.webm', 'clips/deep/deeper/d.ts', 'e.avi', 'f.mov']) {
+  for (const f of [
+    'clips/b.mp4',
+    'clips/a.MKV',
+    'clips/notes.txt',
+    'clips/deep/c.webm',
+    'clips/deep/deeper/d.ts',
+    'e.avi',
+    'f.mov',
+  ]) {
     await writeFile(join(root, f), 'x');
   }
   // A link loop must not hang the walk.
@@ -31,7 +39,10 @@ test('a folder expands recursively to its video files in sorted order', async (t
 });
 
 test('a glob with ** matches files at any depth, and * stays within one folder', async (t) => {
-  t.deepEqual(rel(await expandInputs([`${root}/clips/**/*.{webm,ts}`])), ['clips/deep/c.webm', 'clips/deep/deeper/d.ts']);
+  t.deepEqual(rel(await expandInputs([`${root}/clips/**/*.{webm,ts}`])), [
+    'clips/deep/c.webm',
+    'clips/deep/deeper/d.ts',
+  ]);
   t.deepEqual(rel(await expandInputs([`${root}/clips/*`])), ['clips/a.MKV', 'clips/b.mp4']);
   t.deepEqual(rel(await expandInputs([`${root}/?.{avi,mov}`])), ['e.avi', 'f.mov']);
 });
@@ -42,7 +53,13 @@ test('an explicit file is kept whatever its extension, and duplicates are remove
 });
 
 test('URLs and stdin are live inputs', async (t) => {
-  const inputs = await expandInputs(['rtsp://cam/1', '-', 'https://example.org/a.mp4', 'udp://0.0.0.0:5000', 'tcp://h:1']);
+  const inputs = await expandInputs([
+    'rtsp://cam/1',
+    '-',
+    'https://example.org/a.mp4',
+    'udp://0.0.0.0:5000',
+    'tcp://h:1',
+  ]);
   t.deepEqual(
     inputs.map((i) => [i.input, i.kind, i.live]),
     [
@@ -60,14 +77,23 @@ test('a missing path, an empty folder and a glob matching nothing throw VideoNot
   t.regex(missing.message, /nope\.mp4/);
   await t.throwsAsync(expandInputs([join(root, 'empty')]), { instanceOf: VideoNotFoundError, message: /no mp4/ });
   await t.throwsAsync(expandInputs([`${root}/*.flv`]), { instanceOf: VideoNotFoundError, message: /matches no/ });
-  await t.throwsAsync(expandInputs([`${root}/nodir/*.mp4`]), { instanceOf: VideoNotFoundError, message: /does not exist/ });
+  await t.throwsAsync(expandInputs([`${root}/nodir/*.mp4`]), {
+    instanceOf: VideoNotFoundError,
+    message: /does not exist/,
+  });
 });
 
 test('shards are disjoint, cover every input and take the i-th of every N', async (t) => {
   const all = await expandInputs([root]);
   const shards = await Promise.all([0, 1, 2].map((index) => expandInputs([root], { shard: { index, count: 3 } })));
   t.deepEqual(shards[0], [all[0], all[3], all[6]].filter(Boolean));
-  t.deepEqual(shards.flat().map((i) => i.input).sort(), all.map((i) => i.input));
+  t.deepEqual(
+    shards
+      .flat()
+      .map((i) => i.input)
+      .sort(),
+    all.map((i) => i.input),
+  );
 });
 
 test('parseShard reads i/N', (t) => {

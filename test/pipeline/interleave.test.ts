@@ -1,5 +1,17 @@
 import test from 'ava';
-import { Observable, Subject, asyncScheduler, firstValueFrom, from, observeOn, of, throwError, toArray, concat, take } from 'rxjs';
+import {
+  Observable,
+  Subject,
+  asyncScheduler,
+  firstValueFrom,
+  from,
+  observeOn,
+  of,
+  throwError,
+  toArray,
+  concat,
+  take,
+} from 'rxjs';
 import { interleave, roundRobin } from '../../pipeline/interleave.ts';
 import { Rng } from '../../core/rng.ts';
 import { shuffleBuffer } from '../../core/shuffleBuffer.ts';
@@ -22,20 +34,29 @@ test('roundRobin gives the same order whatever the timing of the sources', async
 });
 
 test('shuffleBuffer emits a permutation, the same one for the same seed', async (t) => {
-  const run = (seed: number) => firstValueFrom(from(range(0, 50)).pipe(shuffleBuffer<number>({ rng: new Rng(seed), bufferSize: 8 }), toArray()));
+  const run = (seed: number) =>
+    firstValueFrom(from(range(0, 50)).pipe(shuffleBuffer<number>({ rng: new Rng(seed), bufferSize: 8 }), toArray()));
   const a = await run(1);
-  t.deepEqual([...a].sort((x, y) => x - y), range(0, 50));
+  t.deepEqual(
+    [...a].sort((x, y) => x - y),
+    range(0, 50),
+  );
   t.deepEqual(await run(1), a);
   t.notDeepEqual(await run(2), a);
   t.notDeepEqual(a, range(0, 50));
 });
 
 test('shuffleBuffer of size 1 keeps the order', async (t) => {
-  t.deepEqual(await firstValueFrom(from([3, 1, 2]).pipe(shuffleBuffer<number>({ rng: new Rng(0), bufferSize: 1 }), toArray())), [3, 1, 2]);
+  t.deepEqual(
+    await firstValueFrom(from([3, 1, 2]).pipe(shuffleBuffer<number>({ rng: new Rng(0), bufferSize: 1 }), toArray())),
+    [3, 1, 2],
+  );
 });
 
 test('shuffleBuffer rejects a bad buffer size', (t) => {
-  t.throws(() => shuffleBuffer({ rng: new Rng(0), bufferSize: 0 }), { message: /bufferSize must be a positive integer/ });
+  t.throws(() => shuffleBuffer({ rng: new Rng(0), bufferSize: 0 }), {
+    message: /bufferSize must be a positive integer/,
+  });
 });
 
 test('interleave is reproducible from the seed with asynchronous sources', async (t) => {
@@ -44,7 +65,8 @@ test('interleave is reproducible from the seed with asynchronous sources', async
     from(range(100, 20)),
     from(range(200, 20)).pipe(observeOn(asyncScheduler)),
   ];
-  const run = (seed: number) => firstValueFrom(interleave(sources(), { rng: new Rng(seed), bufferSize: 16 }).pipe(toArray()));
+  const run = (seed: number) =>
+    firstValueFrom(interleave(sources(), { rng: new Rng(seed), bufferSize: 16 }).pipe(toArray()));
   const a = await run(7);
   t.is(a.length, 60);
   t.deepEqual(await run(7), a);
@@ -54,8 +76,14 @@ test('interleave is reproducible from the seed with asynchronous sources', async
 });
 
 test('interleave passes an error through', async (t) => {
-  const failing = concat(of(1), throwError(() => new Error('decoder died')));
-  await t.throwsAsync(firstValueFrom(interleave([of(5, 6), failing], { rng: new Rng(0), bufferSize: 4 }).pipe(toArray())), { message: 'decoder died' });
+  const failing = concat(
+    of(1),
+    throwError(() => new Error('decoder died')),
+  );
+  await t.throwsAsync(
+    firstValueFrom(interleave([of(5, 6), failing], { rng: new Rng(0), bufferSize: 4 }).pipe(toArray())),
+    { message: 'decoder died' },
+  );
 });
 
 test('roundRobin closes the valve of a source that runs ahead and opens it as it drains', (t) => {
@@ -80,7 +108,9 @@ test('unsubscribing early unsubscribes every source', (t) => {
       s.next(1);
       return () => live--;
     });
-  const sub = interleave([counted(), counted()], { rng: new Rng(0), bufferSize: 1 }).pipe(take(1)).subscribe();
+  const sub = interleave([counted(), counted()], { rng: new Rng(0), bufferSize: 1 })
+    .pipe(take(1))
+    .subscribe();
   t.is(live, 0);
   sub.unsubscribe();
   const open = roundRobin([counted(), counted()]).subscribe();

@@ -21,12 +21,21 @@ test('the score is the mean absolute difference of consecutive frames over 255',
 });
 
 test('frames of different sizes are refused', (t) => {
-  t.throws(() => motionScore([flatFrame(0, 0), flatFrame(1, 0, { width: 4 })]), { instanceOf: OptionError, message: /frames of one size/ });
+  t.throws(() => motionScore([flatFrame(0, 0), flatFrame(1, 0, { width: 4 })]), {
+    instanceOf: OptionError,
+    message: /frames of one size/,
+  });
 });
 
 test('scoreMotion attaches the score to each window', async (t) => {
-  const windows = [[flatFrame(0, 0), flatFrame(1, 255)], [flatFrame(2, 5), flatFrame(3, 5)]];
+  const windows = [
+    [flatFrame(0, 0), flatFrame(1, 255)],
+    [flatFrame(2, 5), flatFrame(3, 5)],
+  ];
   const scored = await firstValueFrom(from(windows).pipe(scoreMotion(), toArray()));
-  t.deepEqual(scored.map((s) => s.motion), [1, 0]);
+  t.deepEqual(
+    scored.map((s) => s.motion),
+    [1, 0],
+  );
   t.is(scored[0]!.frames, windows[0]);
 });

@@ -7,7 +7,10 @@ import { alignViews, cropResize, syntheticViews } from '../../pipeline/multiView
 import { Rng } from '../../core/rng.ts';
 import { makeFrame } from './_frames.ts';
 
-const at = (timestamp: number, source: string): Frame => ({ ...makeFrame(0, () => 0, { width: 1, height: 1, channels: 1, source }), timestamp });
+const at = (timestamp: number, source: string): Frame => ({
+  ...makeFrame(0, () => 0, { width: 1, height: 1, channels: 1, source }),
+  timestamp,
+});
 const stamps = (groups: Frame[][]) => groups.map((g) => g.map((f) => f.timestamp));
 
 test('frames within the tolerance are grouped, one per view, and unmatched frames are dropped', async (t) => {
@@ -15,14 +18,27 @@ test('frames within the tolerance are grouped, one per view, and unmatched frame
   // View b starts late, skips 0.08 and runs a little ahead of a's clock.
   const b = [0.041, 0.121, 0.161, 0.2].map((s) => at(s, 'b'));
   const groups = await firstValueFrom(alignViews([from(a), from(b)], { tolerance: 0.01 }).pipe(toArray()));
-  t.deepEqual(stamps(groups), [[0.04, 0.041], [0.12, 0.121], [0.16, 0.161]]);
-  t.deepEqual(groups[0]!.map((f) => f.source), ['a', 'b']);
+  t.deepEqual(stamps(groups), [
+    [0.04, 0.041],
+    [0.12, 0.121],
+    [0.16, 0.161],
+  ]);
+  t.deepEqual(
+    groups[0]!.map((f) => f.source),
+    ['a', 'b'],
+  );
 });
 
 test('three views at different rates meet on their common instants', async (t) => {
-  const view = (step: number, n: number, name: string) => from(Array.from({ length: n }, (_, i) => at(+(i * step).toFixed(3), name)));
-  const groups = await firstValueFrom(alignViews([view(0.1, 10, 'a'), view(0.2, 5, 'b'), view(0.3, 4, 'c')], { tolerance: 0.001 }).pipe(toArray()));
-  t.deepEqual(stamps(groups), [[0, 0, 0], [0.6, 0.6, 0.6]]);
+  const view = (step: number, n: number, name: string) =>
+    from(Array.from({ length: n }, (_, i) => at(+(i * step).toFixed(3), name)));
+  const groups = await firstValueFrom(
+    alignViews([view(0.1, 10, 'a'), view(0.2, 5, 'b'), view(0.3, 4, 'c')], { tolerance: 0.001 }).pipe(toArray()),
+  );
+  t.deepEqual(stamps(groups), [
+    [0, 0, 0],
+    [0.6, 0.6, 0.6],
+  ]);
 });
 
 test('a view that lags behind loses its oldest frames past bufferSize', (t) => {
@@ -40,14 +56,18 @@ test('a view that lags behind loses its oldest frames past bufferSize', (t) => {
 });
 
 type RunHelpers = Parameters<Parameters<TestScheduler['run']>[0]>[0];
-const marbles = (t: ExecutionContext, body: (helpers: RunHelpers) => void) => new TestScheduler((a, b) => t.deepEqual(a, b)).run(body);
+const marbles = (t: ExecutionContext, body: (helpers: RunHelpers) => void) =>
+  new TestScheduler((a, b) => t.deepEqual(a, b)).run(body);
 const v = (name: string) => Object.fromEntries([0, 1, 2, 3].map((s) => [String(s), at(s, name)]));
 
 test('alignViews completes once a finished view has nothing left to match', (t) => {
   marbles(t, ({ cold, expectObservable, expectSubscriptions }) => {
     const a = cold('0-1-2-3|', v('a'));
     const b = cold('-1-2|   ', v('b'));
-    expectObservable(alignViews([a, b], { tolerance: 0 })).toBe('--x-(y|)', { x: [v('a')['1'], v('b')['1']], y: [v('a')['2'], v('b')['2']] });
+    expectObservable(alignViews([a, b], { tolerance: 0 })).toBe('--x-(y|)', {
+      x: [v('a')['1'], v('b')['1']],
+      y: [v('a')['2'], v('b')['2']],
+    });
     expectSubscriptions(a.subscriptions).toBe('^---!   ');
   });
 });
@@ -56,7 +76,11 @@ test('alignViews passes an error through and unsubscribes the other views', (t) 
   marbles(t, ({ cold, expectObservable, expectSubscriptions }) => {
     const a = cold('0-1-2-3|', v('a'));
     const b = cold('0--#    ', v('b'), new Error('camera lost'));
-    expectObservable(alignViews([a, b], { tolerance: 0 })).toBe('0--#', { 0: [v('a')['0'], v('b')['0']] }, new Error('camera lost'));
+    expectObservable(alignViews([a, b], { tolerance: 0 })).toBe(
+      '0--#',
+      { 0: [v('a')['0'], v('b')['0']] },
+      new Error('camera lost'),
+    );
     expectSubscriptions(a.subscriptions).toBe('^--!');
   });
 });
@@ -65,7 +89,10 @@ test('alignViews unsubscribes every view when unsubscribed early', (t) => {
   marbles(t, ({ cold, expectObservable, expectSubscriptions }) => {
     const a = cold('0-1-2-3|', v('a'));
     const b = cold('0-1-2-3|', v('b'));
-    expectObservable(alignViews([a, b], { tolerance: 0 }), '^--!').toBe('0-1', { 0: [v('a')['0'], v('b')['0']], 1: [v('a')['1'], v('b')['1']] });
+    expectObservable(alignViews([a, b], { tolerance: 0 }), '^--!').toBe('0-1', {
+      0: [v('a')['0'], v('b')['0']],
+      1: [v('a')['1'], v('b')['1']],
+    });
     expectSubscriptions(a.subscriptions).toBe('^--!');
     expectSubscriptions(b.subscriptions).toBe('^--!');
   });
@@ -74,14 +101,19 @@ test('alignViews unsubscribes every view when unsubscribed early', (t) => {
 test('alignViews rejects bad options when built', (t) => {
   t.throws(() => alignViews([], { tolerance: 0 }), { instanceOf: OptionError, message: /views/ });
   t.throws(() => alignViews([of()], { tolerance: -1 }), { instanceOf: OptionError, message: /tolerance/ });
-  t.throws(() => alignViews([of()], { tolerance: 0, bufferSize: 0 }), { instanceOf: OptionError, message: /bufferSize/ });
+  t.throws(() => alignViews([of()], { tolerance: 0, bufferSize: 0 }), {
+    instanceOf: OptionError,
+    message: /bufferSize/,
+  });
 });
 
 // A frame whose pixel value encodes its position, so a crop's content can be checked.
 const coded = makeFrame(3, (x, y, c) => x * 10 + y + c * 100, { width: 12, height: 8, source: 'one' });
 
 test('syntheticViews gives count crops of the same moment at the frame size', async (t) => {
-  const [views] = await firstValueFrom(of(coded).pipe(syntheticViews({ count: 3, rng: new Rng(2), cropFraction: [0.5, 0.8] }), toArray()));
+  const [views] = await firstValueFrom(
+    of(coded).pipe(syntheticViews({ count: 3, rng: new Rng(2), cropFraction: [0.5, 0.8] }), toArray()),
+  );
   t.is(views!.length, 3);
   for (const [i, view] of views!.entries()) {
     t.like(view, { view: i, index: 3, timestamp: coded.timestamp, source: 'one', width: 12, height: 8, channels: 3 });
@@ -95,7 +127,8 @@ test('syntheticViews gives count crops of the same moment at the frame size', as
 });
 
 test('syntheticViews is reproducible from the seed', async (t) => {
-  const run = (seed: number) => firstValueFrom(of(coded, coded).pipe(syntheticViews({ count: 2, rng: new Rng(seed) }), toArray()));
+  const run = (seed: number) =>
+    firstValueFrom(of(coded, coded).pipe(syntheticViews({ count: 2, rng: new Rng(seed) }), toArray()));
   const crops = (runs: Awaited<ReturnType<typeof run>>) => runs.flat().map((v) => v.crop);
   t.deepEqual(crops(await run(1)), crops(await run(1)));
   t.notDeepEqual(crops(await run(1)), crops(await run(2)));
@@ -109,6 +142,12 @@ test('cropResize of the whole frame is the identity and of one pixel is a flat f
 
 test('syntheticViews rejects bad options when built', (t) => {
   t.throws(() => syntheticViews({ count: 0, rng: new Rng(0) }), { instanceOf: OptionError, message: /count/ });
-  t.throws(() => syntheticViews({ count: 2, rng: new Rng(0), cropFraction: [0.9, 0.5] }), { instanceOf: OptionError, message: /cropFraction/ });
-  t.throws(() => syntheticViews({ count: 2, rng: new Rng(0), cropFraction: 0 }), { instanceOf: OptionError, message: /cropFraction/ });
+  t.throws(() => syntheticViews({ count: 2, rng: new Rng(0), cropFraction: [0.9, 0.5] }), {
+    instanceOf: OptionError,
+    message: /cropFraction/,
+  });
+  t.throws(() => syntheticViews({ count: 2, rng: new Rng(0), cropFraction: 0 }), {
+    instanceOf: OptionError,
+    message: /cropFraction/,
+  });
 });

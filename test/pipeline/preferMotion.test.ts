@@ -8,7 +8,9 @@ import { flatFrame } from './_frames.ts';
 
 const window = (motion: number, source = 'v'): MotionWindow => ({ frames: [flatFrame(0, 0, { source })], motion });
 const keep = (motions: number[], options: Partial<Parameters<typeof preferMotion>[0]> = {}, source = 'v') =>
-  firstValueFrom(from(motions.map((m) => window(m, source))).pipe(preferMotion({ rng: new Rng(1), ...options }), toArray())).then((ws) => ws.map((w) => w.motion));
+  firstValueFrom(
+    from(motions.map((m) => window(m, source))).pipe(preferMotion({ rng: new Rng(1), ...options }), toArray()),
+  ).then((ws) => ws.map((w) => w.motion));
 
 test('windows in the top fraction of the motion seen so far are kept', async (t) => {
   // Each score is judged against the scores before it and itself.
@@ -38,11 +40,17 @@ test('the ranking restarts at each new video', async (t) => {
   const input = [window(0.9, 'a'), window(0.8, 'a'), window(0.1, 'b')];
   const kept = await firstValueFrom(from(input).pipe(preferMotion({ rng: new Rng(0), topFraction: 0.5 }), toArray()));
   // 0.1 would rank last against video a, but it is the first window of video b.
-  t.deepEqual(kept.map((w) => w.motion), [0.9, 0.1]);
+  t.deepEqual(
+    kept.map((w) => w.motion),
+    [0.9, 0.1],
+  );
 });
 
 test('preferMotion passes an error through and unsubscribes early', async (t) => {
-  const failing = concat(from([window(0.5)]), throwError(() => new Error('boom')));
+  const failing = concat(
+    from([window(0.5)]),
+    throwError(() => new Error('boom')),
+  );
   await t.throwsAsync(firstValueFrom(failing.pipe(preferMotion({ rng: new Rng(0) }), toArray())), { message: 'boom' });
   const source = new Subject<MotionWindow>();
   const seen: number[] = [];
@@ -54,7 +62,13 @@ test('preferMotion passes an error through and unsubscribes early', async (t) =>
 });
 
 test('preferMotion rejects bad options when built', (t) => {
-  t.throws(() => preferMotion({ rng: new Rng(0), topFraction: 0 }), { instanceOf: OptionError, message: /topFraction/ });
+  t.throws(() => preferMotion({ rng: new Rng(0), topFraction: 0 }), {
+    instanceOf: OptionError,
+    message: /topFraction/,
+  });
   t.throws(() => preferMotion({ rng: new Rng(0), minScore: 2 }), { instanceOf: OptionError, message: /minScore/ });
-  t.throws(() => preferMotion({ rng: new Rng(0), reservoirSize: 0 }), { instanceOf: OptionError, message: /reservoirSize/ });
+  t.throws(() => preferMotion({ rng: new Rng(0), reservoirSize: 0 }), {
+    instanceOf: OptionError,
+    message: /reservoirSize/,
+  });
 });

@@ -39,7 +39,7 @@ test('items come in order and epochs restart the source', async (t) => {
   queue.close();
 });
 
-test('the valve stops a slow consumer\'s source at the high-water mark', async (t) => {
+test("the valve stops a slow consumer's source at the high-water mark", async (t) => {
   const produced: number[] = [];
   const queue = new PullQueue((epoch, valve) => pausable(epoch, valve, 1000, produced), { highWaterMark: 4 });
   await queue.next();

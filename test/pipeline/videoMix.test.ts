@@ -26,11 +26,15 @@ test.after.always(() => rm(dir, { recursive: true, force: true }));
 
 // Regression: mixing the frames of several videos before sampling left the order sampler no window from one video.
 test('samples of several videos come from every video and are reproducible', async (t) => {
-  const epoch = () => firstValueFrom(videoSamples(orderVerification, clips, format)(0, new Valve(), new Rng(7)).pipe(toArray()));
+  const epoch = () =>
+    firstValueFrom(videoSamples(orderVerification, clips, format)(0, new Valve(), new Rng(7)).pipe(toArray()));
   const [a, b] = [await epoch(), await epoch()];
   t.true(a.length > 10, `${a.length} samples`);
   t.is(new Set(a.map((s) => s.source)).size, 3);
-  t.deepEqual(a.map((s) => [s.source, s.label[0]]), b.map((s) => [s.source, s.label[0]]));
+  t.deepEqual(
+    a.map((s) => [s.source, s.label[0]]),
+    b.map((s) => [s.source, s.label[0]]),
+  );
 });
 
 test('frame-level labels give each decoded frame its own label', async (t) => {

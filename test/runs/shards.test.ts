@@ -11,7 +11,7 @@ import { resolveTextTaskConfig } from '../../runs/textTasks.ts';
 import { Rng } from '../../core/rng.ts';
 import { readShardManifest, shardSamples, type ShardManifest } from '../../runs/shards.ts';
 import { processCorpus } from '../../runs/processCorpus.ts';
-import { type ProcessCorpusOptions } from '../../runs/processCorpus.ts';
+import type { ProcessCorpusOptions } from '../../runs/processCorpus.ts';
 import { WordPiece } from '../../text/tokenizers/WordPiece.ts';
 import { writeCorpus, writeDailyDialog } from '../cli/_textFixtures.ts';
 

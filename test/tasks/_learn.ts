@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { from } from 'rxjs';
 import { buildFrameEncoder } from '../../models/frameEncoder.ts';
 import type { Rng } from '../../core/rng.ts';
@@ -27,11 +27,18 @@ export async function learn<Raw>(
 ): Promise<Learned> {
   const losses: number[] = [];
   const accuracies: number[] = [];
-  const encoder = overrides.encoder ?? buildFrameEncoder({ inputShape: [size, size, 3], featureSize: 32, width: 8, blocks: 2, seed: 1 });
+  const encoder =
+    overrides.encoder ??
+    buildFrameEncoder({ inputShape: [size, size, 3], featureSize: 32, width: 8, blocks: 2, seed: 1 });
   const result = await train({
     encoder,
     itemShape: [size, size, 3],
-    tasks: [{ task: task as PretextTask<never>, samples: (_epoch, _valve, rng: Rng) => from(items).pipe(task.sampler({ rng })) }],
+    tasks: [
+      {
+        task: task as PretextTask<never>,
+        samples: (_epoch, _valve, rng: Rng) => from(items).pipe(task.sampler({ rng })),
+      },
+    ],
     steps: 200,
     batchSize: 16,
     learningRate: 3e-3,

@@ -12,7 +12,18 @@ import type { Frame } from '../../pipeline/frame.ts';
 const frames = syntheticFrames({ clips: 2, seed: 5, frames: 24, width: 16, height: 16 });
 
 function fakeWindow(): Frame[] {
-  return [0, 1, 2, 3, 4].map((index) => ({ data: new Uint8Array([index]), width: 1, height: 1, channels: 1, index, timestamp: index, source: 's' }) as Frame);
+  return [0, 1, 2, 3, 4].map(
+    (index) =>
+      ({
+        data: new Uint8Array([index]),
+        width: 1,
+        height: 1,
+        channels: 1,
+        index,
+        timestamp: index,
+        source: 's',
+      }) as Frame,
+  );
 }
 
 test('positive tuples are b,c,d or d,c,b and negatives put a or e in the middle', (t) => {
@@ -28,7 +39,10 @@ test('the sampler is reproducible from its seed and never mixes two videos', asy
   const run = () => firstValueFrom(from(frames).pipe(sampleFrameOrder({ rng: new Rng(9) }), toArray()));
   const [a, b] = [await run(), await run()];
   t.true(a.length > 10);
-  t.deepEqual(a.map((s) => s.label[0]), b.map((s) => s.label[0]));
+  t.deepEqual(
+    a.map((s) => s.label[0]),
+    b.map((s) => s.label[0]),
+  );
   t.deepEqual(a[3]!.inputs[1], b[3]!.inputs[1]);
   const sources = new Set(a.map((s) => s.source));
   t.is(sources.size, 2);

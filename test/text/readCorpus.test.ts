@@ -24,7 +24,8 @@ async function fixture(name: string, content: string | Uint8Array): Promise<stri
   return path;
 }
 
-const read = (inputs: string | string[], options?: ReadLinesOptions): Promise<Line[]> => lastValueFrom(readLines(inputs, options).pipe(toArray()));
+const read = (inputs: string | string[], options?: ReadLinesOptions): Promise<Line[]> =>
+  lastValueFrom(readLines(inputs, options).pipe(toArray()));
 const texts = (lines: Line[]): string[] => lines.map((l) => l.text);
 
 test('LF and CRLF files give the same lines, numbered from 1', async (t) => {
@@ -33,7 +34,10 @@ test('LF and CRLF files give the same lines, numbered from 1', async (t) => {
   t.deepEqual(texts(await read(lf)), ['one', 'two', '', 'four']);
   const lines = await read(crlf);
   t.deepEqual(texts(lines), ['one', 'two', '', 'four']);
-  t.deepEqual(lines.map((l) => l.line), [1, 2, 3, 4]);
+  t.deepEqual(
+    lines.map((l) => l.line),
+    [1, 2, 3, 4],
+  );
   t.true(lines.every((l) => l.source === crlf));
 });
 
@@ -52,7 +56,10 @@ test('stdin is read for the input "-" from an injected Readable', async (t) => {
   const stdin = Readable.from([Buffer.from('alpha\nbe'), Buffer.from('ta\r\ngamma')]);
   const lines = await read('-', { stdin });
   t.deepEqual(texts(lines), ['alpha', 'beta', 'gamma']);
-  t.deepEqual(lines.map((l) => `${l.source}:${l.line}`), ['-:1', '-:2', '-:3']);
+  t.deepEqual(
+    lines.map((l) => `${l.source}:${l.line}`),
+    ['-:1', '-:2', '-:3'],
+  );
 });
 
 test('folders are walked recursively for text-like files, in sorted order', async (t) => {
@@ -76,7 +83,10 @@ test('a missing file or an empty glob fails with a CorpusError', async (t) => {
 });
 
 test('invalid UTF-8 fails with the file and line under onInvalid fail', async (t) => {
-  const bad = await fixture('latin1.txt', Buffer.concat([Buffer.from('ok\nfine\ncaf'), Buffer.from([0xe9]), Buffer.from('\nend\n')]));
+  const bad = await fixture(
+    'latin1.txt',
+    Buffer.concat([Buffer.from('ok\nfine\ncaf'), Buffer.from([0xe9]), Buffer.from('\nend\n')]),
+  );
   const err = await t.throwsAsync(read(bad), { instanceOf: InvalidUtf8Error });
   t.is(err!.line, 3);
   t.is(err!.source, bad);
@@ -84,12 +94,23 @@ test('invalid UTF-8 fails with the file and line under onInvalid fail', async (t
 });
 
 test('invalid UTF-8 lines are skipped and counted under onInvalid skip', async (t) => {
-  const bad = await fixture('latin1-skip.txt', Buffer.concat([Buffer.from('ok\ncaf'), Buffer.from([0xe9]), Buffer.from('\nend\n')]));
+  const bad = await fixture(
+    'latin1-skip.txt',
+    Buffer.concat([Buffer.from('ok\ncaf'), Buffer.from([0xe9]), Buffer.from('\nend\n')]),
+  );
   const stats = emptyCorpusStats();
   const skipped: string[] = [];
   let summarized = 0;
-  const lines = await read(bad, { onInvalid: 'skip', stats, onSkip: (s) => skipped.push(`${s.line}:${s.reason}`), summary: () => summarized++ });
-  t.deepEqual(lines.map((l) => `${l.line}:${l.text}`), ['1:ok', '3:end']);
+  const lines = await read(bad, {
+    onInvalid: 'skip',
+    stats,
+    onSkip: (s) => skipped.push(`${s.line}:${s.reason}`),
+    summary: () => summarized++,
+  });
+  t.deepEqual(
+    lines.map((l) => `${l.line}:${l.text}`),
+    ['1:ok', '3:end'],
+  );
   t.is(stats.invalidLines, 1);
   t.is(stats.lines, 2);
   t.deepEqual(skipped, ['2:invalid-utf8']);
@@ -129,7 +150,10 @@ test('an over-long line is dropped and counted under longLines skip', async (t) 
   const file = await fixture('long-skip.txt', `short\n${'x'.repeat(10_000)}\nafter`);
   const stats = emptyCorpusStats();
   const lines = await read(file, { maxLineBytes: 100, longLines: 'skip', chunkBytes: 1000, stats });
-  t.deepEqual(lines.map((l) => `${l.line}:${l.text}`), ['1:short', '3:after']);
+  t.deepEqual(
+    lines.map((l) => `${l.line}:${l.text}`),
+    ['1:short', '3:after'],
+  );
   t.is(stats.longLinesSkipped, 1);
 });
 

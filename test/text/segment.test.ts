@@ -16,7 +16,11 @@ test('English text splits into sentences, keeping titles like Mr. inside', (t) =
 });
 
 test('Chinese text splits into sentences on CJK punctuation', (t) => {
-  t.deepEqual(segmentSentences('我喜欢自然语言处理。今天天气很好！你呢？', { locale: 'zh' }), ['我喜欢自然语言处理。', '今天天气很好！', '你呢？']);
+  t.deepEqual(segmentSentences('我喜欢自然语言处理。今天天气很好！你呢？', { locale: 'zh' }), [
+    '我喜欢自然语言处理。',
+    '今天天气很好！',
+    '你呢？',
+  ]);
 });
 
 test('words are the word-like segments, in English and Chinese', (t) => {
@@ -44,15 +48,25 @@ test('splitDocuments groups lines on blank lines and on a change of file', async
 });
 
 test('splitParagraphs joins wrapped lines with spaces', async (t) => {
-  const paragraphs = await lastValueFrom(from(lines('book.txt', 'It was a truth', '  universally acknowledged.', '', 'Next.')).pipe(splitParagraphs(), toArray()));
-  t.deepEqual(paragraphs.map((p) => p.text), ['It was a truth universally acknowledged.', 'Next.']);
+  const paragraphs = await lastValueFrom(
+    from(lines('book.txt', 'It was a truth', '  universally acknowledged.', '', 'Next.')).pipe(
+      splitParagraphs(),
+      toArray(),
+    ),
+  );
+  t.deepEqual(
+    paragraphs.map((p) => p.text),
+    ['It was a truth universally acknowledged.', 'Next.'],
+  );
 });
 
 test('splitDocuments passes errors down and emits nothing after unsubscription', (t) => {
   const source = new Subject<Line>();
   const seen: string[] = [];
   let error: unknown;
-  const sub = source.pipe(splitDocuments()).subscribe({ next: (d) => seen.push(d.lines.join('|')), error: (e: unknown) => (error = e) });
+  const sub = source
+    .pipe(splitDocuments())
+    .subscribe({ next: (d) => seen.push(d.lines.join('|')), error: (e: unknown) => (error = e) });
   source.next({ text: 'a', source: 'x', line: 1 });
   source.next({ text: '', source: 'x', line: 2 });
   source.next({ text: 'b', source: 'x', line: 3 });

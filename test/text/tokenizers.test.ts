@@ -29,7 +29,10 @@ test.after.always(async () => {
 test('WordVocab keeps the most frequent words after the five special tokens', async (t) => {
   const vocab = await WordVocab.train(corpus, { maxSize: 12 });
   t.is(vocab.vocabSize, 12);
-  t.deepEqual(SPECIAL_TOKENS.map((s) => vocab.tokenToId(s)), [0, 1, 2, 3, 4]);
+  t.deepEqual(
+    SPECIAL_TOKENS.map((s) => vocab.tokenToId(s)),
+    [0, 1, 2, 3, 4],
+  );
   t.deepEqual(vocab.tokenize('The LAZY zebra'), ['the', 'lazy', '[UNK]']);
   t.deepEqual(vocab.encode('the', { addSpecialTokens: true }), [2, vocab.tokenToId('the')!, 3]);
   t.is(vocab.decode(vocab.encode('the lazy zebra')), 'the lazy', '[UNK] is special, so decode leaves it out');
@@ -45,7 +48,10 @@ test('WordVocab trains from an RxJS stream and drops words under minCount', asyn
 
 test('WordPiece training puts special tokens at ids 0..4 and reaches the vocabulary size', async (t) => {
   const wp = await WordPiece.train(corpus, { vocabSize: 120 });
-  t.deepEqual(SPECIAL_TOKENS.map((s) => wp.tokenToId(s)), [0, 1, 2, 3, 4]);
+  t.deepEqual(
+    SPECIAL_TOKENS.map((s) => wp.tokenToId(s)),
+    [0, 1, 2, 3, 4],
+  );
   t.is(wp.vocabSize, 120);
   t.true(wp.tokenToId('##s') !== undefined, 'continuation pieces carry ##');
 });
@@ -87,9 +93,33 @@ test('tokenizer.json save then load gives the same JSON and the same ids', async
 
 test('the saved tokenizer.json has the Hugging Face schema', async (t) => {
   const json = (await WordPiece.train(corpus, { vocabSize: 100 })).toJSON();
-  t.deepEqual(Object.keys(json), ['version', 'truncation', 'padding', 'added_tokens', 'normalizer', 'pre_tokenizer', 'post_processor', 'decoder', 'model']);
-  t.deepEqual(json.added_tokens[0], { id: 0, content: '[PAD]', single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
-  t.deepEqual(Object.keys(json.model), ['type', 'unk_token', 'continuing_subword_prefix', 'max_input_chars_per_word', 'vocab']);
+  t.deepEqual(Object.keys(json), [
+    'version',
+    'truncation',
+    'padding',
+    'added_tokens',
+    'normalizer',
+    'pre_tokenizer',
+    'post_processor',
+    'decoder',
+    'model',
+  ]);
+  t.deepEqual(json.added_tokens[0], {
+    id: 0,
+    content: '[PAD]',
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  });
+  t.deepEqual(Object.keys(json.model), [
+    'type',
+    'unk_token',
+    'continuing_subword_prefix',
+    'max_input_chars_per_word',
+    'vocab',
+  ]);
   t.deepEqual(json.decoder, { type: 'WordPiece', prefix: '##', cleanup: true });
   t.is(json.post_processor?.type, 'TemplateProcessing');
 });
@@ -104,20 +134,47 @@ test('our saved tokenizer.json gives the same ids in Hugging Face tokenizers.js'
 
 // Shaped as Python's `tokenizer.save()` writes bert-base-uncased: [unused*] fill ids 1..99, [UNK] is 100.
 const unused = Object.fromEntries(Array.from({ length: 99 }, (_, i) => [`[unused${i}]`, i + 1]));
-const special = (id: number, content: string) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+const special = (id: number, content: string) => ({
+  id,
+  content,
+  single_word: false,
+  lstrip: false,
+  rstrip: false,
+  normalized: false,
+  special: true,
+});
 const BERT_LIKE = {
   version: '1.0',
   truncation: null,
   padding: null,
-  added_tokens: [special(0, '[PAD]'), special(100, '[UNK]'), special(101, '[CLS]'), special(102, '[SEP]'), special(103, '[MASK]')],
-  normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: true },
+  added_tokens: [
+    special(0, '[PAD]'),
+    special(100, '[UNK]'),
+    special(101, '[CLS]'),
+    special(102, '[SEP]'),
+    special(103, '[MASK]'),
+  ],
+  normalizer: {
+    type: 'BertNormalizer',
+    clean_text: true,
+    handle_chinese_chars: true,
+    strip_accents: null,
+    lowercase: true,
+  },
   pre_tokenizer: { type: 'BertPreTokenizer' },
   post_processor: {
     type: 'TemplateProcessing',
-    single: [{ SpecialToken: { id: '[CLS]', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '[SEP]', type_id: 0 } }],
+    single: [
+      { SpecialToken: { id: '[CLS]', type_id: 0 } },
+      { Sequence: { id: 'A', type_id: 0 } },
+      { SpecialToken: { id: '[SEP]', type_id: 0 } },
+    ],
     pair: [
-      { SpecialToken: { id: '[CLS]', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '[SEP]', type_id: 0 } },
-      { Sequence: { id: 'B', type_id: 1 } }, { SpecialToken: { id: '[SEP]', type_id: 1 } },
+      { SpecialToken: { id: '[CLS]', type_id: 0 } },
+      { Sequence: { id: 'A', type_id: 0 } },
+      { SpecialToken: { id: '[SEP]', type_id: 0 } },
+      { Sequence: { id: 'B', type_id: 1 } },
+      { SpecialToken: { id: '[SEP]', type_id: 1 } },
     ],
     special_tokens: {
       '[CLS]': { id: '[CLS]', ids: [101], tokens: ['[CLS]'] },
@@ -131,9 +188,30 @@ const BERT_LIKE = {
     continuing_subword_prefix: '##',
     max_input_chars_per_word: 100,
     vocab: {
-      '[PAD]': 0, ...unused, '[UNK]': 100, '[CLS]': 101, '[SEP]': 102, '[MASK]': 103,
-      ',': 104, '.': 105, '!': 106, "'": 107, 'the': 108, 'un': 109, 'una': 110, '##ffa': 111, '##ble': 112,
-      'want': 113, '##want': 114, '##ed': 115, 'runn': 116, '##ing': 117, 'hello': 118, 'world': 119, 't': 120, 'don': 121,
+      '[PAD]': 0,
+      ...unused,
+      '[UNK]': 100,
+      '[CLS]': 101,
+      '[SEP]': 102,
+      '[MASK]': 103,
+      ',': 104,
+      '.': 105,
+      '!': 106,
+      "'": 107,
+      the: 108,
+      un: 109,
+      una: 110,
+      '##ffa': 111,
+      '##ble': 112,
+      want: 113,
+      '##want': 114,
+      '##ed': 115,
+      runn: 116,
+      '##ing': 117,
+      hello: 118,
+      world: 119,
+      t: 120,
+      don: 121,
     },
   },
 };
@@ -152,23 +230,43 @@ test('a hand-written bert-base-uncased-like tokenizer.json encodes like BERT', a
   t.is(bert.decode([101, 118, 104, 119, 106, 102]), 'hello, world!');
   t.is(bert.decode([110, 111, 112]), 'unaffable');
   const hf = new HfTokenizer(BERT_LIKE, {});
-  for (const text of ['unaffable', 'UNwant\u00E9d,running', "Hello, world! don't"]) t.deepEqual(bert.encode(text), hf.encode(text).ids, text);
+  for (const text of ['unaffable', 'UNwant\u00E9d,running', "Hello, world! don't"])
+    t.deepEqual(bert.encode(text), hf.encode(text).ids, text);
 });
 
 test('truncation and fixed padding from tokenizer.json apply on encode', (t) => {
   const bert = tokenizerFromJson({
     ...BERT_LIKE,
     truncation: { direction: 'Right', max_length: 4, strategy: 'LongestFirst', stride: 0 },
-    padding: { strategy: { Fixed: 6 }, direction: 'Right', pad_to_multiple_of: null, pad_id: 0, pad_type_id: 0, pad_token: '[PAD]' },
+    padding: {
+      strategy: { Fixed: 6 },
+      direction: 'Right',
+      pad_to_multiple_of: null,
+      pad_id: 0,
+      pad_type_id: 0,
+      pad_token: '[PAD]',
+    },
   });
   t.deepEqual(bert.encode('hello, world!'), [101, 118, 104, 102, 0, 0]);
-  t.deepEqual(bert.encodeBatch(['hello', 'the']), [[101, 118, 102, 0, 0, 0], [101, 108, 102, 0, 0, 0]]);
+  t.deepEqual(bert.encodeBatch(['hello', 'the']), [
+    [101, 118, 102, 0, 0, 0],
+    [101, 108, 102, 0, 0, 0],
+  ]);
 });
 
 test('a malformed tokenizer.json fails with DataFormatError naming the problem', async (t) => {
-  t.throws(() => tokenizerFromJson({ version: '1.0' }, 'x.json'), { instanceOf: DataFormatError, message: /x\.json: no model\.vocab/ });
-  t.throws(() => tokenizerFromJson({ ...BERT_LIKE, model: { type: 'BPE', vocab: {}, unk_token: '[UNK]' } }), { instanceOf: DataFormatError, message: /"BPE" is not supported/ });
-  t.throws(() => tokenizerFromJson({ ...BERT_LIKE, normalizer: { type: 'Precompiled' } }), { instanceOf: DataFormatError, message: /normalizer type "Precompiled"/ });
+  t.throws(() => tokenizerFromJson({ version: '1.0' }, 'x.json'), {
+    instanceOf: DataFormatError,
+    message: /x\.json: no model\.vocab/,
+  });
+  t.throws(() => tokenizerFromJson({ ...BERT_LIKE, model: { type: 'BPE', vocab: {}, unk_token: '[UNK]' } }), {
+    instanceOf: DataFormatError,
+    message: /"BPE" is not supported/,
+  });
+  t.throws(() => tokenizerFromJson({ ...BERT_LIKE, normalizer: { type: 'Precompiled' } }), {
+    instanceOf: DataFormatError,
+    message: /normalizer type "Precompiled"/,
+  });
   const bad = join(dir, 'bad.json');
   await writeFile(bad, '{ nope');
   await t.throwsAsync(loadTokenizer(bad), { instanceOf: DataFormatError, message: /not valid JSON/ });

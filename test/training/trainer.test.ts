@@ -22,7 +22,12 @@ function options(overrides: Partial<TrainOptions> = {}): TrainOptions {
   return {
     encoder: buildFrameEncoder({ inputShape: [SIZE, SIZE, 3], featureSize: 32, width: 8, blocks: 2, seed: 1 }),
     itemShape: [SIZE, SIZE, 3],
-    tasks: [{ task: orderVerification, samples: (_epoch, _valve, rng: Rng) => from(frames).pipe(orderVerification.sampler({ rng })) }],
+    tasks: [
+      {
+        task: orderVerification,
+        samples: (_epoch, _valve, rng: Rng) => from(frames).pipe(orderVerification.sampler({ rng })),
+      },
+    ],
     steps: 10,
     batchSize: 8,
     seed: 4,
@@ -39,7 +44,12 @@ async function tempDir(t: { teardown(fn: () => unknown): void }): Promise<string
 test.serial('order verification learns: the loss falls and pretext accuracy ends well above chance', async (t) => {
   const losses: number[] = [];
   const accuracies: number[] = [];
-  const opts = options({ steps: 400, batchSize: 16, learningRate: 3e-3, onStep: (m) => (losses.push(m.loss), accuracies.push(m.tasks.order!.accuracy)) });
+  const opts = options({
+    steps: 400,
+    batchSize: 16,
+    learningRate: 3e-3,
+    onStep: (m) => (losses.push(m.loss), accuracies.push(m.tasks.order!.accuracy)),
+  });
   const result = await train(opts);
   Object.values(result.heads).forEach((h) => h.dispose());
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -76,14 +86,22 @@ test.serial('a run resumed from its checkpoint ends with the same weights as an 
   const actual = second.encoder.getWeights().map((w) => w.dataSync());
   const maxDiff = Math.max(...actual.map((a, i) => Math.max(...a.map((v, j) => Math.abs(v - expected[i]![j]!)))));
   t.true(maxDiff < 1e-5, `max weight difference ${maxDiff}`);
-  const lines = (await readFile(join(resumedDir, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
-  t.deepEqual(lines.map((l) => l.step), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+  const lines = (await readFile(join(resumedDir, 'metrics.jsonl'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  t.deepEqual(
+    lines.map((l) => l.step),
+    [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+  );
 });
 
 test.serial('resuming with changed options is refused with a message naming them', async (t) => {
   const dir = await tempDir(t);
   await train(options({ steps: 2, outDir: dir }));
-  await t.throwsAsync(train(options({ steps: 4, outDir: dir, resume: true, batchSize: 4 })), { message: /batchSize changed/ });
+  await t.throwsAsync(train(options({ steps: 4, outDir: dir, resume: true, batchSize: 4 })), {
+    message: /batchSize changed/,
+  });
 });
 
 test.serial('bad options are rejected before any work', async (t) => {
@@ -95,7 +113,9 @@ test.serial('bad options are rejected before any work', async (t) => {
 test.serial('an aborted run stops after the current step and writes its checkpoint', async (t) => {
   const dir = await tempDir(t);
   const controller = new AbortController();
-  const result = await train(options({ steps: 100, outDir: dir, signal: controller.signal, onStep: (m) => m.step === 3 && controller.abort() }));
+  const result = await train(
+    options({ steps: 100, outDir: dir, signal: controller.signal, onStep: (m) => m.step === 3 && controller.abort() }),
+  );
   t.is(result.stoppedBy, 'signal');
   t.is(result.steps, 3);
   const state = JSON.parse(await readFile(join(dir, 'checkpoint', 'state.json'), 'utf8'));

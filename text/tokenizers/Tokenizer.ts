@@ -2,7 +2,16 @@ import { writeFile } from 'node:fs/promises';
 import { DataFormatError, OptionError } from '../../core/errors.ts';
 import { buildNormalizer, buildPreTokenizer, type Normalizer, type PreTokenizer } from './normalize.ts';
 import { PostProcessor } from './postProcess.ts';
-import type { AddedTokenJson, DecoderJson, NormalizerJson, PaddingJson, PostProcessorJson, PreTokenizerJson, TokenizerJson, TruncationJson } from './tokenizerJson.ts';
+import type {
+  AddedTokenJson,
+  DecoderJson,
+  NormalizerJson,
+  PaddingJson,
+  PostProcessorJson,
+  PreTokenizerJson,
+  TokenizerJson,
+  TruncationJson,
+} from './tokenizerJson.ts';
 
 /** The special tokens of every tokenizer trained here, at ids 0..4 in this order. */
 export const SPECIAL_TOKENS = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'] as const;
@@ -39,7 +48,15 @@ export interface DecodeOptions {
 
 /** The special tokens a training run reserves, as tokenizer.json `added_tokens`. */
 export function specialAddedTokens(): AddedTokenJson[] {
-  return SPECIAL_TOKENS.map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }));
+  return SPECIAL_TOKENS.map((content, id) => ({
+    id,
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  }));
 }
 
 /**
@@ -66,7 +83,11 @@ export abstract class Tokenizer {
       if (added.special) this.#special.add(added.id);
     }
     for (const [token, id] of this.#vocab) this.#tokens[id] = token;
-    if (!this.#vocab.has(parts.unkToken)) throw new DataFormatError(source, `unk_token ${JSON.stringify(parts.unkToken)} is not in the vocabulary (add it to model.vocab)`);
+    if (!this.#vocab.has(parts.unkToken))
+      throw new DataFormatError(
+        source,
+        `unk_token ${JSON.stringify(parts.unkToken)} is not in the vocabulary (add it to model.vocab)`,
+      );
     this.#normalize = buildNormalizer(parts.normalizer, source);
     this.#preTokenize = buildPreTokenizer(parts.preTokenizer, source);
     this.#post = new PostProcessor(parts.postProcessor, (t) => this.#vocab.get(t), source);
@@ -132,9 +153,11 @@ export abstract class Tokenizer {
     const addSpecial = options.addSpecialTokens ?? true;
     let a = this.#ids(text);
     let b = options.pair === undefined ? undefined : this.#ids(options.pair);
-    if (this.parts.truncation) [a, b] = truncate(this.parts.truncation, a, b, addSpecial ? this.#post.added(b !== undefined) : 0);
+    if (this.parts.truncation)
+      [a, b] = truncate(this.parts.truncation, a, b, addSpecial ? this.#post.added(b !== undefined) : 0);
     const ids = addSpecial ? this.#post.apply(a, b) : b ? [...a, ...b] : a;
-    const fixed = this.parts.padding && typeof this.parts.padding.strategy === 'object' ? this.parts.padding.strategy.Fixed : 0;
+    const fixed =
+      this.parts.padding && typeof this.parts.padding.strategy === 'object' ? this.parts.padding.strategy.Fixed : 0;
     return fixed ? this.#pad(ids, fixed) : ids;
   }
 
@@ -152,7 +175,8 @@ export abstract class Tokenizer {
     const tokens: string[] = [];
     for (const id of ids) {
       const token = this.#tokens[id];
-      if (token === undefined) throw new OptionError('ids', id, `an id below ${this.#tokens.length} that is in the vocabulary`);
+      if (token === undefined)
+        throw new OptionError('ids', id, `an id below ${this.#tokens.length} that is in the vocabulary`);
       if (!(skip && this.#special.has(id))) tokens.push(token);
     }
     return decodeTokens(this.parts.decoder, tokens);
@@ -215,9 +239,15 @@ function escapeRegExp(s: string): string {
 }
 
 /** Cuts a sequence (or pair) so that, with `specials` tokens added, it fits `max_length`. */
-function truncate(t: TruncationJson, a: number[], b: number[] | undefined, specials: number): [number[], number[] | undefined] {
+function truncate(
+  t: TruncationJson,
+  a: number[],
+  b: number[] | undefined,
+  specials: number,
+): [number[], number[] | undefined] {
   const budget = Math.max(0, t.max_length - specials);
-  const cut = (ids: number[], n: number): number[] => (ids.length <= n ? ids : t.direction === 'Left' ? ids.slice(ids.length - n) : ids.slice(0, n));
+  const cut = (ids: number[], n: number): number[] =>
+    ids.length <= n ? ids : t.direction === 'Left' ? ids.slice(ids.length - n) : ids.slice(0, n);
   if (!b) return [cut(a, budget), b];
   if (t.strategy === 'OnlyFirst') return [cut(a, Math.max(0, budget - b.length)), b];
   if (t.strategy === 'OnlySecond') return [a, cut(b, Math.max(0, budget - a.length))];
@@ -232,7 +262,17 @@ function truncate(t: TruncationJson, a: number[], b: number[] | undefined, speci
 
 // The Rust crate's WordPiece decoder cleanup: glue punctuation and English contractions to the word before.
 const CLEANUP: ReadonlyArray<[string, string]> = [
-  [' .', '.'], [' ?', '?'], [' !', '!'], [' ,', ','], [" ' ", "'"], [" n't", "n't"], [" 'm", "'m"], [' do not', " don't"], [" 's", "'s"], [" 've", "'ve"], [" 're", "'re"],
+  [' .', '.'],
+  [' ?', '?'],
+  [' !', '!'],
+  [' ,', ','],
+  [" ' ", "'"],
+  [" n't", "n't"],
+  [" 'm", "'m"],
+  [' do not', " don't"],
+  [" 's", "'s"],
+  [" 've", "'ve"],
+  [" 're", "'re"],
 ];
 
 function cleanup(text: string): string {

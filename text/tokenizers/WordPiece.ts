@@ -56,9 +56,11 @@ export class WordPiece extends Tokenizer {
     const vocabSize = options.vocabSize ?? 8000;
     const minCount = options.minCount ?? 2;
     const limitAlphabet = options.limitAlphabet ?? 1000;
-    if (!Number.isInteger(vocabSize) || vocabSize <= SPECIAL_TOKENS.length) throw new OptionError('vocabSize', vocabSize, `an integer > ${SPECIAL_TOKENS.length} (the special tokens)`);
+    if (!Number.isInteger(vocabSize) || vocabSize <= SPECIAL_TOKENS.length)
+      throw new OptionError('vocabSize', vocabSize, `an integer > ${SPECIAL_TOKENS.length} (the special tokens)`);
     if (!Number.isInteger(minCount) || minCount < 1) throw new OptionError('minCount', minCount, 'an integer >= 1');
-    if (!Number.isInteger(limitAlphabet) || limitAlphabet < 1) throw new OptionError('limitAlphabet', limitAlphabet, 'an integer >= 1');
+    if (!Number.isInteger(limitAlphabet) || limitAlphabet < 1)
+      throw new OptionError('limitAlphabet', limitAlphabet, 'an integer >= 1');
     const lowercase = options.lowercase ?? true;
     const decoder = { type: 'WordPiece', prefix: '##', cleanup: true } as const;
     const splitter = new WordPiece(bertParts(specialVocab(), lowercase, decoder));

@@ -29,14 +29,17 @@ export class WordVocab extends Tokenizer {
   static async train(source: TextSource, options: WordVocabOptions = {}): Promise<WordVocab> {
     const maxSize = options.maxSize ?? 30000;
     const minCount = options.minCount ?? 1;
-    if (!Number.isInteger(maxSize) || maxSize <= SPECIAL_TOKENS.length) throw new OptionError('maxSize', maxSize, `an integer > ${SPECIAL_TOKENS.length} (the special tokens)`);
+    if (!Number.isInteger(maxSize) || maxSize <= SPECIAL_TOKENS.length)
+      throw new OptionError('maxSize', maxSize, `an integer > ${SPECIAL_TOKENS.length} (the special tokens)`);
     if (!Number.isInteger(minCount) || minCount < 1) throw new OptionError('minCount', minCount, 'an integer >= 1');
     const lowercase = options.lowercase ?? true;
     // An empty tokenizer with the same pipeline splits the training text exactly as encoding will.
     const splitter = new WordVocab(bertParts(specialVocab(), lowercase, null));
     const counts = await countWords(source, (t) => splitter.words(t));
     const vocab = specialVocab();
-    const ranked = [...counts].filter(([w, c]) => c >= minCount && !vocab.has(w)).sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1));
+    const ranked = [...counts]
+      .filter(([w, c]) => c >= minCount && !vocab.has(w))
+      .sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1));
     for (const [word] of ranked.slice(0, maxSize - vocab.size)) vocab.set(word, vocab.size);
     return new WordVocab(bertParts(vocab, lowercase, null));
   }

@@ -1,4 +1,4 @@
-import { Observable, isObservable } from 'rxjs';
+import { type Observable, isObservable } from 'rxjs';
 
 /** Texts a tokenizer can be trained on: an array or generator, an async iterable, or an RxJS stream. */
 export type TextSource = Iterable<string> | AsyncIterable<string> | Observable<string>;

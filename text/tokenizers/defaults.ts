@@ -9,12 +9,22 @@ export interface TrainTextOptions {
 }
 
 /** BERT's pipeline around a freshly trained vocabulary whose ids 0..4 are {@link SPECIAL_TOKENS}. */
-export function bertParts(vocab: ReadonlyMap<string, number>, lowercase: boolean, decoder: DecoderJson | null): TokenizerParts {
+export function bertParts(
+  vocab: ReadonlyMap<string, number>,
+  lowercase: boolean,
+  decoder: DecoderJson | null,
+): TokenizerParts {
   return {
     vocab,
     unkToken: '[UNK]',
     addedTokens: specialAddedTokens(),
-    normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase },
+    normalizer: {
+      type: 'BertNormalizer',
+      clean_text: true,
+      handle_chinese_chars: true,
+      strip_accents: null,
+      lowercase,
+    },
     preTokenizer: { type: 'BertPreTokenizer' },
     postProcessor: bertTemplate(['[CLS]', 2], ['[SEP]', 3]),
     decoder,

@@ -17,12 +17,20 @@ export function tokenizerFromJson(json: unknown, source = 'tokenizer.json'): Wor
   const j = json as Partial<TokenizerJson> | null;
   const model = j?.model as Partial<TokenizerJson['model']> | undefined;
   if (!j || typeof j !== 'object' || !model || typeof model.vocab !== 'object' || model.vocab === null) {
-    throw new DataFormatError(source, 'no model.vocab: not a Hugging Face tokenizer.json (save one with tokenizer.save(path) in Python)');
+    throw new DataFormatError(
+      source,
+      'no model.vocab: not a Hugging Face tokenizer.json (save one with tokenizer.save(path) in Python)',
+    );
   }
-  if (typeof model.unk_token !== 'string') throw new DataFormatError(source, 'model.unk_token is missing (set it, e.g. "[UNK]")');
+  if (typeof model.unk_token !== 'string')
+    throw new DataFormatError(source, 'model.unk_token is missing (set it, e.g. "[UNK]")');
   const vocab = new Map<string, number>();
   for (const [token, id] of Object.entries(model.vocab)) {
-    if (!Number.isInteger(id) || id < 0) throw new DataFormatError(source, `model.vocab[${JSON.stringify(token)}] is ${JSON.stringify(id)}; ids must be integers >= 0`);
+    if (!Number.isInteger(id) || id < 0)
+      throw new DataFormatError(
+        source,
+        `model.vocab[${JSON.stringify(token)}] is ${JSON.stringify(id)}; ids must be integers >= 0`,
+      );
     vocab.set(token, id);
   }
   const parts: TokenizerParts = {
@@ -39,10 +47,16 @@ export function tokenizerFromJson(json: unknown, source = 'tokenizer.json'): Wor
   };
   if (model.type === 'WordPiece' || (model.type === undefined && 'continuing_subword_prefix' in model)) {
     const wp = model as Partial<TokenizerJson['model'] & { type: 'WordPiece' }>;
-    return new WordPiece(parts, { continuingSubwordPrefix: wp.continuing_subword_prefix, maxInputCharsPerWord: wp.max_input_chars_per_word });
+    return new WordPiece(parts, {
+      continuingSubwordPrefix: wp.continuing_subword_prefix,
+      maxInputCharsPerWord: wp.max_input_chars_per_word,
+    });
   }
   if (model.type === 'WordLevel') return new WordVocab(parts);
-  throw new DataFormatError(source, `model type ${JSON.stringify(model.type)} is not supported (WordPiece and WordLevel are)`);
+  throw new DataFormatError(
+    source,
+    `model type ${JSON.stringify(model.type)} is not supported (WordPiece and WordLevel are)`,
+  );
 }
 
 /** Reads a Hugging Face tokenizer.json file (see {@link tokenizerFromJson}). */
@@ -64,7 +78,17 @@ export async function loadTokenizer(path: string): Promise<WordPiece | WordVocab
 
 function addedToken(t: Partial<AddedTokenJson>, source: string): AddedTokenJson {
   if (typeof t.content !== 'string' || !Number.isInteger(t.id)) {
-    throw new DataFormatError(source, `added_tokens entry ${JSON.stringify(t)} needs an integer id and a string content`);
+    throw new DataFormatError(
+      source,
+      `added_tokens entry ${JSON.stringify(t)} needs an integer id and a string content`,
+    );
   }
-  return { single_word: false, lstrip: false, rstrip: false, normalized: false, special: false, ...t } as AddedTokenJson;
+  return {
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: false,
+    ...t,
+  } as AddedTokenJson;
 }

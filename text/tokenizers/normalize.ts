@@ -7,13 +7,19 @@ export type Normalizer = (text: string) => string;
 export type PreTokenizer = (text: string) => string[];
 
 // The CJK Unified Ideograph blocks BERT pads with spaces so that each ideograph becomes its own word.
-const CJK = /([\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF\u{20000}-\u{2A6DF}\u{2A700}-\u{2B73F}\u{2B740}-\u{2B81F}\u{2B820}-\u{2CEAF}\u{2F800}-\u{2FA1F}])/gu;
+const CJK =
+  /([\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF\u{20000}-\u{2A6DF}\u{2A700}-\u{2B73F}\u{2B740}-\u{2B81F}\u{2B820}-\u{2CEAF}\u{2F800}-\u{2FA1F}])/gu;
 // Control and format characters (Unicode C*) except tab and line breaks, plus NUL and the replacement character.
 const CONTROL = /[\0\uFFFD]|(?![\t\n\r])\p{C}/gu;
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 /** BERT's normalizer: clean control characters, pad CJK ideographs, strip accents, lowercase (as `BertNormalizer`). */
-export function bertNormalizer(options: { cleanText: boolean; handleChineseChars: boolean; stripAccents: boolean | null; lowercase: boolean }): Normalizer {
+export function bertNormalizer(options: {
+  cleanText: boolean;
+  handleChineseChars: boolean;
+  stripAccents: boolean | null;
+  lowercase: boolean;
+}): Normalizer {
   const strip = options.stripAccents ?? options.lowercase;
   return (text) => {
     // Most English text is plain ASCII, where only lowercasing can change anything.
@@ -36,7 +42,12 @@ export function buildNormalizer(json: NormalizerJson | null, file: string): Norm
   if (json === null) return (s) => s;
   switch (json.type) {
     case 'BertNormalizer':
-      return bertNormalizer({ cleanText: json.clean_text ?? true, handleChineseChars: json.handle_chinese_chars ?? true, stripAccents: json.strip_accents ?? null, lowercase: json.lowercase ?? true });
+      return bertNormalizer({
+        cleanText: json.clean_text ?? true,
+        handleChineseChars: json.handle_chinese_chars ?? true,
+        stripAccents: json.strip_accents ?? null,
+        lowercase: json.lowercase ?? true,
+      });
     case 'Lowercase':
       return (s) => s.toLowerCase();
     case 'NFC':
@@ -49,7 +60,14 @@ export function buildNormalizer(json: NormalizerJson | null, file: string): Norm
     case 'StripAccents':
       return stripAccents;
     case 'Strip':
-      return (s) => (json.strip_left && json.strip_right ? s.trim() : json.strip_left ? s.trimStart() : json.strip_right ? s.trimEnd() : s);
+      return (s) =>
+        json.strip_left && json.strip_right
+          ? s.trim()
+          : json.strip_left
+            ? s.trimStart()
+            : json.strip_right
+              ? s.trimEnd()
+              : s;
     case 'Sequence': {
       const steps = json.normalizers.map((n) => buildNormalizer(n, file));
       return (s) => steps.reduce((acc, step) => step(acc), s);
@@ -85,5 +103,8 @@ export function buildPreTokenizer(json: PreTokenizerJson | null, file: string): 
 
 export function unsupported(file: string, field: string, json: unknown): DataFormatError {
   const type = (json as { type?: unknown } | null)?.type;
-  return new DataFormatError(file, `${field} type ${JSON.stringify(type)} is not supported (use one of the types listed in text/tokenizers/tokenizerJson.ts)`);
+  return new DataFormatError(
+    file,
+    `${field} type ${JSON.stringify(type)} is not supported (use one of the types listed in text/tokenizers/tokenizerJson.ts)`,
+  );
 }

@@ -38,7 +38,10 @@ export class PostProcessor {
         const name = piece.SpecialToken.id;
         const ids = json.special_tokens[name]?.ids ?? [idOf(name)];
         if (ids.some((id) => id === undefined)) {
-          throw new DataFormatError(source, `post_processor template names special token ${JSON.stringify(name)}, which is not in special_tokens or the vocabulary (add it)`);
+          throw new DataFormatError(
+            source,
+            `post_processor template names special token ${JSON.stringify(name)}, which is not in special_tokens or the vocabulary (add it)`,
+          );
         }
         return { ids: ids as number[] };
       };

@@ -43,7 +43,13 @@ export interface AddedTokenJson {
 }
 
 export type NormalizerJson =
-  | { type: 'BertNormalizer'; clean_text: boolean; handle_chinese_chars: boolean; strip_accents: boolean | null; lowercase: boolean }
+  | {
+      type: 'BertNormalizer';
+      clean_text: boolean;
+      handle_chinese_chars: boolean;
+      strip_accents: boolean | null;
+      lowercase: boolean;
+    }
   | { type: 'Lowercase' | 'NFC' | 'NFD' | 'NFKC' | 'NFKD' | 'StripAccents' }
   | { type: 'Strip'; strip_left: boolean; strip_right: boolean }
   | { type: 'Sequence'; normalizers: NormalizerJson[] };
@@ -53,7 +59,8 @@ export type PreTokenizerJson =
   | { type: 'Sequence'; pretokenizers: PreTokenizerJson[] };
 
 /** One piece of a TemplateProcessing template: a special token or the sequence A / B. */
-export type TemplatePieceJson = { SpecialToken: { id: string; type_id: number } } | { Sequence: { id: 'A' | 'B'; type_id: number } };
+export type TemplatePieceJson =
+  { SpecialToken: { id: string; type_id: number } } | { Sequence: { id: 'A' | 'B'; type_id: number } };
 
 export type PostProcessorJson =
   | {

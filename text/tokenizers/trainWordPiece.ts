@@ -29,7 +29,11 @@ const SHIFT = 2 ** 22;
  * Returns the new tokens in the order learned: the alphabet (sorted) first, then the merges. Pair counts and the
  * words each pair occurs in are updated incrementally, so a merge touches only the words that contain it.
  */
-export function trainWordPieceVocab(counts: ReadonlyMap<string, number>, reserved: number, options: WordPieceTrainOptions): string[] {
+export function trainWordPieceVocab(
+  counts: ReadonlyMap<string, number>,
+  reserved: number,
+  options: WordPieceTrainOptions,
+): string[] {
   const { prefix } = options;
   const alphabet = chooseAlphabet(counts, options.limitAlphabet);
   const symbols: string[] = [];
@@ -115,7 +119,10 @@ function bestPair(pairs: Map<number, PairStat>, freq: number[], minCount: number
   for (const stat of pairs.values()) {
     if (stat.count < minCount) continue;
     const score = stat.count / (freq[stat.a]! * freq[stat.b]!);
-    if (score > bestScore || (score === bestScore && best && (stat.count > best.count || (stat.count === best.count && key(stat) < key(best))))) {
+    if (
+      score > bestScore ||
+      (score === bestScore && best && (stat.count > best.count || (stat.count === best.count && key(stat) < key(best))))
+    ) {
       best = stat;
       bestScore = score;
     }

@@ -39,7 +39,11 @@ test('infoNce of paired embeddings matches cosine similarities over the temperat
 });
 
 test('a perfect score matrix gives a near-zero loss and accuracy 1', (t) => {
-  const logits = tf.tensor2d([[20, 0, 0], [0, 20, 0], [0, 0, 20]]);
+  const logits = tf.tensor2d([
+    [20, 0, 0],
+    [0, 20, 0],
+    [0, 0, 20],
+  ]);
   const targets = tf.tensor1d([0, 1, 2], 'int32');
   t.true(infoNceFromLogits(logits, targets).dataSync()[0]! < 1e-6);
   t.is(contrastiveAccuracy(logits, targets).dataSync()[0], 1);
@@ -47,13 +51,24 @@ test('a perfect score matrix gives a near-zero loss and accuracy 1', (t) => {
 });
 
 test('l2Normalize gives unit rows and leaves zero rows finite', (t) => {
-  const out = l2Normalize(tf.tensor2d([[3, 4], [0, 0]])).arraySync();
-  t.deepEqual(out[0]!.map((v) => Math.round(v * 1e5) / 1e5), [0.6, 0.8]);
+  const out = l2Normalize(
+    tf.tensor2d([
+      [3, 4],
+      [0, 0],
+    ]),
+  ).arraySync();
+  t.deepEqual(
+    out[0]!.map((v) => Math.round(v * 1e5) / 1e5),
+    [0.6, 0.8],
+  );
   t.deepEqual(out[1], [0, 0]);
 });
 
 test('the losses leak no tensors', (t) => {
-  const logits = tf.tensor2d([[1, 2], [3, 4]]);
+  const logits = tf.tensor2d([
+    [1, 2],
+    [3, 4],
+  ]);
   const targets = tf.tensor1d([1, 0], 'int32');
   const before = tf.memory().numTensors;
   tf.dispose([infoNceFromLogits(logits, targets), contrastiveAccuracy(logits, targets), infoNce(logits, logits)]);

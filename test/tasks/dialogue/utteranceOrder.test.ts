@@ -48,23 +48,38 @@ test('windows are consecutive turns; negatives are never in the original order',
   for (let trial = 0; trial < 50; trial++) {
     const window = [1, 2, 3].map((k) => Float32Array.of(k));
     const shuffled = disorder(window, new Rng(trial), () => false)!;
-    t.notDeepEqual(shuffled.map((x) => x[0]), [1, 2, 3]);
+    t.notDeepEqual(
+      shuffled.map((x) => x[0]),
+      [1, 2, 3],
+    );
   }
   // A two-turn dialogue padded to three: the empty turn stays first.
   const padded = disorder([Float32Array.of(0), Float32Array.of(5), Float32Array.of(6)], new Rng(1), (x) => x[0] === 0)!;
-  t.deepEqual(padded.map((x) => x[0]), [0, 6, 5]);
+  t.deepEqual(
+    padded.map((x) => x[0]),
+    [0, 6, 5],
+  );
 });
 
 test('options are checked when the task is made, and sampling without a tokenizer names the fix', (t) => {
   t.throws(() => createDialogueOrderTask({ turns: 1 }), { instanceOf: OptionError, message: /turns/ });
-  t.throws(() => createDialogueOrderTask().sampler({ rng: new Rng(1) }), { instanceOf: OptionError, message: /createDialogueOrderTask\(\{ tokenizer \}\)/ });
+  t.throws(() => createDialogueOrderTask().sampler({ rng: new Rng(1) }), {
+    instanceOf: OptionError,
+    message: /createDialogueOrderTask\(\{ tokenizer \}\)/,
+  });
 });
 
 test.serial('dialogue order learns, and scoreDialogue ranks original dialogues above shuffled ones', async (t) => {
   const tokenizer = await tokenizerPromise;
   const task = createDialogueOrderTask({ tokenizer, maxLength: 10, turns: 3 });
   const before = tf.memory().numTensors;
-  const encoder = buildTextEncoder({ vocabSize: tokenizer.vocabSize, maxLength: 10, embeddingSize: 16, hiddenSize: 16, seed: 4 });
+  const encoder = buildTextEncoder({
+    vocabSize: tokenizer.vocabSize,
+    maxLength: 10,
+    embeddingSize: 16,
+    hiddenSize: 16,
+    seed: 4,
+  });
   const losses: number[] = [];
   const accuracies: number[] = [];
   const result = await train({
@@ -98,7 +113,9 @@ test.serial('dialogue order learns, and scoreDialogue ranks original dialogues a
   t.true(perTurn.turns.every((p) => p >= 0 && p <= 1));
   Object.values(result.heads).forEach((h) => h.dispose());
   encoder.dispose();
-  t.log(`loss ${first.toFixed(3)} -> ${last.toFixed(3)}, accuracy ${accuracy.toFixed(3)}, original-vs-shuffled AUC ${auc.toFixed(3)}`);
+  t.log(
+    `loss ${first.toFixed(3)} -> ${last.toFixed(3)}, accuracy ${accuracy.toFixed(3)}, original-vs-shuffled AUC ${auc.toFixed(3)}`,
+  );
   t.true(last < first * 0.8);
   t.true(accuracy > 0.7);
   t.true(auc > 0.8);

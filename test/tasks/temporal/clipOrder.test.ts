@@ -15,7 +15,14 @@ const SIZE = 24;
 test.before(() => selectBackend({ backend: 'wasm', log: () => {} }));
 
 test('permutations lists all n! orders once, lexicographically', (t) => {
-  t.deepEqual(permutations(3), [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]]);
+  t.deepEqual(permutations(3), [
+    [0, 1, 2],
+    [0, 2, 1],
+    [1, 0, 2],
+    [1, 2, 0],
+    [2, 0, 1],
+    [2, 1, 0],
+  ]);
   t.is(new Set(permutations(4).map((p) => p.join())).size, 24);
 });
 
@@ -27,7 +34,10 @@ test('a shuffled tuple is labelled with the permutation that was applied', (t) =
     const { frames: shuffled, label } = shuffleTuple(frames, rng);
     const k = label.indexOf(1);
     seen.add(k);
-    t.deepEqual(shuffled.map((f) => f.index), permutations(3)[k]);
+    t.deepEqual(
+      shuffled.map((f) => f.index),
+      permutations(3)[k],
+    );
   }
   t.is(seen.size, 6);
 });
@@ -39,17 +49,28 @@ test('the sampler gives three frames and a one-hot label over six orders, reprod
   t.true(a.length > 8);
   t.is(a[0]!.inputs.length, 3);
   t.is(a[0]!.label.length, 6);
-  t.deepEqual(a.map((s) => s.label.indexOf(1)), b.map((s) => s.label.indexOf(1)));
+  t.deepEqual(
+    a.map((s) => s.label.indexOf(1)),
+    b.map((s) => s.label.indexOf(1)),
+  );
   t.throws(() => sampleClipOrder({ rng: new Rng(1) }, { length: 5 }), { instanceOf: OptionError, message: /length/ });
 });
 
 test('loss and accuracy match a naive softmax cross-entropy and arg-max count', (t) => {
-  const logits = [[2, 0, -1], [0.5, 0.2, 0.1]];
-  const labels = [[0, 0, 1], [1, 0, 0]];
-  const naive = -mean(logits.map((row, i) => {
-    const z = Math.log(row.reduce((s, v) => s + Math.exp(v), 0));
-    return row[labels[i]!.indexOf(1)]! - z;
-  }));
+  const logits = [
+    [2, 0, -1],
+    [0.5, 0.2, 0.1],
+  ];
+  const labels = [
+    [0, 0, 1],
+    [1, 0, 0],
+  ];
+  const naive = -mean(
+    logits.map((row, i) => {
+      const z = Math.log(row.reduce((s, v) => s + Math.exp(v), 0));
+      return row[labels[i]!.indexOf(1)]! - z;
+    }),
+  );
   const [l, y] = [tf.tensor2d(labels), tf.tensor2d(logits)];
   t.true(Math.abs(softmaxCrossEntropy(l, y).dataSync()[0]! - naive) < 1e-5);
   t.is(categoricalAccuracy(l, y).dataSync()[0], 0.5);

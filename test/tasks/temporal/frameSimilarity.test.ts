@@ -13,7 +13,15 @@ test.before(() => selectBackend({ backend: 'wasm', log: () => {} }));
 
 /** A frame whose every byte is its own index (so samples can be traced back), of one video. */
 function tagged(index: number, source: string, level = index): Frame {
-  return { data: new Uint8Array(4 * 4 * 3).fill(level), width: 4, height: 4, channels: 3, index, timestamp: index / 12, source };
+  return {
+    data: new Uint8Array(4 * 4 * 3).fill(level),
+    width: 4,
+    height: 4,
+    channels: 3,
+    index,
+    timestamp: index / 12,
+    source,
+  };
 }
 
 /** Synthetic clips whose first two bytes are overwritten with the frame index and clip number, so samples trace back. */
@@ -27,7 +35,9 @@ function traceableFrames(): Frame[] {
 }
 
 test('positives are adjacent frames and negatives lie far away or in another video', async (t) => {
-  const samples = await firstValueFrom(from(traceableFrames()).pipe(sampleFrameTriplets({ rng: new Rng(1) }, { negativeGap: 10 }), toArray()));
+  const samples = await firstValueFrom(
+    from(traceableFrames()).pipe(sampleFrameTriplets({ rng: new Rng(1) }, { negativeGap: 10 }), toArray()),
+  );
   t.true(samples.length > 20);
   const back = (x: Float32Array) => ({ index: Math.round(x[0]! * 255), clip: Math.round(x[1]! * 255) });
   for (const s of samples) {
@@ -41,7 +51,9 @@ test('positives are adjacent frames and negatives lie far away or in another vid
 test('no positive pair spans a scene cut', async (t) => {
   // Two shots in one video: dark frames 0..9, then a hard cut to bright frames 10..19.
   const frames = Array.from({ length: 20 }, (_, i) => tagged(i, 'cut.mp4', i < 10 ? 10 + i : 200 + i));
-  const samples = await firstValueFrom(from(frames).pipe(sampleFrameTriplets({ rng: new Rng(2) }, { negativeGap: 4, stride: 1 }), toArray()));
+  const samples = await firstValueFrom(
+    from(frames).pipe(sampleFrameTriplets({ rng: new Rng(2) }, { negativeGap: 4, stride: 1 }), toArray()),
+  );
   t.true(samples.length > 5);
   for (const s of samples) t.is(s.inputs[0]![0]! > 0.5, s.inputs[1]![0]! > 0.5, 'anchor and positive in one shot');
 });
@@ -50,12 +62,21 @@ test('the sampler is reproducible from its seed', async (t) => {
   const frames = syntheticFrames({ clips: 2, seed: 4, frames: 20, width: 16, height: 16 });
   const run = () => firstValueFrom(from(frames).pipe(frameSimilarity.sampler({ rng: new Rng(5) }), toArray()));
   const [a, b] = [await run(), await run()];
-  t.deepEqual(a.map((s) => s.inputs[2]![0]), b.map((s) => s.inputs[2]![0]));
+  t.deepEqual(
+    a.map((s) => s.inputs[2]![0]),
+    b.map((s) => s.inputs[2]![0]),
+  );
 });
 
 test('bad options are rejected when the sampler is built', (t) => {
-  t.throws(() => sampleFrameTriplets({ rng: new Rng(1) }, { positiveGap: 0 }), { instanceOf: OptionError, message: /positiveGap/ });
-  t.throws(() => sampleFrameTriplets({ rng: new Rng(1) }, { positiveGap: 3, negativeGap: 2 }), { instanceOf: OptionError, message: /negativeGap/ });
+  t.throws(() => sampleFrameTriplets({ rng: new Rng(1) }, { positiveGap: 0 }), {
+    instanceOf: OptionError,
+    message: /positiveGap/,
+  });
+  t.throws(() => sampleFrameTriplets({ rng: new Rng(1) }, { positiveGap: 3, negativeGap: 2 }), {
+    instanceOf: OptionError,
+    message: /negativeGap/,
+  });
 });
 
 test.serial('frame similarity learns: the loss falls and triplets end ranked right well above chance', async (t) => {

@@ -9,7 +9,7 @@ import { selectBackend } from '../../../models/backend.ts';
 import { buildFrameEncoder } from '../../../models/frameEncoder.ts';
 import type { Rng } from '../../../core/rng.ts';
 import { train } from '../../../training/trainer.ts';
-import { type StepMetrics } from '../../../training/stepMetrics.ts';
+import type { StepMetrics } from '../../../training/stepMetrics.ts';
 import { parseTaskList, TASKS } from '../../../tasks/registry.ts';
 import type { PretextTask } from '../../../tasks/task.ts';
 import { cpc } from '../../../tasks/temporal/cpc.ts';
@@ -18,7 +18,8 @@ import { mean } from '../_learn.ts';
 const SIZE = 24;
 test.before(() => selectBackend({ backend: 'wasm', log: () => {} }));
 const frames = syntheticFrames({ clips: 8, seed: 3, frames: 36, width: SIZE, height: SIZE });
-const replay = (task: PretextTask<never>) => (_epoch: number, _valve: unknown, rng: Rng) => from(frames as never[]).pipe(task.sampler({ rng }));
+const replay = (task: PretextTask<never>) => (_epoch: number, _valve: unknown, rng: Rng) =>
+  from(frames as never[]).pipe(task.sampler({ rng }));
 
 test.serial('order, frame-sim and cpc train together on one encoder and log per-task metrics', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'tempo-multitask-'));
@@ -28,7 +29,11 @@ test.serial('order, frame-sim and cpc train together on one encoder and log per-
   const result = await train({
     encoder,
     itemShape: [SIZE, SIZE, 3],
-    tasks: choices.map(({ name, weight }) => ({ task: TASKS[name] as PretextTask<never>, weight, samples: replay(TASKS[name] as PretextTask<never>) })),
+    tasks: choices.map(({ name, weight }) => ({
+      task: TASKS[name] as PretextTask<never>,
+      weight,
+      samples: replay(TASKS[name] as PretextTask<never>),
+    })),
     steps: 60,
     batchSize: 8,
     learningRate: 3e-3,
@@ -37,17 +42,26 @@ test.serial('order, frame-sim and cpc train together on one encoder and log per-
   });
   t.is(result.steps, 60);
   t.deepEqual(Object.keys(result.heads).sort(), ['cpc', 'frame-sim', 'order']);
-  const lines = (await readFile(join(dir, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as StepMetrics);
+  const lines = (await readFile(join(dir, 'metrics.jsonl'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as StepMetrics);
   t.is(lines.length, 60);
   for (const m of lines) {
     t.deepEqual(Object.keys(m.tasks).sort(), ['cpc', 'frame-sim', 'order']);
     const weighted = m.tasks.order!.loss + m.tasks['frame-sim']!.loss + 0.5 * m.tasks.cpc!.loss;
-    t.true(Math.abs(m.loss - weighted) < 1e-3 * Math.max(1, weighted), `step ${m.step}: total ${m.loss} vs weighted sum ${weighted}`);
+    t.true(
+      Math.abs(m.loss - weighted) < 1e-3 * Math.max(1, weighted),
+      `step ${m.step}: total ${m.loss} vs weighted sum ${weighted}`,
+    );
   }
   // The shared encoder serves all three: each task's loss falls while the others train too.
   for (const name of ['frame-sim', 'cpc'] as const) {
     const losses = lines.map((m) => m.tasks[name]!.loss);
-    t.true(mean(losses.slice(-15)) < mean(losses.slice(0, 10)), `${name}: ${mean(losses.slice(0, 10)).toFixed(3)} -> ${mean(losses.slice(-15)).toFixed(3)}`);
+    t.true(
+      mean(losses.slice(-15)) < mean(losses.slice(0, 10)),
+      `${name}: ${mean(losses.slice(0, 10)).toFixed(3)} -> ${mean(losses.slice(-15)).toFixed(3)}`,
+    );
   }
   encoder.dispose();
   Object.values(result.heads).forEach((h) => h.dispose());

@@ -5,7 +5,12 @@ import { renderSyntheticClip } from '../../../fixtures/syntheticVideos.ts';
 import { selectBackend } from '../../../models/backend.ts';
 import { OptionError } from '../../../core/errors.ts';
 import { Rng } from '../../../core/rng.ts';
-import { pickMovingPatch, sampleTrackedPatches, trackPatch, trackPatches } from '../../../tasks/temporal/trackPatches.ts';
+import {
+  pickMovingPatch,
+  sampleTrackedPatches,
+  trackPatch,
+  trackPatches,
+} from '../../../tasks/temporal/trackPatches.ts';
 import { dispose, learn, mean } from '../_learn.ts';
 
 const SIZE = 24;
@@ -19,12 +24,17 @@ test('the picked patch covers the moving shape and block matching follows it', (
   const start = pickMovingPatch(frames[0]!, frames[1]!, side, new Rng(1));
   t.true(start.motion > 0.02);
   // The shape's centre lies inside the picked patch.
-  t.true(Math.abs(start.x + side / 2 - truth[0]!.x) < side / 2 && Math.abs(start.y + side / 2 - truth[0]!.y) < side / 2);
+  t.true(
+    Math.abs(start.x + side / 2 - truth[0]!.x) < side / 2 && Math.abs(start.y + side / 2 - truth[0]!.y) < side / 2,
+  );
   const track = trackPatch(frames.slice(0, 5), start, side, 6);
   for (let k = 1; k < 5; k++) {
     const moved = { x: track[k]!.x - start.x, y: track[k]!.y - start.y };
     const truthMoved = { x: truth[k]!.x - truth[0]!.x, y: truth[k]!.y - truth[0]!.y };
-    t.true(Math.hypot(moved.x - truthMoved.x, moved.y - truthMoved.y) < 2.5, `frame ${k}: tracked ${JSON.stringify(moved)}, true ${JSON.stringify(truthMoved)}`);
+    t.true(
+      Math.hypot(moved.x - truthMoved.x, moved.y - truthMoved.y) < 2.5,
+      `frame ${k}: tracked ${JSON.stringify(moved)}, true ${JSON.stringify(truthMoved)}`,
+    );
   }
 });
 
@@ -33,10 +43,22 @@ test('negatives come from other videos and the sampler is reproducible', async (
   const run = () => firstValueFrom(from(frames).pipe(trackPatches.sampler({ rng: new Rng(4) }), toArray()));
   const [a, b] = [await run(), await run()];
   t.true(a.length >= 6);
-  t.deepEqual(a.map((s) => s.inputs[2]![5]), b.map((s) => s.inputs[2]![5]));
-  t.false(a.some((s) => s.source === 'synthetic-8'), 'the first video has no other video to draw negatives from');
-  t.throws(() => sampleTrackedPatches({ rng: new Rng(1) }, { patchFraction: 1 }), { instanceOf: OptionError, message: /patchFraction/ });
-  t.throws(() => sampleTrackedPatches({ rng: new Rng(1) }, { trackLength: 1 }), { instanceOf: OptionError, message: /trackLength/ });
+  t.deepEqual(
+    a.map((s) => s.inputs[2]![5]),
+    b.map((s) => s.inputs[2]![5]),
+  );
+  t.false(
+    a.some((s) => s.source === 'synthetic-8'),
+    'the first video has no other video to draw negatives from',
+  );
+  t.throws(() => sampleTrackedPatches({ rng: new Rng(1) }, { patchFraction: 1 }), {
+    instanceOf: OptionError,
+    message: /patchFraction/,
+  });
+  t.throws(() => sampleTrackedPatches({ rng: new Rng(1) }, { trackLength: 1 }), {
+    instanceOf: OptionError,
+    message: /trackLength/,
+  });
 });
 
 test.serial('tracking learns: the loss falls and tracked pairs end ranked right well above chance', async (t) => {

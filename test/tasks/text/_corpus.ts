@@ -4,10 +4,26 @@ import type { TokenizedSentence } from '../../../text/tokenizedSentence.ts';
 
 /** Four topics, each with its own nouns, verbs and adjectives: words of one topic co-occur within a document. */
 export const TOPICS = [
-  { nouns: ['ship', 'sail', 'harbour', 'captain', 'wave', 'anchor'], verbs: ['rows', 'steers', 'drifts', 'docks'], adjectives: ['salty', 'windy', 'blue', 'wet'] },
-  { nouns: ['bread', 'oven', 'baker', 'flour', 'crust', 'dough'], verbs: ['bakes', 'kneads', 'rises', 'cools'], adjectives: ['warm', 'fresh', 'golden', 'soft'] },
-  { nouns: ['horse', 'saddle', 'rider', 'stable', 'hoof', 'mane'], verbs: ['gallops', 'trots', 'jumps', 'grazes'], adjectives: ['fast', 'brown', 'tall', 'wild'] },
-  { nouns: ['star', 'planet', 'comet', 'orbit', 'moon', 'rocket'], verbs: ['spins', 'glows', 'orbits', 'falls'], adjectives: ['bright', 'distant', 'cold', 'dark'] },
+  {
+    nouns: ['ship', 'sail', 'harbour', 'captain', 'wave', 'anchor'],
+    verbs: ['rows', 'steers', 'drifts', 'docks'],
+    adjectives: ['salty', 'windy', 'blue', 'wet'],
+  },
+  {
+    nouns: ['bread', 'oven', 'baker', 'flour', 'crust', 'dough'],
+    verbs: ['bakes', 'kneads', 'rises', 'cools'],
+    adjectives: ['warm', 'fresh', 'golden', 'soft'],
+  },
+  {
+    nouns: ['horse', 'saddle', 'rider', 'stable', 'hoof', 'mane'],
+    verbs: ['gallops', 'trots', 'jumps', 'grazes'],
+    adjectives: ['fast', 'brown', 'tall', 'wild'],
+  },
+  {
+    nouns: ['star', 'planet', 'comet', 'orbit', 'moon', 'rocket'],
+    verbs: ['spins', 'glows', 'orbits', 'falls'],
+    adjectives: ['bright', 'distant', 'cold', 'dark'],
+  },
 ];
 const FUNCTION_WORDS = ['the', 'a', 'near', 'and', 'with', 'very'];
 
@@ -45,7 +61,12 @@ export function proceduralSentences(documents: number, seed: number): TokenizedS
   for (let d = 0; d < documents; d++) {
     const topic = TOPICS[rng.int(TOPICS.length)]!;
     const count = 4 + rng.int(4);
-    for (let s = 0; s < count; s++) out.push({ ids: Int32Array.from(sentence(topic, rng).map((w) => ID.get(w)!)), document: d, source: `doc${d}:${s}` });
+    for (let s = 0; s < count; s++)
+      out.push({
+        ids: Int32Array.from(sentence(topic, rng).map((w) => ID.get(w)!)),
+        document: d,
+        source: `doc${d}:${s}`,
+      });
   }
   return out;
 }

@@ -21,14 +21,19 @@ test('pairs are half true next sentences and half sentences of other documents',
   const next = new Map<string, Set<string>>();
   const documentOf = new Map<string, Set<number>>();
   sentences.forEach((s, i) => {
-    const packed = (x: Int32Array) => key(Float32Array.from([vocabulary.clsId, ...x, vocabulary.sepId, ...new Array(8 - x.length).fill(0)]));
+    const packed = (x: Int32Array) =>
+      key(Float32Array.from([vocabulary.clsId, ...x, vocabulary.sepId, ...new Array(8 - x.length).fill(0)]));
     if (!documentOf.has(packed(s.ids))) documentOf.set(packed(s.ids), new Set());
     documentOf.get(packed(s.ids))!.add(s.document);
     const n = sentences[i + 1];
-    if (n && n.document === s.document) (next.get(packed(s.ids)) ?? next.set(packed(s.ids), new Set()).get(packed(s.ids))!).add(packed(n.ids));
+    if (n && n.document === s.document)
+      (next.get(packed(s.ids)) ?? next.set(packed(s.ids), new Set()).get(packed(s.ids))!).add(packed(n.ids));
   });
   const positives = samples.filter((s) => s.label[0] === 1);
-  t.true(Math.abs(positives.length / samples.length - 0.5) < 0.05, `positive fraction ${positives.length / samples.length}`);
+  t.true(
+    Math.abs(positives.length / samples.length - 0.5) < 0.05,
+    `positive fraction ${positives.length / samples.length}`,
+  );
   for (const s of positives) t.true(next.get(key(s.inputs[0]!))!.has(key(s.inputs[1]!)));
   // A negative's second sentence occurs in some document other than the first sentence's.
   for (const s of samples.filter((x) => x.label[0] === 0)) {
@@ -46,8 +51,21 @@ test('options are checked when the task is made', (t) => {
 test.serial('next-sentence prediction learns: loss falls and accuracy ends well above chance', async (t) => {
   const task = createNspTask({ vocabulary, maxLength: 10 });
   const before = tf.memory().numTensors;
-  const encoder = buildTextEncoder({ vocabSize: vocabulary.vocabSize, maxLength: 10, embeddingSize: 16, hiddenSize: 16, seed: 2 });
-  const { losses, accuracies, result } = await learn(task, sentences, 0, { encoder, itemShape: [10], steps: 120, batchSize: 32, learningRate: 1e-2, seed: 3 });
+  const encoder = buildTextEncoder({
+    vocabSize: vocabulary.vocabSize,
+    maxLength: 10,
+    embeddingSize: 16,
+    hiddenSize: 16,
+    seed: 2,
+  });
+  const { losses, accuracies, result } = await learn(task, sentences, 0, {
+    encoder,
+    itemShape: [10],
+    steps: 120,
+    batchSize: 32,
+    learningRate: 1e-2,
+    seed: 3,
+  });
   Object.values(result.heads).forEach((h) => h.dispose());
   encoder.dispose();
   const [first, last, accuracy] = [mean(losses.slice(0, 10)), mean(losses.slice(-30)), mean(accuracies.slice(-30))];

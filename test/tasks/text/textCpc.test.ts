@@ -16,8 +16,14 @@ const sentences = proceduralSentences(300, 5);
 
 test('the InfoNCE loss equals a naive loop that skips other occurrences of the target token', (t) => {
   // batch 2, L 4, K 2 -> T 2, N 4. Sequence 0: tokens 7 8 9 (then pad); sequence 1: 5 6 8 9.
-  const mask = [[1, 1, 1, 0], [1, 1, 1, 1]];
-  const ids = [[7, 8, 9, 0], [5, 6, 8, 9]];
+  const mask = [
+    [1, 1, 1, 0],
+    [1, 1, 1, 1],
+  ];
+  const ids = [
+    [7, 8, 9, 0],
+    [5, 6, 8, 9],
+  ];
   const rng = new Rng(1);
   const scores = [0, 1].map(() => [0, 1, 2, 3].map(() => [0, 1, 2, 3].map(() => rng.normal())));
   let [sum, weight, correct] = [0, 0, 0];
@@ -33,7 +39,10 @@ test('the InfoNCE loss equals a naive loop that skips other occurrences of the t
       correct += w * (columns.every((m) => row[m]! <= row[n]!) ? 1 : 0);
     }
   }
-  const labels = tf.tensor3d([[mask[0]!, ids[0]!], [mask[1]!, ids[1]!]]);
+  const labels = tf.tensor3d([
+    [mask[0]!, ids[0]!],
+    [mask[1]!, ids[1]!],
+  ]);
   const s = tf.tensor3d(scores);
   const loss = textInfoNceLoss(labels, s).dataSync()[0]!;
   const accuracy = textCpcAccuracy(labels, s).dataSync()[0]!;
@@ -52,10 +61,13 @@ test('windows join the sentences of a document and never cross documents', async
     { ids: Int32Array.from([30]), document: 2 },
   ];
   const samples = await lastValueFrom(from(docs).pipe(task.sampler({ rng: new Rng(1) }), toArray()));
-  t.deepEqual(samples.map((s) => [...s.inputs[0]!]), [
-    [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
-    [20, 21, 22, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-  ]);
+  t.deepEqual(
+    samples.map((s) => [...s.inputs[0]!]),
+    [
+      [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
+      [20, 21, 22, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    ],
+  );
   t.deepEqual([...samples[1]!.label.subarray(0, 12)], [1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
 });
 
@@ -66,7 +78,13 @@ test('options are checked when the task is made', (t) => {
 test.serial('text CPC learns: InfoNCE falls and future tokens are picked far above chance', async (t) => {
   const task = createTextCpcTask({ vocabulary, maxLength: 12, steps: 2, embeddingSize: 16 });
   const before = tf.memory().numTensors;
-  const encoder = buildTextEncoder({ vocabSize: vocabulary.vocabSize, maxLength: 12, embeddingSize: 16, hiddenSize: 24, seed: 3 });
+  const encoder = buildTextEncoder({
+    vocabSize: vocabulary.vocabSize,
+    maxLength: 12,
+    embeddingSize: 16,
+    hiddenSize: 24,
+    seed: 3,
+  });
   const losses: number[] = [];
   const accuracies: number[] = [];
   const result = await train({

@@ -17,21 +17,35 @@ const vocabulary = defaultVocabulary(WORDS.length);
 const sentences = proceduralSentences(200, 6);
 
 test('the text and dialogue tasks are in the registry under their command-line names', (t) => {
-  t.deepEqual(parseTaskList('skipgram,cbow,mlm:0.5,nsp,text-cpc,dialogue-order').map((c) => c.name), ['skipgram', 'cbow', 'mlm', 'nsp', 'text-cpc', 'dialogue-order']);
-  for (const name of ['skipgram', 'cbow', 'mlm', 'nsp', 'text-cpc', 'dialogue-order'] as const) t.is(TASKS[name].name, name);
+  t.deepEqual(
+    parseTaskList('skipgram,cbow,mlm:0.5,nsp,text-cpc,dialogue-order').map((c) => c.name),
+    ['skipgram', 'cbow', 'mlm', 'nsp', 'text-cpc', 'dialogue-order'],
+  );
+  for (const name of ['skipgram', 'cbow', 'mlm', 'nsp', 'text-cpc', 'dialogue-order'] as const)
+    t.is(TASKS[name].name, name);
 });
 
 test('the encoder maps ids to pooled [batch, hidden] and per-token [batch, length, 2 * hidden] features', (t) => {
   const encoder = buildTextEncoder({ vocabSize: 50, maxLength: 7, embeddingSize: 8, hiddenSize: 6, seed: 1 });
   const pooled = pooledTextEncoder(encoder);
   tf.tidy(() => {
-    const ids = tf.tensor2d([[2, 10, 11, 3, 0, 0, 0], [2, 12, 3, 0, 0, 0, 0]]);
+    const ids = tf.tensor2d([
+      [2, 10, 11, 3, 0, 0, 0],
+      [2, 12, 3, 0, 0, 0, 0],
+    ]);
     const features = encodeText(encoder, ids, false);
     t.deepEqual(features.pooled.shape, [2, 6]);
     t.deepEqual(features.sequence.shape, [2, 7, 12]);
     t.deepEqual((pooled.predict(ids) as tf.Tensor).shape, [2, 6]);
     // The forward half is causal: changing the last token leaves earlier forward features unchanged.
-    const changed = encodeText(encoder, tf.tensor2d([[2, 10, 11, 3, 0, 0, 9], [2, 12, 3, 0, 0, 0, 0]]), false);
+    const changed = encodeText(
+      encoder,
+      tf.tensor2d([
+        [2, 10, 11, 3, 0, 0, 9],
+        [2, 12, 3, 0, 0, 0, 0],
+      ]),
+      false,
+    );
     const head = (s: tf.Tensor) => tf.slice(s, [0, 0, 0], [1, 6, 6]);
     t.true(tf.max(tf.abs(tf.sub(head(features.sequence), head(changed.sequence)))).dataSync()[0]! < 1e-6);
   });
@@ -40,7 +54,13 @@ test('the encoder maps ids to pooled [batch, hidden] and per-token [batch, lengt
 
 test.serial('tf.memory().numTensors stays flat over 30 steps of four text tasks on one encoder', async (t) => {
   const before = tf.memory().numTensors;
-  const encoder = buildTextEncoder({ vocabSize: vocabulary.vocabSize, maxLength: 10, embeddingSize: 8, hiddenSize: 8, seed: 1 });
+  const encoder = buildTextEncoder({
+    vocabSize: vocabulary.vocabSize,
+    maxLength: 10,
+    embeddingSize: 8,
+    hiddenSize: 8,
+    seed: 1,
+  });
   const tasks = [
     createMlmTask({ vocabulary, maxLength: 10 }),
     createNspTask({ vocabulary, maxLength: 10 }),
