@@ -59,10 +59,24 @@ export function roundRobin<T>(sources: ReadonlyArray<Observable<T>>, options: Ro
     let queues: T[][] = sources.map(() => []);
     const done = sources.map(() => false);
     let turn = 0;
+    let draining = false;
     const subscriptions: Subscription[] = [];
 
     // Emits while the source whose turn it is has an item; drops finished sources from the rotation.
+    // Not re-entrant: opening a valve (or emitting downstream) can make a paused source emit synchronously,
+    // calling back in here before `turn` has advanced. The nested call only queues its item, and the running
+    // loop takes it in turn; otherwise the same source would emit twice running and the next lose its turn,
+    // an order that would depend on when the decoder happened to be paused.
     const drain = (): void => {
+      if (draining) return;
+      draining = true;
+      try {
+        drainQueues();
+      } finally {
+        draining = false;
+      }
+    };
+    const drainQueues = (): void => {
       for (;;) {
         if (subscriber.closed) return;
         const live = done.some((d, i) => !d || queues[i]!.length > 0);

@@ -100,6 +100,30 @@ test('roundRobin closes the valve of a source that runs ahead and opens it as it
   sub.unsubscribe();
 });
 
+test('roundRobin keeps its rotation when an opened valve makes a source emit at once (as a paused decoder does)', (t) => {
+  // Like decodeFrames' sink: it emits while its valve is open, and when the valve reopens it emits its pending
+  // items synchronously, inside the roundRobin call that opened it.
+  const pausable = (items: number[], valve: Valve) =>
+    new Observable<number>((s) => {
+      let i = 0;
+      const pump = (): void => {
+        while (i < items.length) {
+          if (!valve.isOpen) return void valve.onOpen(pump);
+          s.next(items[i++]!);
+        }
+        s.complete();
+      };
+      pump();
+    });
+  const slow = new Subject<number>();
+  const valve = new Valve();
+  const seen: number[] = [];
+  roundRobin([slow, pausable(range(100, 10), valve)], { queueSize: 4, valves: [undefined, valve] }).subscribe((x) => seen.push(x));
+  for (let i = 0; i < 10; i++) slow.next(i);
+  slow.complete();
+  t.deepEqual(seen, range(0, 10).flatMap((i) => [i, 100 + i]));
+});
+
 test('unsubscribing early unsubscribes every source', (t) => {
   let live = 0;
   const counted = () =>
