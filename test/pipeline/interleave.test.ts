@@ -118,10 +118,15 @@ test('roundRobin keeps its rotation when an opened valve makes a source emit at 
   const slow = new Subject<number>();
   const valve = new Valve();
   const seen: number[] = [];
-  roundRobin([slow, pausable(range(100, 10), valve)], { queueSize: 4, valves: [undefined, valve] }).subscribe((x) => seen.push(x));
+  roundRobin([slow, pausable(range(100, 10), valve)], { queueSize: 4, valves: [undefined, valve] }).subscribe((x) =>
+    seen.push(x),
+  );
   for (let i = 0; i < 10; i++) slow.next(i);
   slow.complete();
-  t.deepEqual(seen, range(0, 10).flatMap((i) => [i, 100 + i]));
+  t.deepEqual(
+    seen,
+    range(0, 10).flatMap((i) => [i, 100 + i]),
+  );
 });
 
 test('unsubscribing early unsubscribes every source', (t) => {
