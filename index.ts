@@ -46,9 +46,18 @@ export { shardSamples, readShardManifest } from './runs/shards.ts';
 export * from './text/index.ts';
 export { buildTextEncoder } from './models/textEncoder.ts';
 export { readIdx } from './pipeline/idx.ts';
-export type { PretextTask, SamplerContext, TaskFamily } from './tasks/task.ts';
+export {
+  featureSizeOf,
+  type ItemKind,
+  type PretextTask,
+  type SamplerContext,
+  type TaskFamily,
+  type TaskParts,
+  type TaskSetup,
+  type TaskState,
+} from './tasks/task.ts';
 export type { Sample } from './pipeline/sample.ts';
-export { TASKS, FRAME_TASKS, parseTaskList, type TaskName } from './tasks/registry.ts';
+export { TASKS, parseTaskList, taskReading, tasksReading, type TaskName } from './tasks/registry.ts';
 export { orderVerification, sampleFrameOrder } from './tasks/temporal/orderVerification.ts';
 export { createMlmTask } from './tasks/text/maskedLm.ts';
 export { createNspTask } from './tasks/text/nextSentence.ts';

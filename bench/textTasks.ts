@@ -415,7 +415,7 @@ function evaluate(
   for (let i = 0; i + batchSize <= samples.length; i += batchSize) {
     const batch = collate(samples.slice(i, i + batchSize), task.inputShapes([maxLength]), task.labelShape([maxLength]));
     tf.tidy(() => {
-      const predictions = task.forward(encoder, head, batch.inputs, false);
+      const predictions = task.forward(encoder, { head }, batch.inputs, false);
       metricSum += task.metric(batch.labels, predictions).dataSync()[0]!;
       if (predictions.shape.length === 2 && predictions.shape[1] === 1) {
         scores.push(...predictions.dataSync());

@@ -68,14 +68,14 @@ export async function benchTrainerFeed(options: TrainerFeedOptions = {}): Promis
     collate(s, orderVerification.inputShapes(shape), orderVerification.labelShape(shape)),
   );
   const encoder = buildFrameEncoder(encoderOptions);
-  const head = orderVerification.buildHead(64, new Rng(3));
+  const { head } = orderVerification.build(encoder, new Rng(3));
   const optimizer = tf.train.adam(1e-3);
   const variables = [encoder, head].flatMap((m) => m.trainableWeights.map((w) => w.read() as tf.Variable));
   let started = 0;
   for (const [i, batch] of batches.entries()) {
     if (i === warmup) started = performance.now();
     const loss = optimizer.minimize(
-      () => orderVerification.loss(batch.labels, orderVerification.forward(encoder, head, batch.inputs, true)),
+      () => orderVerification.loss(batch.labels, orderVerification.forward(encoder, { head }, batch.inputs, true)),
       true,
       variables,
     )!;

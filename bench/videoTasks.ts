@@ -203,7 +203,7 @@ async function pretextAccuracy(
       toArray(),
     ),
   );
-  return metricOverBatches(task, encoder, head, batches, frameShape(format), 8);
+  return metricOverBatches(task, encoder, { head }, batches, frameShape(format), 8);
 }
 
 function round(x: number, digits = 3): number {

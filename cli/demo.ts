@@ -79,7 +79,7 @@ export function demoCommand(): Command {
       const order = await evaluateTask(
         TASKS.order,
         run.encoder,
-        run.heads.order!,
+        run.parts.order!,
         heldOut.clips.map((c) => c.path),
         format,
       );

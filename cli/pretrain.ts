@@ -5,7 +5,7 @@ import { pretrainText } from '../runs/pretrainText.ts';
 import { TEXT_TASKS } from '../runs/textTasks.ts';
 import { OptionError } from '../core/errors.ts';
 import type { TrainResult } from '../training/trainer.ts';
-import { FRAME_TASKS, parseTaskList } from '../tasks/registry.ts';
+import { parseTaskList, tasksReading } from '../tasks/registry.ts';
 import { stopSignal, useBackend } from './backend.ts';
 import { nonNegativeInt, positiveInt, positiveNumber } from './options.ts';
 
@@ -86,7 +86,7 @@ export function pretrainCommand(): Command {
     )
     .option(
       '--tasks <list>',
-      `tasks with optional loss weights, e.g. order,frame-sim,cpc:0.5 (video: ${FRAME_TASKS.join(', ')}, default order; text: ${TEXT_TASKS.join(', ')}, default nsp,mlm, or dialogue-order with --dialogues)`,
+      `tasks with optional loss weights, e.g. order,frame-sim,cpc:0.5 (video: ${tasksReading('frames').join(', ')}, default order; text: ${TEXT_TASKS.join(', ')}, default nsp,mlm, or dialogue-order with --dialogues)`,
     )
     .option(
       '--steps <N>',
@@ -133,7 +133,7 @@ export function pretrainCommand(): Command {
         );
       }
       if (!flags.video) return pretrainTextAction(flags, command);
-      const tasks = parseTaskList(flags.tasks ?? 'order', FRAME_TASKS);
+      const tasks = parseTaskList(flags.tasks ?? 'order', tasksReading('frames'));
       const specs = await expandInputs(flags.video, { shard: flags.shard });
       const videos = specs.map((spec) => spec.input);
       // A live stream has no end: without --steps the run goes on until SIGINT or SIGTERM checkpoints and stops it.

@@ -4,7 +4,7 @@ import { Rng } from '../core/rng.ts';
 import type { Frame } from '../pipeline/frame.ts';
 import { type FrameFormat, frameShape } from '../pipeline/frameFormat.ts';
 import { videoEpoch } from '../pipeline/videoMix.ts';
-import type { PretextTask } from '../tasks/task.ts';
+import type { PretextTask, TaskParts } from '../tasks/task.ts';
 import { collate, disposeBatch } from '../pipeline/batchSamples.ts';
 import type { Sample } from '../pipeline/sample.ts';
 
@@ -15,7 +15,7 @@ import type { Sample } from '../pipeline/sample.ts';
 export async function evaluateTask(
   task: PretextTask<Frame>,
   encoder: tf.LayersModel,
-  head: tf.LayersModel,
+  parts: TaskParts,
   videos: readonly string[],
   format: FrameFormat,
   options: { seed?: number; batchSize?: number } = {},
@@ -30,7 +30,7 @@ export async function evaluateTask(
       toArray(),
     ),
   );
-  return metricOverBatches(task, encoder, head, batches, shape);
+  return metricOverBatches(task, encoder, parts, batches, shape);
 }
 
 /**
@@ -41,7 +41,7 @@ export async function evaluateTask(
 export async function metricOverBatches(
   task: PretextTask<Frame>,
   encoder: tf.LayersModel,
-  head: tf.LayersModel,
+  parts: TaskParts,
   batches: readonly Sample[][],
   itemShape: readonly number[],
   minBatch = 1,
@@ -51,7 +51,7 @@ export async function metricOverBatches(
   for (const samples of batches) {
     if (samples.length < minBatch && count > 0) continue;
     const batch = collate(samples, task.inputShapes(itemShape), task.labelShape(itemShape));
-    const metric = tf.tidy(() => task.metric(batch.labels, task.forward(encoder, head, batch.inputs, false)));
+    const metric = tf.tidy(() => task.metric(batch.labels, task.forward(encoder, parts, batch.inputs, false)));
     correct += (await metric.data())[0]! * samples.length;
     count += samples.length;
     metric.dispose();

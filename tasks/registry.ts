@@ -1,4 +1,7 @@
-import type { PretextTask } from './task.ts';
+import type { Frame } from '../pipeline/frame.ts';
+import type { Dialogue } from '../text/dialogue.ts';
+import type { TokenizedSentence } from '../text/tokenizedSentence.ts';
+import type { ItemKind, PretextTask } from './task.ts';
 import { OptionError } from '../core/errors.ts';
 import { orderVerification } from './temporal/orderVerification.ts';
 import { frameSimilarity } from './temporal/frameSimilarity.ts';
@@ -40,8 +43,34 @@ export interface TaskChoice {
   weight: number;
 }
 
-/** The tasks whose samplers read video frames, for `pretrain --video`. */
-export const FRAME_TASKS: readonly TaskName[] = ['order', 'frame-sim', 'tcn', 'vcop', 'cpc', 'tracking'];
+/** What each kind of item is, as samplers receive it. */
+export interface ItemOf {
+  frames: Frame;
+  clips: readonly Frame[];
+  views: readonly Frame[];
+  images: Frame;
+  sentences: TokenizedSentence;
+  dialogues: Dialogue;
+}
+
+/** The registry names of the tasks whose samplers read one of `kinds`, in registry order. */
+export function tasksReading(...kinds: ItemKind[]): TaskName[] {
+  return (Object.keys(TASKS) as TaskName[]).filter((name) => kinds.includes(TASKS[name].reads));
+}
+
+/**
+ * The registry task `name`, typed for what it reads: the one place a run turns a name into a task it can feed.
+ *
+ * @throws OptionError naming the task and those that read `kind` when it reads something else.
+ */
+export function taskReading<K extends ItemKind>(name: TaskName, kind: K): PretextTask<ItemOf[K]> {
+  const task: PretextTask<never> = TASKS[name];
+  if (task.reads !== kind) {
+    throw new OptionError('--tasks', name, `a task that reads ${kind}: ${tasksReading(kind).join(', ')}`);
+  }
+  // Checked just above: the task's sampler reads this kind of item.
+  return task as PretextTask<ItemOf[K]>;
+}
 
 /**
  * Parses a `--tasks` list such as `order` or `order,cpc:0.5` (name, optional `:weight`, default 1), keeping to

@@ -2,6 +2,8 @@ import type * as tf from '@tensorflow/tfjs';
 import type { OperatorFunction } from 'rxjs';
 import type { Rng } from '../core/rng.ts';
 import type { Sample } from '../pipeline/sample.ts';
+import type { Tokenizer } from '../text/tokenizers/Tokenizer.ts';
+import type { TextTaskConfig } from './text/textTaskConfig.ts';
 
 /** The families of the self-supervised literature a task belongs to. */
 export type TaskFamily = 'temporal' | 'image-context' | 'text-context' | 'contrastive' | 'task-related';
@@ -12,10 +14,58 @@ export interface SamplerContext {
   readonly rng: Rng;
 }
 
+/** What a task's sampler reads; a run picks the source of each task from it. */
+export type ItemKind = 'frames' | 'clips' | 'views' | 'images' | 'sentences' | 'dialogues';
+
+/** What a run knows when it builds its tasks (`configure`). */
+export interface TaskSetup {
+  /** Shape of one raw item: a frame `[H, W, C]`, a token sequence `[maxLength]`. */
+  readonly itemShape: readonly number[];
+  /** The run's tokenizer, for tasks that read text. */
+  readonly tokenizer?: Tokenizer;
+  /** Sequence length, dialogue window and embedding size of text tasks. */
+  readonly text?: TextTaskConfig;
+}
+
 /**
- * A pretext task: a sampler that turns raw items into labelled samples, a head on top of the shared encoder,
- * a forward pass, a loss and a pretext metric. Every task is one file exporting one such object; all of them
- * sit in the registry map in `tasks/registry.ts`.
+ * State of a task that gradients do not train (a momentum encoder's weights, a queue of keys, a memory bank): the
+ * trainer calls `afterStep` after each optimizer step and keeps `tensors()` in every checkpoint, so a resumed run
+ * continues with exactly the state it was killed with.
+ */
+export interface TaskState {
+  /** The state as named tensors; the trainer reads them and does not keep or dispose them. */
+  tensors(): tf.NamedTensorMap;
+  /** Replaces the state with saved tensors (copies them; the caller disposes `saved`). */
+  restore(saved: tf.NamedTensorMap): void;
+  /** Updates the state after an optimizer step (EMA of the encoder, enqueue the step's keys). */
+  afterStep?(encoder: tf.LayersModel): void;
+  dispose(): void;
+}
+
+/** The trainable parts and state a task builds for one run, on top of the shared encoder. */
+export interface TaskParts {
+  /** The head: encoder features to predictions. Saved as `heads/<task>/`. */
+  head: tf.LayersModel;
+  /**
+   * Other trainable parts, trained by the same optimizer (a second encoder per view as in CMC, a decoder as in
+   * inpainting, two half-networks as in split-brain). Saved as `parts/<task>/<name>/`.
+   */
+  extra?: Record<string, tf.LayersModel>;
+  /** State not trained by gradients, checkpointed with the weights. */
+  state?: TaskState;
+  /**
+   * The model whose output is the task's representation for evaluation (an encoder per view concatenated, say);
+   * the shared encoder when absent. A task that reads intermediate feature maps builds a model on
+   * `encoder.getLayer(name).output` here or in `build` (it shares the encoder's weights).
+   */
+  representation?: tf.LayersModel;
+}
+
+/**
+ * A pretext task: a sampler that turns raw items into labelled samples, trainable parts on top of the shared
+ * encoder (a head at least), a forward pass, a loss and a pretext metric. Every task is one file exporting one such
+ * object; all of them sit in the registry map in `tasks/registry.ts`, which runs read alone: `reads` says which
+ * source feeds the task and `configure` makes it for the run (item shape, tokenizer, options).
  *
  * `Raw` is what the sampler consumes (video frames, tokenized sentences, dialogues).
  */
@@ -25,18 +75,32 @@ export interface PretextTask<Raw = unknown> {
   readonly family: TaskFamily;
   /** The paper the task implements. */
   readonly paper: string;
+  /** What the sampler reads. */
+  readonly reads: ItemKind;
+  /**
+   * The task made for a run: text tasks take the tokenizer's ids and sizes here. Tasks that need nothing from the
+   * setup return themselves.
+   *
+   * @throws OptionError when the setup lacks what the task needs (a tokenizer, a frame size it cannot use).
+   */
+  configure(setup: TaskSetup): PretextTask<Raw>;
   /** An RxJS operator from raw items to labelled samples. */
   sampler(context: SamplerContext): OperatorFunction<Raw, Sample>;
   /** Shapes of each sample input, without the batch axis. `itemShape` is the shape of one raw item. */
   inputShapes(itemShape: readonly number[]): number[][];
   /** Shape of the label, without the batch axis. */
   labelShape(itemShape: readonly number[]): number[];
-  /** Builds the task's own trainable head on top of encoder features of size `featureSize`. */
-  buildHead(featureSize: number, rng: Rng): tf.LayersModel;
+  /** Builds the task's trainable parts (and state) for the shared `encoder`, seeded by `rng`. */
+  build(encoder: tf.LayersModel, rng: Rng): TaskParts;
   /** Predictions for a batch: inputs are `[batch, ...inputShape]` each; the encoder is shared between tasks. */
-  forward(encoder: tf.LayersModel, head: tf.LayersModel, inputs: tf.Tensor[], training: boolean): tf.Tensor;
+  forward(encoder: tf.LayersModel, parts: TaskParts, inputs: tf.Tensor[], training: boolean): tf.Tensor;
   /** Scalar loss of predictions against labels (a pure function of tensors). */
   loss(labels: tf.Tensor, predictions: tf.Tensor): tf.Scalar;
   /** Scalar pretext metric (accuracy for classification tasks), higher is better. */
   metric(labels: tf.Tensor, predictions: tf.Tensor): tf.Scalar;
+}
+
+/** Size of the shared encoder's first output `[batch, featureSize]`: what heads are built on. */
+export function featureSizeOf(encoder: tf.LayersModel): number {
+  return encoder.outputs[0]!.shape[1] as number;
 }

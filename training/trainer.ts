@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Observable } from 'rxjs';
-import type { PretextTask } from '../tasks/task.ts';
+import type { PretextTask, TaskParts } from '../tasks/task.ts';
 import type { Sample } from '../pipeline/sample.ts';
 import { batchSamples, collate, disposeBatch, type TensorBatch } from '../pipeline/batchSamples.ts';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint.ts';
@@ -64,7 +64,10 @@ export interface TrainResult {
   startStep: number;
   /** The last step's metrics, if any step ran. */
   last?: StepMetrics;
+  /** Each task's head (also in `parts`). */
   heads: Record<string, tf.LayersModel>;
+  /** Each task's trainable parts and state, as trained. */
+  parts: Record<string, TaskParts>;
   /** Why the run ended. */
   stoppedBy: 'steps' | 'signal' | 'data';
 }
@@ -110,7 +113,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       await writeCheckpoint(run, done);
       await saveModel(options.encoder, join(options.outDir, 'encoder'));
     }
-    return { steps: done, startStep: run.startStep, last, heads: run.heads, stoppedBy };
+    const heads = Object.fromEntries(Object.entries(run.parts).map(([name, p]) => [name, p.head]));
+    return { steps: done, startStep: run.startStep, last, heads, parts: run.parts, stoppedBy };
   } finally {
     progress.stop();
     run.queues.forEach((q) => q.close());
@@ -120,7 +124,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
 interface Run {
   options: TrainOptions;
-  heads: Record<string, tf.LayersModel>;
+  parts: Record<string, TaskParts>;
   optimizer: tf.AdamOptimizer;
   variables: tf.Variable[];
   queues: PullQueue<Sample[]>[];
@@ -149,16 +153,16 @@ function validateTrainOptions(options: TrainOptions): void {
     throw new OptionError('--resume', true, 'used with --out DIR (the folder holding the checkpoint)');
 }
 
-/** Builds heads, optimizer and data queues, from a checkpoint when resuming. */
+/** Builds each task's parts, the optimizer and data queues, from a checkpoint when resuming. */
 async function prepareRun(options: TrainOptions): Promise<Run> {
   const seed = options.seed ?? 0;
-  const featureSize = options.encoder.outputs[0]!.shape[1] as number;
   const rng = new Rng(seed);
-  const heads: Record<string, tf.LayersModel> = {};
-  for (const { task } of options.tasks) heads[task.name] = task.buildHead(featureSize, rng);
+  const parts: Record<string, TaskParts> = {};
+  for (const { task } of options.tasks) parts[task.name] = task.build(options.encoder, rng);
   const optimizer = tf.train.adam(options.learningRate ?? 1e-3);
   // A fixed variable order: Adam keeps its slots by position, so a resumed run must list them the same way.
-  const variables = [options.encoder, ...Object.values(heads)].flatMap((m) =>
+  const trained = Object.values(parts).flatMap((p) => [p.head, ...Object.values(p.extra ?? {})]);
+  const variables = [options.encoder, ...trained].flatMap((m) =>
     m.trainableWeights.map((w) => w.read() as tf.Variable),
   );
   const config = {
@@ -171,11 +175,11 @@ async function prepareRun(options: TrainOptions): Promise<Run> {
   const checkpointDir = options.outDir && join(options.outDir, 'checkpoint');
   let state: CheckpointState | undefined;
   if (options.resume && checkpointDir && hasCheckpoint(checkpointDir)) {
-    state = await restore(checkpointDir, options, heads, optimizer, config);
+    state = await restore(checkpointDir, options, parts, optimizer, config);
   }
   const run: Run = {
     options,
-    heads,
+    parts,
     optimizer,
     variables,
     rng: state ? Rng.fromState(state.rngState) : rng,
@@ -199,7 +203,7 @@ async function prepareRun(options: TrainOptions): Promise<Run> {
 async function restore(
   dir: string,
   options: TrainOptions,
-  heads: Record<string, tf.LayersModel>,
+  parts: Record<string, TaskParts>,
   optimizer: tf.Optimizer,
   config: Record<string, unknown>,
 ): Promise<CheckpointState> {
@@ -215,7 +219,11 @@ async function restore(
       );
     }
     copyWeights(saved.encoder, options.encoder);
-    for (const name of Object.keys(heads)) copyWeights(saved.heads[name]!, heads[name]!);
+    for (const [name, p] of Object.entries(parts)) {
+      copyWeights(saved.heads[name]!, p.head);
+      for (const [part, model] of Object.entries(p.extra ?? {})) copyWeights(saved.extras[name]![part]!, model);
+      if (p.state) p.state.restore(saved.states[name] ?? {});
+    }
     await optimizer.setWeights(saved.optimizerWeights);
     return saved.state;
   } finally {
@@ -223,6 +231,8 @@ async function restore(
     tf.dispose(saved.optimizerWeights.map((w) => w.tensor));
     saved.encoder.dispose();
     Object.values(saved.heads).forEach((h) => h.dispose());
+    Object.values(saved.extras).forEach((models) => Object.values(models).forEach((m) => m.dispose()));
+    Object.values(saved.states).forEach((tensors) => tf.dispose(Object.values(tensors)));
   }
 }
 
@@ -281,17 +291,19 @@ function runStep(run: Run, samples: Sample[][]): tf.Tensor1D {
     let perTask: tf.Scalar[] = [];
     const total = run.optimizer.minimize(
       () => {
-        const parts = options.tasks.map(({ task, weight = 1 }, k) => {
-          const predictions = task.forward(options.encoder, run.heads[task.name]!, batches[k]!.inputs, true);
+        const weighted = options.tasks.map(({ task, weight = 1 }, k) => {
+          const predictions = task.forward(options.encoder, run.parts[task.name]!, batches[k]!.inputs, true);
           const loss = task.loss(batches[k]!.labels, predictions);
           perTask.push(tf.keep(loss.clone()), tf.keep(task.metric(batches[k]!.labels, predictions)));
           return tf.mul(loss, weight);
         });
-        return tf.addN(parts) as tf.Scalar;
+        return tf.addN(weighted) as tf.Scalar;
       },
       true,
       run.variables,
     )!;
+    // State that gradients do not train (momentum encoders, queues) moves after the weights have.
+    for (const { task } of options.tasks) run.parts[task.name]!.state?.afterStep?.(options.encoder);
     const out = tf.stack([total, ...perTask]) as tf.Tensor1D;
     tf.dispose([total, ...perTask]);
     perTask = [];
@@ -325,7 +337,7 @@ async function writeCheckpoint(run: Run, step: number): Promise<void> {
   run.options.tasks.forEach(({ task }, k) => (positions[task.name] = run.queues[k]!.position));
   await saveCheckpoint(join(run.options.outDir!, 'checkpoint'), {
     encoder: run.options.encoder,
-    heads: run.heads,
+    parts: run.parts,
     optimizer: run.optimizer,
     state: {
       step,

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { OperatorFunction } from 'rxjs';
 import { frameToFloat, type Frame } from '../../pipeline/frame.ts';
 import type { Rng } from '../../core/rng.ts';
-import type { PretextTask, SamplerContext, TaskFamily } from '../task.ts';
+import { type PretextTask, type SamplerContext, type TaskFamily, featureSizeOf } from '../task.ts';
 import type { Sample } from '../../pipeline/sample.ts';
 import { l2Normalize } from '../losses/infoNce.ts';
 import { tripletAccuracy, tripletLoss } from '../losses/triplet.ts';
@@ -76,11 +76,17 @@ export function tripletTask<Raw>(spec: TripletTaskSpec<Raw>): PretextTask<Raw> {
     name: spec.name,
     family: spec.family,
     paper: spec.paper,
+    reads: 'frames',
+    configure() {
+      return this;
+    },
     sampler: (context) => spec.sampler(context),
     inputShapes: (frameShape) => [[...frameShape], [...frameShape], [...frameShape]],
     labelShape: () => [1],
-    buildHead: (featureSize, rng) => buildEmbeddingHead(featureSize, rng, `${spec.name.replace(/\W/g, '_')}_head`),
-    forward(encoder, head, inputs, training) {
+    build: (encoder, rng) => ({
+      head: buildEmbeddingHead(featureSizeOf(encoder), rng, `${spec.name.replace(/\W/g, '_')}_head`),
+    }),
+    forward(encoder, { head }, inputs, training) {
       return tf.tidy(() => {
         const batch = inputs[0]!.shape[0];
         // One encoder call on [3 * batch, H, W, C] instead of three: same weights, one third of the dispatches.

@@ -1,3 +1,4 @@
+import { textSetupOf } from '../text/textTaskConfig.ts';
 import * as tf from '@tensorflow/tfjs';
 import { defer, mergeMap, type Observable, type OperatorFunction } from 'rxjs';
 import { OptionError } from '../../core/errors.ts';
@@ -5,7 +6,7 @@ import type { Rng } from '../../core/rng.ts';
 import type { Dialogue } from '../../text/dialogue.ts';
 import { encodeText } from '../../models/textEncoder.ts';
 import type { Tokenizer } from '../../text/tokenizers/Tokenizer.ts';
-import type { PretextTask, SamplerContext } from '../task.ts';
+import { type PretextTask, type SamplerContext, featureSizeOf } from '../task.ts';
 import type { Sample } from '../../pipeline/sample.ts';
 import { binaryAccuracy } from '../losses/binaryCrossEntropy.ts';
 import { binaryCrossEntropy } from '../losses/binaryCrossEntropy.ts';
@@ -184,10 +185,16 @@ export function createDialogueOrderTask(options: DialogueOrderOptions = {}): Pre
     name: 'dialogue-order',
     family: 'temporal',
     paper: 'Wu, Wang, Wang. Self-Supervised Dialogue Learning. ACL 2019',
+    reads: 'dialogues',
+    configure: (setup) => {
+      const { tokenizer, config } = textSetupOf(setup, 'dialogue-order');
+      return createDialogueOrderTask({ ...options, tokenizer, maxLength: config.maxLength, turns: config.turns });
+    },
     sampler: (context) => sampleUtteranceOrder(context, resolved),
     inputShapes: () => Array.from({ length: turns }, () => [maxLength]),
     labelShape: () => [1],
-    buildHead(featureSize, rng) {
+    build(encoder, rng) {
+      const featureSize = featureSizeOf(encoder);
       const seed = rng.int(2 ** 31);
       // featureSize is the encoder's pooled size (its GRU units); the per-token features are twice that.
       const pairs = tf.input({ shape: [turns - 1, 8 * featureSize], name: 'adjacent_pairs' });
@@ -204,9 +211,10 @@ export function createDialogueOrderTask(options: DialogueOrderOptions = {}): Pre
       const logit = tf.layers
         .dense({ units: 1, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 2 }), name: 'in_order' })
         .apply(flat) as tf.SymbolicTensor;
-      return tf.model({ inputs: pairs, outputs: logit, name: 'dialogue_order_head' });
+      const head = tf.model({ inputs: pairs, outputs: logit, name: 'dialogue_order_head' });
+      return { head };
     },
-    forward: (encoder, head, inputs, training) =>
+    forward: (encoder, { head }, inputs, training) =>
       orderLogits(encoder, head, inputs, training, resolved.tokenizer?.padId ?? 0),
     loss: binaryCrossEntropy,
     metric: binaryAccuracy,

@@ -6,7 +6,7 @@ import { frameToFloat, type Frame } from '../../pipeline/frame.ts';
 import { scoreMotion } from '../../pipeline/motionScore.ts';
 import type { Rng } from '../../core/rng.ts';
 import { windowFrames } from '../../pipeline/windowFrames.ts';
-import type { PretextTask, SamplerContext } from '../task.ts';
+import { type PretextTask, type SamplerContext, featureSizeOf } from '../task.ts';
 import type { Sample } from '../../pipeline/sample.ts';
 import { categoricalAccuracy, softmaxCrossEntropy } from '../losses/softmaxCrossEntropy.ts';
 
@@ -129,11 +129,15 @@ export const clipOrder = {
   family: 'temporal',
   paper:
     'Xu, Xiao, Zhao, Shao, Xie, Zhuang. Self-supervised Spatiotemporal Learning via Video Clip Order Prediction. CVPR 2019',
+  reads: 'frames',
+  configure() {
+    return this;
+  },
   sampler: (context) => sampleClipOrder(context),
   inputShapes: (frameShape) => [[...frameShape], [...frameShape], [...frameShape]],
   labelShape: () => [6],
-  buildHead: (featureSize, rng) => buildClipOrderHead(featureSize, rng, 3),
-  forward(encoder, head, inputs, training) {
+  build: (encoder, rng) => ({ head: buildClipOrderHead(featureSizeOf(encoder), rng, 3) }),
+  forward(encoder, { head }, inputs, training) {
     return tf.tidy(() => {
       // One encoder call on [n * batch, ...] then split back into the n clips.
       const features = tf.split(encoder.apply(tf.concat(inputs, 0), { training }) as tf.Tensor, inputs.length, 0);

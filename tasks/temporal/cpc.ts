@@ -6,7 +6,7 @@ import { frameToFloat, type Frame } from '../../pipeline/frame.ts';
 import type { Rng } from '../../core/rng.ts';
 import { windowFrames } from '../../pipeline/windowFrames.ts';
 import { contrastiveAccuracy, infoNceFromLogits } from '../losses/infoNce.ts';
-import type { PretextTask, SamplerContext } from '../task.ts';
+import { type PretextTask, type SamplerContext, featureSizeOf } from '../task.ts';
 import type { Sample } from '../../pipeline/sample.ts';
 
 /** Frames per CPC sequence (T) in the registered task. */
@@ -141,11 +141,15 @@ export const cpc = {
   family: 'temporal',
   paper:
     'van den Oord, Li, Vinyals. Representation Learning with Contrastive Predictive Coding. arXiv:1807.03748, 2018',
+  reads: 'frames',
+  configure() {
+    return this;
+  },
   sampler: (context) => sampleSequences(context),
   inputShapes: (frameShape) => [[CPC_LENGTH, ...frameShape]],
   labelShape: () => [1],
-  buildHead: (featureSize, rng) => buildCpcHead(featureSize, rng),
-  forward(encoder, head, inputs, training) {
+  build: (encoder, rng) => ({ head: buildCpcHead(featureSizeOf(encoder), rng) }),
+  forward(encoder, { head }, inputs, training) {
     return tf.tidy(() => {
       const [batch, length, ...frame] = inputs[0]!.shape as number[];
       const z = encoder.apply(tf.reshape(inputs[0]!, [batch! * length!, ...frame]), { training }) as tf.Tensor2D; // [B*T, F]

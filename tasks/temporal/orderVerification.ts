@@ -3,7 +3,7 @@ import { defer, mergeMap, type OperatorFunction, type Observable } from 'rxjs';
 import { OptionError } from '../../core/errors.ts';
 import { frameToFloat, type Frame } from '../../pipeline/frame.ts';
 import type { Rng } from '../../core/rng.ts';
-import type { PretextTask, SamplerContext } from '../task.ts';
+import { type PretextTask, type SamplerContext, featureSizeOf } from '../task.ts';
 import type { Sample } from '../../pipeline/sample.ts';
 import { binaryAccuracy, binaryCrossEntropy } from '../losses/binaryCrossEntropy.ts';
 
@@ -104,12 +104,17 @@ export const orderVerification = {
   family: 'temporal',
   paper:
     'Misra, Zitnick, Hebert. Shuffle and Learn: Unsupervised Learning using Temporal Order Verification. ECCV 2016',
+  reads: 'frames',
+  configure() {
+    return this;
+  },
   sampler: (context) => sampleFrameOrder(context),
   inputShapes: (frameShape) => [[...frameShape], [...frameShape], [...frameShape]],
   labelShape: () => [1],
-  buildHead(featureSize, rng) {
+  build(encoder, rng) {
+    const featureSize = featureSizeOf(encoder);
     const seed = rng.int(2 ** 31);
-    return tf.sequential({
+    const head = tf.sequential({
       name: 'order_head',
       layers: [
         tf.layers.dense({
@@ -121,8 +126,9 @@ export const orderVerification = {
         tf.layers.dense({ units: 1, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }) }),
       ],
     });
+    return { head };
   },
-  forward(encoder, head, inputs, training) {
+  forward(encoder, { head }, inputs, training) {
     return tf.tidy(() => {
       const features = inputs.map((frames) => encoder.apply(frames, { training }) as tf.Tensor);
       return head.apply(tf.concat(features, 1), { training }) as tf.Tensor;

@@ -1,3 +1,4 @@
+import { textSetupOf } from './textTaskConfig.ts';
 import * as tf from '@tensorflow/tfjs';
 import { defer, mergeMap, type Observable, type OperatorFunction } from 'rxjs';
 import type { PretextTask, SamplerContext } from '../task.ts';
@@ -74,11 +75,16 @@ export function createCbowTask(options: Word2vecOptions = {}): PretextTask<Token
     family: 'text-context',
     paper:
       'Mikolov, Chen, Corrado, Dean. Efficient Estimation of Word Representations in Vector Space. ICLR Workshop 2013',
+    reads: 'sentences',
+    configure: (setup) => {
+      const { vocabulary, config } = textSetupOf(setup, 'cbow');
+      return createCbowTask({ ...options, vocabSize: vocabulary.vocabSize, embeddingSize: config.embeddingSize });
+    },
     sampler: (context) => sampleCbow(context, resolved),
     inputShapes: () => [[width], [width], [1 + resolved.negatives]],
     labelShape: () => [1 + resolved.negatives],
-    buildHead: (_featureSize, rng) => buildContextHead(resolved, rng, 'cbow_head'),
-    forward(encoder, head, [contextIds, mask, targets], training) {
+    build: (encoder, rng) => ({ head: buildContextHead(resolved, rng, 'cbow_head') }),
+    forward(encoder, { head }, [contextIds, mask, targets], training) {
       return tf.tidy(() => {
         const vectors = lookupWords(wordTable(encoder, resolved), contextIds!); // [batch, 2W, E]
         const summed = tf.sum(tf.mul(vectors, tf.expandDims(mask!, -1)), 1); // [batch, E]

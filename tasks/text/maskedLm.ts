@@ -1,9 +1,10 @@
+import { textSetupOf } from './textTaskConfig.ts';
 import * as tf from '@tensorflow/tfjs';
 import { defer, mergeMap, type Observable, type OperatorFunction } from 'rxjs';
 import { OptionError } from '../../core/errors.ts';
 import type { Rng } from '../../core/rng.ts';
 import { encodeText, lookupEmbeddings } from '../../models/textEncoder.ts';
-import type { PretextTask, SamplerContext } from '../task.ts';
+import { type PretextTask, type SamplerContext, featureSizeOf } from '../task.ts';
 import type { Sample } from '../../pipeline/sample.ts';
 import {
   checkPositiveInteger,
@@ -173,12 +174,18 @@ export function createMlmTask(options: MlmOptions = {}): PretextTask<TokenizedSe
     family: 'text-context',
     paper:
       'Devlin, Chang, Lee, Toutanova. BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding. NAACL 2019',
+    reads: 'sentences',
+    configure: (setup) => {
+      const { vocabulary, config } = textSetupOf(setup, 'mlm');
+      return createMlmTask({ ...options, vocabulary, maxLength: config.maxLength });
+    },
     sampler: (context) => sampleMaskedTokens(context, resolved),
     inputShapes: () => [[maxLength], [maxPredictions]],
     labelShape: () => [2, maxPredictions],
-    buildHead(featureSize, rng) {
+    build(encoder, rng) {
+      const featureSize = featureSizeOf(encoder);
       const seed = rng.int(2 ** 31);
-      return tf.sequential({
+      const head = tf.sequential({
         name: 'mlm_head',
         layers: [
           tf.layers.dense({
@@ -193,8 +200,9 @@ export function createMlmTask(options: MlmOptions = {}): PretextTask<TokenizedSe
           }),
         ],
       });
+      return { head };
     },
-    forward(encoder, head, [ids, positions], training) {
+    forward(encoder, { head }, [ids, positions], training) {
       return tf.tidy(() => {
         const { sequence } = encodeText(encoder, ids!, training);
         const [batch, length, dim] = sequence.shape;

@@ -1,9 +1,10 @@
+import { textSetupOf } from './textTaskConfig.ts';
 import * as tf from '@tensorflow/tfjs';
 import { defer, mergeMap, type Observable, type OperatorFunction } from 'rxjs';
 import { OptionError } from '../../core/errors.ts';
 import type { Rng } from '../../core/rng.ts';
 import { encodeText } from '../../models/textEncoder.ts';
-import type { PretextTask, SamplerContext } from '../task.ts';
+import { type PretextTask, type SamplerContext, featureSizeOf } from '../task.ts';
 import type { Sample } from '../../pipeline/sample.ts';
 import { binaryAccuracy } from '../losses/binaryCrossEntropy.ts';
 import { binaryCrossEntropy } from '../losses/binaryCrossEntropy.ts';
@@ -109,12 +110,18 @@ export function createNspTask(options: NspOptions = {}): PretextTask<TokenizedSe
     family: 'text-context',
     paper:
       'Devlin, Chang, Lee, Toutanova. BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding. NAACL 2019',
+    reads: 'sentences',
+    configure: (setup) => {
+      const { vocabulary, config } = textSetupOf(setup, 'nsp');
+      return createNspTask({ ...options, vocabulary, maxLength: config.maxLength });
+    },
     sampler: (context) => sampleSentencePairs(context, resolved),
     inputShapes: () => [[resolved.maxLength], [resolved.maxLength]],
     labelShape: () => [1],
-    buildHead(featureSize, rng) {
+    build(encoder, rng) {
+      const featureSize = featureSizeOf(encoder);
       const seed = rng.int(2 ** 31);
-      return tf.sequential({
+      const head = tf.sequential({
         name: 'nsp_head',
         layers: [
           tf.layers.dense({
@@ -126,8 +133,9 @@ export function createNspTask(options: NspOptions = {}): PretextTask<TokenizedSe
           tf.layers.dense({ units: 1, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }) }),
         ],
       });
+      return { head };
     },
-    forward(encoder, head, [first, second], training) {
+    forward(encoder, { head }, [first, second], training) {
       return tf.tidy(() => {
         const batch = first!.shape[0]!;
         // One encoder pass over both sentences: [2 * batch, maxLength] -> [2 * batch, hidden].

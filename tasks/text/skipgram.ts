@@ -1,3 +1,4 @@
+import { textSetupOf } from './textTaskConfig.ts';
 import * as tf from '@tensorflow/tfjs';
 import { defer, mergeMap, type Observable, type OperatorFunction } from 'rxjs';
 import type { PretextTask, SamplerContext } from '../task.ts';
@@ -65,11 +66,16 @@ export function createSkipgramTask(options: Word2vecOptions = {}): PretextTask<T
     family: 'text-context',
     paper:
       'Mikolov, Sutskever, Chen, Corrado, Dean. Distributed Representations of Words and Phrases and their Compositionality. NeurIPS 2013',
+    reads: 'sentences',
+    configure: (setup) => {
+      const { vocabulary, config } = textSetupOf(setup, 'skipgram');
+      return createSkipgramTask({ ...options, vocabSize: vocabulary.vocabSize, embeddingSize: config.embeddingSize });
+    },
     sampler: (context) => sampleSkipgrams(context, resolved),
     inputShapes: () => [[1], [1 + resolved.negatives]],
     labelShape: () => [1 + resolved.negatives],
-    buildHead: (_featureSize, rng) => buildContextHead(resolved, rng, 'skipgram_head'),
-    forward(encoder, head, [centers, targets], training) {
+    build: (encoder, rng) => ({ head: buildContextHead(resolved, rng, 'skipgram_head') }),
+    forward(encoder, { head }, [centers, targets], training) {
       return tf.tidy(() => {
         const words = tf.squeeze(lookupWords(wordTable(encoder, resolved), centers!), [1]) as tf.Tensor2D; // [batch, E]
         return scoreTargets(head, words, targets!, training);

@@ -1,9 +1,10 @@
+import { textSetupOf } from './textTaskConfig.ts';
 import * as tf from '@tensorflow/tfjs';
 import type { OperatorFunction } from 'rxjs';
 import { flushingOperator } from '../../core/flushingOperator.ts';
 import { OptionError } from '../../core/errors.ts';
 import { embeddingTable, encodeText, lookupEmbeddings } from '../../models/textEncoder.ts';
-import type { PretextTask, SamplerContext } from '../task.ts';
+import { type PretextTask, type SamplerContext, featureSizeOf } from '../task.ts';
 import type { Sample } from '../../pipeline/sample.ts';
 import {
   checkPositiveInteger,
@@ -160,12 +161,23 @@ export function createTextCpcTask(options: TextCpcOptions = {}): PretextTask<Tok
     family: 'contrastive',
     paper:
       'van den Oord, Li, Vinyals. Representation Learning with Contrastive Predictive Coding. arXiv:1807.03748, 2018',
+    reads: 'sentences',
+    configure: (setup) => {
+      const { vocabulary, config } = textSetupOf(setup, 'text-cpc');
+      return createTextCpcTask({
+        ...options,
+        vocabulary,
+        maxLength: config.maxLength,
+        embeddingSize: config.embeddingSize,
+      });
+    },
     sampler: (context) => sampleTokenWindows(context, resolved),
     inputShapes: () => [[maxLength]],
     labelShape: () => [2, maxLength],
-    buildHead(featureSize, rng) {
+    build(encoder, rng) {
+      const featureSize = featureSizeOf(encoder);
       // All K maps W_k [featureSize -> embeddingSize] as one bias-free dense layer: [N, H] -> [N, K * E].
-      return tf.sequential({
+      const head = tf.sequential({
         name: 'text_cpc_head',
         layers: [
           tf.layers.dense({
@@ -176,8 +188,9 @@ export function createTextCpcTask(options: TextCpcOptions = {}): PretextTask<Tok
           }),
         ],
       });
+      return { head };
     },
-    forward(encoder, head, [ids], training) {
+    forward(encoder, { head }, [ids], training) {
       return tf.tidy(() => {
         const { sequence } = encodeText(encoder, ids!, training);
         const [batch, length, channels] = sequence.shape;

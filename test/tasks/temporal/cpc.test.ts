@@ -65,13 +65,13 @@ test('forward scores every prediction against every frame of the batch', (t) => 
   const encoder = tf.sequential({
     layers: [tf.layers.flatten({ inputShape: [SIZE, SIZE, 3] }), tf.layers.dense({ units: 8 })],
   });
-  const head = cpc.buildHead(8, rng);
+  const parts = cpc.build(encoder, rng);
   const x = tf.randomUniform([3, CPC_LENGTH, SIZE, SIZE, 3]);
-  const scores = cpc.forward(encoder, head, [x], false);
+  const scores = cpc.forward(encoder, parts, [x], false);
   t.deepEqual(scores.shape, [3, 2, 3 * CPC_LENGTH]);
   tf.dispose([x, scores]);
   encoder.dispose();
-  head.dispose();
+  parts.head.dispose();
 });
 
 test.serial('CPC learns: the loss falls and the future frame is picked far above chance', async (t) => {

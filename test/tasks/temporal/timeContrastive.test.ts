@@ -96,7 +96,7 @@ test.serial(
     const head = learned.result.heads.tcn!;
     const trained = retrievalAccuracy(learned.encoder, head, views);
     const randomEncoder = await randomInitLike(learned.encoder);
-    const randomHead = timeContrastive.buildHead(32, new Rng(4));
+    const randomHead = timeContrastive.build(randomEncoder, new Rng(4)).head;
     const untrained = retrievalAccuracy(randomEncoder, randomHead, views);
     randomEncoder.dispose();
     randomHead.dispose();
