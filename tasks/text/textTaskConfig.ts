@@ -1,5 +1,4 @@
 import { OptionError } from '../../core/errors.ts';
-import type { TaskSetup } from '../task.ts';
 import { vocabularyOf, type TextVocabulary } from '../../text/tokenizedSentence.ts';
 import type { Tokenizer } from '../../text/tokenizers/Tokenizer.ts';
 
@@ -41,7 +40,10 @@ export interface TextSetup {
  *
  * @throws OptionError naming the task when the run gave it no tokenizer (it is not a text run).
  */
-export function textSetupOf(setup: TaskSetup, task: string): TextSetup {
+export function textSetupOf(
+  setup: { readonly tokenizer?: Tokenizer; readonly text?: TextTaskConfig },
+  task: string,
+): TextSetup {
   if (!setup.tokenizer)
     throw new OptionError(
       '--tasks',
