@@ -178,8 +178,12 @@ test.serial('a resumed stateful run ends with the weights, parts and state of an
       return { ...parts, state: { ...state, restore: () => {} } };
     },
   };
-  const broken = options({ steps: 8, outDir: brokenDir, resume: true });
-  broken.tasks = [{ task: forgetful, samples: broken.tasks[0]!.samples }];
+  const broken = options({
+    steps: 8,
+    outDir: brokenDir,
+    resume: true,
+    tasks: [{ task: forgetful, samples: (_e, _v, rng: Rng) => from(frames).pipe(forgetful.sampler({ rng })) }],
+  });
   const brokenResult = await train(broken);
   const brokenDiff = maxDifference(snapshot(broken.encoder, brokenResult.parts.toy!), expected);
   t.true(brokenDiff > 1e-3, `without restoring the state the run differs by ${brokenDiff}`);
