@@ -1,3 +1,4 @@
+import { mlpHead } from '../../models/heads.ts';
 import * as tf from '@tensorflow/tfjs';
 import type { OperatorFunction } from 'rxjs';
 import { frameToFloat, type Frame } from '../../pipeline/frame.ts';
@@ -25,19 +26,7 @@ export function tripletSample(triplet: Triplet): Sample {
 
 /** An embedding head: dense(64, ReLU) then a linear projection to `dim` (the encoder's features stay general). */
 export function buildEmbeddingHead(featureSize: number, rng: Rng, name: string, dim = 32): tf.LayersModel {
-  const seed = rng.int(2 ** 31);
-  return tf.sequential({
-    name,
-    layers: [
-      tf.layers.dense({
-        inputShape: [featureSize],
-        units: 64,
-        activation: 'relu',
-        kernelInitializer: tf.initializers.heNormal({ seed }),
-      }),
-      tf.layers.dense({ units: dim, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }) }),
-    ],
-  });
+  return mlpHead(name, featureSize, [{ units: 64, activation: 'relu' }, { units: dim }], rng);
 }
 
 /** Unit-length embeddings of frames: `[n, H, W, C] -> [n, dim]` through the shared encoder and a head. */

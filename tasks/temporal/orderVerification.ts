@@ -1,3 +1,4 @@
+import { mlpHead } from '../../models/heads.ts';
 import * as tf from '@tensorflow/tfjs';
 import { defer, mergeMap, type OperatorFunction, type Observable } from 'rxjs';
 import { OptionError } from '../../core/errors.ts';
@@ -113,19 +114,7 @@ export const orderVerification = {
   labelShape: () => [1],
   build(encoder, rng) {
     const featureSize = featureSizeOf(encoder);
-    const seed = rng.int(2 ** 31);
-    const head = tf.sequential({
-      name: 'order_head',
-      layers: [
-        tf.layers.dense({
-          inputShape: [3 * featureSize],
-          units: 64,
-          activation: 'relu',
-          kernelInitializer: tf.initializers.heNormal({ seed }),
-        }),
-        tf.layers.dense({ units: 1, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }) }),
-      ],
-    });
+    const head = mlpHead('order_head', 3 * featureSize, [{ units: 64, activation: 'relu' }, { units: 1 }], rng);
     return { head };
   },
   forward(encoder, { head }, inputs, training) {

@@ -1,3 +1,4 @@
+import { mlpHead } from '../../models/heads.ts';
 import { textSetupOf } from './textTaskConfig.ts';
 import * as tf from '@tensorflow/tfjs';
 import { defer, mergeMap, type Observable, type OperatorFunction } from 'rxjs';
@@ -184,22 +185,8 @@ export function createMlmTask(options: MlmOptions = {}): PretextTask<TokenizedSe
     labelShape: () => [2, maxPredictions],
     build(encoder, rng) {
       const featureSize = featureSizeOf(encoder);
-      const seed = rng.int(2 ** 31);
-      const head = tf.sequential({
-        name: 'mlm_head',
-        layers: [
-          tf.layers.dense({
-            inputShape: [2 * featureSize],
-            units: featureSize,
-            activation: 'relu',
-            kernelInitializer: tf.initializers.heNormal({ seed }),
-          }),
-          tf.layers.dense({
-            units: vocabulary.vocabSize,
-            kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }),
-          }),
-        ],
-      });
+      const blocks = [{ units: featureSize, activation: 'relu' as const }, { units: vocabulary.vocabSize }];
+      const head = mlpHead('mlm_head', 2 * featureSize, blocks, rng);
       return { head };
     },
     forward(encoder, { head }, [ids, positions], training) {

@@ -1,3 +1,4 @@
+import { mlpHead } from '../../models/heads.ts';
 import { textSetupOf } from './textTaskConfig.ts';
 import * as tf from '@tensorflow/tfjs';
 import { defer, mergeMap, type Observable, type OperatorFunction } from 'rxjs';
@@ -120,19 +121,12 @@ export function createNspTask(options: NspOptions = {}): PretextTask<TokenizedSe
     labelShape: () => [1],
     build(encoder, rng) {
       const featureSize = featureSizeOf(encoder);
-      const seed = rng.int(2 ** 31);
-      const head = tf.sequential({
-        name: 'nsp_head',
-        layers: [
-          tf.layers.dense({
-            inputShape: [4 * featureSize],
-            units: featureSize,
-            activation: 'relu',
-            kernelInitializer: tf.initializers.heNormal({ seed }),
-          }),
-          tf.layers.dense({ units: 1, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }) }),
-        ],
-      });
+      const head = mlpHead(
+        'nsp_head',
+        4 * featureSize,
+        [{ units: featureSize, activation: 'relu' }, { units: 1 }],
+        rng,
+      );
       return { head };
     },
     forward(encoder, { head }, [first, second], training) {

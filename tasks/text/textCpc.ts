@@ -1,3 +1,4 @@
+import { mlpHead } from '../../models/heads.ts';
 import { textSetupOf } from './textTaskConfig.ts';
 import * as tf from '@tensorflow/tfjs';
 import type { OperatorFunction } from 'rxjs';
@@ -177,17 +178,7 @@ export function createTextCpcTask(options: TextCpcOptions = {}): PretextTask<Tok
     build(encoder, rng) {
       const featureSize = featureSizeOf(encoder);
       // All K maps W_k [featureSize -> embeddingSize] as one bias-free dense layer: [N, H] -> [N, K * E].
-      const head = tf.sequential({
-        name: 'text_cpc_head',
-        layers: [
-          tf.layers.dense({
-            inputShape: [featureSize],
-            units: K * embeddingSize,
-            useBias: false,
-            kernelInitializer: tf.initializers.glorotUniform({ seed: rng.int(2 ** 31) }),
-          }),
-        ],
-      });
+      const head = mlpHead('text_cpc_head', featureSize, [{ units: K * embeddingSize, useBias: false }], rng);
       return { head };
     },
     forward(encoder, { head }, [ids], training) {

@@ -1,0 +1,46 @@
+import * as tf from '@tensorflow/tfjs';
+import { OptionError } from '../core/errors.ts';
+import type { Rng } from '../core/rng.ts';
+import { normalSeed } from './frameEncoder.ts';
+
+/** One dense block of an MLP head. */
+export interface HeadBlock {
+  units: number;
+  /** 'relu' blocks are He-initialised, linear ones Glorot-initialised. Default linear. */
+  activation?: 'relu' | 'linear';
+  /** Default true. */
+  useBias?: boolean;
+}
+
+/**
+ * An MLP head assembled from a block spec, as lightly's `ProjectionHead(blocks)` assembles its heads: dense layers
+ * in order, seeded from one draw of `rng` (block k uses seed + k), He-normal init for ReLU blocks and Glorot-uniform
+ * for linear ones. Input `[batch, inputSize]`, output `[batch, last block's units]`.
+ *
+ * @example
+ * const head = mlpHead('order_head', 3 * 64, [{ units: 64, activation: 'relu' }, { units: 1 }], new Rng(0));
+ */
+export function mlpHead(name: string, inputSize: number, blocks: readonly HeadBlock[], rng: Rng): tf.Sequential {
+  if (!Number.isInteger(inputSize) || inputSize < 1)
+    throw new OptionError('inputSize', inputSize, 'a positive integer');
+  if (blocks.length === 0) throw new OptionError('blocks', blocks, 'at least one block');
+  const seed = rng.int(2 ** 31);
+  return tf.sequential({
+    name,
+    layers: blocks.map((block, k) => {
+      if (!Number.isInteger(block.units) || block.units < 1) {
+        throw new OptionError(`blocks[${k}].units`, block.units, 'a positive integer');
+      }
+      const relu = block.activation === 'relu';
+      return tf.layers.dense({
+        ...(k === 0 ? { inputShape: [inputSize] } : {}),
+        units: block.units,
+        ...(relu ? { activation: 'relu' } : {}),
+        ...(block.useBias === false ? { useBias: false } : {}),
+        kernelInitializer: relu
+          ? tf.initializers.heNormal({ seed: normalSeed(seed + k) })
+          : tf.initializers.glorotUniform({ seed: seed + k }),
+      });
+    }),
+  });
+}
