@@ -29,7 +29,7 @@ export { saveModel, loadModel, fileSaveHandler, fileLoadHandler } from './models
 export { buildFrameEncoder, type FrameEncoderOptions } from './models/frameEncoder.ts';
 export { batchSamples, collate, disposeBatch } from './pipeline/batchSamples.ts';
 export { PullQueue } from './pipeline/pullQueue.ts';
-export { train, type TrainOptions, type TrainTask, type TrainResult } from './training/trainer.ts';
+export { train, type TrainHook, type TrainOptions, type TrainTask, type TrainResult } from './training/trainer.ts';
 export type { StepMetrics } from './training/stepMetrics.ts';
 export { saveCheckpoint, loadCheckpoint } from './training/checkpoint.ts';
 export { linearProbe, embed, splitLabelled } from './evaluation/linearProbe.ts';

@@ -9,7 +9,7 @@ import { batchSamples, collate, disposeBatch, type TensorBatch } from '../pipeli
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint.ts';
 import { OptionError, TempoError } from '../core/errors.ts';
 import { saveModel, writeFileAtomic } from '../models/modelIO.ts';
-import { createProgress, type ProgressMode } from './progress.ts';
+import { createProgress, type Progress, type ProgressMode } from './progress.ts';
 import { PullQueue } from '../pipeline/pullQueue.ts';
 import { Rng } from '../core/rng.ts';
 import type { Valve } from '../core/valve.ts';
@@ -54,6 +54,13 @@ export interface TrainOptions {
   signal?: AbortSignal;
   /** Called after every step with its metrics. */
   onStep?: (metrics: StepMetrics) => void;
+  /** More steps to take after each step (an online probe, a report writer), after `onStep`. */
+  hooks?: TrainHook[];
+}
+
+/** Something done after each step of a run, like a tfjs-layers callback; awaited before the next step. */
+export interface TrainHook {
+  onStep?(metrics: StepMetrics): void | Promise<void>;
 }
 
 /** What `train` returns. */
@@ -86,6 +93,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   validateTrainOptions(options);
   const run = await prepareRun(options);
   const progress = createProgress(options.progress ?? 'none', options.steps, run.startStep);
+  const hooks = runHooks(run, progress);
   let stoppedBy: TrainResult['stoppedBy'] = 'steps';
   let last: StepMetrics | undefined;
   try {
@@ -103,10 +111,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       }
       const losses = runStep(run, batches);
       last = await recordStep(run, step + 1, losses, performance.now() - t0);
-      options.onStep?.(last);
-      progress.update(step + 1, last);
-      if (options.outDir && (step + 1) % run.checkpointEvery === 0 && step + 1 < options.steps)
-        await writeCheckpoint(run, step + 1);
+      for (const hook of hooks) await hook.onStep?.(last);
     }
     const done = last?.step ?? run.startStep;
     if (options.outDir) {
@@ -328,8 +333,31 @@ async function recordStep(run: Run, step: number, values: tf.Tensor1D, stepMs: n
     samplesPerSecond: (run.options.batchSize * run.options.tasks.length * 1000) / Math.max(stepMs, 1e-3),
     elapsedSeconds: run.elapsedSeconds,
   };
-  if (run.options.outDir) await appendFile(join(run.options.outDir, 'metrics.jsonl'), JSON.stringify(metrics) + '\n');
   return metrics;
+}
+
+/**
+ * What happens after each step, in order, as tfjs-layers' callbacks: the step is logged to `metrics.jsonl`, the
+ * caller's `onStep` and `hooks` see it, the progress display moves, and every `checkpointEvery` steps a checkpoint is
+ * written (the last one is written when the run ends, whatever ended it).
+ */
+function runHooks(run: Run, progress: Progress): TrainHook[] {
+  const { outDir, steps, onStep, hooks = [] } = run.options;
+  const metricsLog: TrainHook = {
+    onStep: (metrics) => appendFile(join(outDir!, 'metrics.jsonl'), JSON.stringify(metrics) + '\n'),
+  };
+  const checkpoints: TrainHook = {
+    onStep: async ({ step }) => {
+      if (step % run.checkpointEvery === 0 && step < steps) await writeCheckpoint(run, step);
+    },
+  };
+  return [
+    ...(outDir ? [metricsLog] : []),
+    ...(onStep ? [{ onStep }] : []),
+    ...hooks,
+    { onStep: (metrics) => progress.update(metrics.step, metrics) },
+    ...(outDir ? [checkpoints] : []),
+  ];
 }
 
 async function writeCheckpoint(run: Run, step: number): Promise<void> {

@@ -136,3 +136,23 @@ test.serial('a stop signal ends a wait for data at once and keeps data positions
   // The order batch taken before the wait went back: a resumed run starts with it.
   t.deepEqual(state.positions.order, { epoch: 0, index: 0 });
 });
+
+test.serial('hooks see every step after onStep, and an awaited hook holds the next step back', async (t) => {
+  const seen: string[] = [];
+  const opts = options({
+    steps: 3,
+    onStep: (m) => seen.push(`onStep ${m.step}`),
+    hooks: [
+      {
+        onStep: async (m) => {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          seen.push(`hook ${m.step}`);
+        },
+      },
+    ],
+  });
+  const result = await train(opts);
+  t.deepEqual(seen, ['onStep 1', 'hook 1', 'onStep 2', 'hook 2', 'onStep 3', 'hook 3']);
+  Object.values(result.heads).forEach((h) => h.dispose());
+  opts.encoder.dispose();
+});
