@@ -125,11 +125,19 @@ async function cli(args: string[]): Promise<string> {
   return stdout;
 }
 
-/** The turns in a random order other than the original (turns that are all equal stay as they are). */
-function shuffleTurns(turns: string[], rng: Rng): string[] {
-  if (turns.every((t) => t === turns[0])) return turns;
-  let out = turns;
-  while (out.every((t, i) => t === turns[i])) out = rng.shuffle([...turns]);
+/**
+ * The turns in a random order other than the original. Turns that are all equal (a one-turn dialogue, or one
+ * line repeated) have no other order and come back as they are; an unguarded redraw loop would never end on them.
+ * Shared with `textTasks.ts`.
+ *
+ * @example
+ * shuffleTurns(['hi', 'how are you?', 'fine'], new Rng(1)); // the same turns, never in this order
+ */
+export function shuffleTurns(turns: readonly string[], rng: Rng): string[] {
+  if (turns.every((t) => t === turns[0])) return [...turns];
+  let out: string[];
+  do out = rng.shuffle([...turns]);
+  while (out.every((t, i) => t === turns[i]));
   return out;
 }
 

@@ -36,12 +36,12 @@ import { createSkipgramTask } from '../tasks/text/skipgram.ts';
 import { createTextCpcTask } from '../tasks/text/textCpc.ts';
 import { vocabularyOf, type TokenizedSentence } from '../text/tokenizedSentence.ts';
 import { countTokens, nearestWords } from '../tasks/text/word2vec.ts';
-import { readDialogues, type Dialogue } from '../text/dialogue.ts';
+import { readDialogues } from '../text/dialogue.ts';
 import { readLines } from '../text/readCorpus.ts';
 import { segmentSentences, splitParagraphs } from '../text/segment.ts';
 import { buildTextEncoder } from '../models/textEncoder.ts';
 import { WordVocab } from '../text/tokenizers/WordVocab.ts';
-import { rocAuc } from './dialogueCoherence.ts';
+import { rocAuc, shuffleTurns } from './dialogueCoherence.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DATA = process.env.TEMPO_DATA ?? join(ROOT, '..', 'shared', 'data');
@@ -259,7 +259,7 @@ async function benchDialogue(folder: string): Promise<Row> {
   const rng = new Rng(3);
   const pool = validation.filter((d) => d.turns.length >= 3).slice(0, 200);
   const original = pool.map((d) => scoreDialogue(scorer, d).score);
-  const shuffled = pool.map((d) => scoreDialogue(scorer, shuffleTurns(d, rng)).score);
+  const shuffled = pool.map((d) => scoreDialogue(scorer, { ...d, turns: shuffleTurns(d.turns, rng) }).score);
   const shuffleAuc = rocAuc(original, shuffled);
   run.dispose();
   return {
@@ -268,12 +268,6 @@ async function benchDialogue(folder: string): Promise<Row> {
     seconds: run.seconds,
     figures: `validation acc ${run.metric.toFixed(3)}, AUC ${run.auc.toFixed(3)}; scoreDialogue original vs shuffled AUC ${shuffleAuc.toFixed(3)} (${pool.length} dialogues)`,
   };
-}
-
-function shuffleTurns(d: Dialogue, rng: Rng): Dialogue {
-  let turns = [...d.turns];
-  while (turns.every((t, i) => t === d.turns[i])) turns = rng.shuffle(turns);
-  return { ...d, turns };
 }
 
 interface RunOptions {

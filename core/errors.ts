@@ -23,6 +23,21 @@ export class OptionError extends TempoError {
   }
 }
 
+/**
+ * A path, folder or glob that names no file to read. `resolveInputs` throws it; the video and text readers rethrow
+ * it as their own `VideoNotFoundError` or `CorpusError` with this one in `cause`.
+ */
+export class InputNotFoundError extends TempoError {
+  constructor(
+    message: string,
+    /** The input as the user gave it: a path, a folder or a glob. */
+    readonly input: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
 /** Base of every error about a video input. Carries the input path or URL and ffmpeg's stderr tail. */
 export class VideoError extends TempoError {
   constructor(
@@ -38,11 +53,14 @@ export class VideoError extends TempoError {
   }
 }
 
-/** The video file does not exist or cannot be read. */
+/**
+ * The video file does not exist or cannot be read, or a folder or glob holds no video. `message` replaces the
+ * default one when the caller knows more (what a folder or glob was searched for).
+ */
 export class VideoNotFoundError extends VideoError {
-  constructor(input: string, options?: { cause?: unknown }) {
+  constructor(input: string, { message, ...options }: { cause?: unknown; message?: string } = {}) {
     super(
-      `video not found: ${input} (check the path; URLs need a scheme such as http:// or rtsp://)`,
+      message ?? `video not found: ${input} (check the path; URLs need a scheme such as http:// or rtsp://)`,
       input,
       '',
       options,

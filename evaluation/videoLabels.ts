@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve, dirname } from 'node:path';
+import { CsvError, parse, type Info } from 'csv-parse/sync';
 import { DataFormatError } from '../core/errors.ts';
 import { firstValueFrom, filter, toArray } from 'rxjs';
 import { decodeFrames } from '../pipeline/decodeFrames.ts';
@@ -19,6 +20,16 @@ export interface VideoLabel {
  * Reads a labels file, CSV with a header: `video,label` (one clip a line: every frame gets the clip's label)
  * or `video,frame,label` (one frame a line). A label is a class index or a class name (names are numbered in
  * order of first appearance). Paths are relative to the file's folder.
+ *
+ * Parsed with `csv-parse`: a path holding commas or quotes may be double-quoted (`"a, b.mp4"`, inner quotes
+ * doubled); an unquoted path with commas still works, since the fields left of the label (and frame) are joined
+ * back. LF and CRLF line ends, a UTF-8 BOM and blank lines are accepted.
+ *
+ * @throws DataFormatError naming the file (and the line) for an unreadable file, a bad header, a bad line or an
+ *   unclosed quote.
+ * @example
+ * // labels.csv:  video,label \n "walks, park.mp4",walk \n run.mp4,run
+ * const { videos, classNames } = await readVideoLabels('clips/labels.csv'); // classNames: ['walk', 'run']
  */
 export async function readVideoLabels(file: string): Promise<{ videos: VideoLabel[]; classNames: string[] }> {
   let text: string;
@@ -27,32 +38,68 @@ export async function readVideoLabels(file: string): Promise<{ videos: VideoLabe
   } catch (error) {
     throw new DataFormatError(file, 'cannot read the labels file (check the path)', { cause: error });
   }
-  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
-  const header = lines[0]?.replace(/\s/g, '');
+  const [headerRow, ...rows] = parseRows(file, text);
+  const header = headerRow?.fields.join(',').replace(/\s/g, '');
   if (header !== 'video,label' && header !== 'video,frame,label') {
     throw new DataFormatError(
       file,
-      `first line must be the header "video,label" or "video,frame,label"; got ${JSON.stringify(lines[0] ?? '')}`,
+      `first line must be the header "video,label" or "video,frame,label"; got ${JSON.stringify(headerRow?.raw ?? '')}`,
     );
   }
   const perFrame = header === 'video,frame,label';
   const classNames: string[] = [];
-  const videos = lines.slice(1).map((line, i): VideoLabel => {
-    // Split from the right: a video path may itself hold commas.
-    const fields = line.split(',');
-    const raw = fields.pop()!.trim();
-    const frameText = perFrame ? fields.pop()?.trim() : undefined;
-    const path = fields.join(',').trim();
-    if (!path || raw === '' || (perFrame && !/^\d+$/.test(frameText ?? ''))) {
-      throw new DataFormatError(file, `line ${i + 2}: expected "${header}"; got ${JSON.stringify(line)}`);
+  const videos = rows.map(({ fields, line, raw }): VideoLabel => {
+    // The label (and frame) are the last fields; what is left of them is the path, commas and all.
+    const rest = [...fields];
+    const labelText = rest.pop()!.trim();
+    const frameText = perFrame ? rest.pop()?.trim() : undefined;
+    const path = rest.join(',').trim();
+    if (!path || labelText === '' || (perFrame && !/^\d+$/.test(frameText ?? ''))) {
+      throw new DataFormatError(file, `line ${line}: expected "${header}"; got ${JSON.stringify(raw)}`);
     }
-    let label = /^\d+$/.test(raw) ? Number(raw) : classNames.indexOf(raw);
-    if (label === -1) label = classNames.push(raw) - 1;
+    let label = /^\d+$/.test(labelText) ? Number(labelText) : classNames.indexOf(labelText);
+    if (label === -1) label = classNames.push(labelText) - 1;
     const video = isAbsolute(path) ? path : resolve(dirname(file), path);
     return perFrame ? { video, frame: Number(frameText), label } : { video, label };
   });
   if (videos.length === 0) throw new DataFormatError(file, 'no videos listed under the header');
   return { videos, classNames };
+}
+
+/** One CSV record: its fields, the (last) line it is on, and its text as written. */
+interface CsvRow {
+  fields: string[];
+  line: number;
+  raw: string;
+}
+
+/** The non-blank records of a CSV text. */
+function parseRows(file: string, text: string): CsvRow[] {
+  let records: Array<{ record: string[]; info: Info; raw: string }>;
+  try {
+    // With `info` and `raw` each record comes as { record, info, raw }; the typings know only plain rows.
+    records = parse(text, {
+      bom: true,
+      record_delimiter: ['\r\n', '\n'],
+      skip_empty_lines: true,
+      // Rows have 2 or 3 fields, more when an unquoted path holds commas; a quote inside an unquoted path is text.
+      relax_column_count: true,
+      relax_quotes: true,
+      info: true,
+      raw: true,
+    }) as unknown as typeof records;
+  } catch (error) {
+    if (!(error instanceof CsvError)) throw error;
+    const line = typeof error.lines === 'number' ? `line ${error.lines}: ` : '';
+    throw new DataFormatError(
+      file,
+      `${line}${error.message} (double-quote a path that holds commas or quotes, doubling the quotes inside: "a ""b"", c.mp4")`,
+      { cause: error },
+    );
+  }
+  return records
+    .map(({ record, info, raw }) => ({ fields: record, line: info.lines, raw: raw.replace(/\r?\n$/, '') }))
+    .filter((row) => !(row.fields.length === 1 && row.fields[0]!.trim() === ''));
 }
 
 /**

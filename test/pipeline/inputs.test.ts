@@ -3,7 +3,7 @@ import { mkdtemp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OptionError, VideoNotFoundError } from '../../core/errors.ts';
-import { expandInputs, globToRegExp, parseShard } from '../../pipeline/inputs.ts';
+import { expandInputs, parseShard } from '../../pipeline/inputs.ts';
 
 let root = '';
 
@@ -17,13 +17,21 @@ test.before(async () => {
     'clips/notes.txt',
     'clips/deep/c.webm',
     'clips/deep/deeper/d.ts',
+    'clips/.x.mp4',
+    'clips/xmp4',
+    '.hidden/h.mp4',
     'e.avi',
     'f.mov',
+    'other/f.mp4',
+    'take [1]/g.mp4',
   ]) {
+    await mkdir(join(root, f, '..'), { recursive: true });
     await writeFile(join(root, f), 'x');
   }
   // A link loop must not hang the walk.
   await symlink(join(root, 'clips'), join(root, 'clips', 'deep', 'loop'));
+  // A link to a folder is followed like the folder itself.
+  await symlink(join(root, 'other'), join(root, 'linked'));
 });
 
 test.after.always(async () => {
@@ -74,7 +82,7 @@ test('URLs and stdin are live inputs', async (t) => {
 
 test('a missing path, an empty folder and a glob matching nothing throw VideoNotFoundError', async (t) => {
   const missing = await t.throwsAsync(expandInputs([join(root, 'nope.mp4')]), { instanceOf: VideoNotFoundError });
-  t.regex(missing.message, /nope\.mp4/);
+  t.regex(missing.message, /^video not found: .*nope\.mp4 \(check the path.*a URL needs a scheme/);
   await t.throwsAsync(expandInputs([join(root, 'empty')]), { instanceOf: VideoNotFoundError, message: /no mp4/ });
   await t.throwsAsync(expandInputs([`${root}/*.flv`]), { instanceOf: VideoNotFoundError, message: /matches no/ });
   await t.throwsAsync(expandInputs([`${root}/nodir/*.mp4`]), {
@@ -120,11 +128,50 @@ test('expandInputs validates a shard given as an object', async (t) => {
   await t.throwsAsync(expandInputs(['-'], { shard: { index: 2, count: 2 } }), { instanceOf: OptionError });
 });
 
-test('globToRegExp handles classes, alternatives and literal dots', (t) => {
-  t.true(globToRegExp('a/[bc]?.mp4').test('a/bx.mp4'));
-  t.false(globToRegExp('a/[bc]?.mp4').test('a/dx.mp4'));
-  t.false(globToRegExp('*.mp4').test('xmp4'));
-  t.true(globToRegExp('**/x.ts').test('x.ts'));
-  t.true(globToRegExp('**/x.ts').test('a/b/x.ts'));
-  t.false(globToRegExp('*/x.ts').test('a/b/x.ts'));
+test('globs support character classes, a literal dot, and ** over zero folders', async (t) => {
+  t.deepEqual(rel(await expandInputs([`${root}/clips/[ab].*`])), ['clips/a.MKV', 'clips/b.mp4']);
+  t.deepEqual(rel(await expandInputs([`${root}/clips/[!a]*`])), ['clips/b.mp4']);
+  // The dot is literal: `*.mp4` does not match a name that merely ends in `mp4`.
+  await t.throwsAsync(expandInputs([`${root}/clips/deep/*.mp4`]), { instanceOf: VideoNotFoundError });
+  t.deepEqual(rel(await expandInputs([`${root}/clips/**/b.mp4`])), ['clips/b.mp4']);
+  t.deepEqual(rel(await expandInputs([`${root}/clips/*/c.webm`])), ['clips/deep/c.webm']);
+});
+
+test('hidden files and folders are skipped by folders and globs, but kept when named', async (t) => {
+  t.false(rel(await expandInputs([root])).some((p) => p.includes('/.') || p.startsWith('.')));
+  t.deepEqual(rel(await expandInputs([`${root}/.hidden/*`])), ['.hidden/h.mp4']);
+  t.deepEqual(rel(await expandInputs([join(root, 'clips/.x.mp4')])), ['clips/.x.mp4']);
+});
+
+test('a symbolic link to a folder is followed, and each real file comes once', async (t) => {
+  t.deepEqual(rel(await expandInputs([join(root, 'linked')])), ['linked/f.mp4']);
+  const all = rel(await expandInputs([root]));
+  // `linked/f.mp4` and `other/f.mp4` are one file: the first of equally deep paths stays; the loop adds nothing.
+  t.deepEqual(
+    all.filter((p) => p.endsWith('f.mp4')),
+    ['linked/f.mp4'],
+  );
+  t.false(all.some((p) => p.includes('loop')));
+});
+
+test('an existing path with glob characters is read as a path, not as a pattern', async (t) => {
+  t.deepEqual(rel(await expandInputs([join(root, 'take [1]')])), ['take [1]/g.mp4']);
+  t.deepEqual(rel(await expandInputs([join(root, 'take [1]/g.mp4')])), ['take [1]/g.mp4']);
+});
+
+test('a relative folder or glob gives relative paths, without a leading ./', async (t) => {
+  const cwd = process.cwd();
+  process.chdir(root);
+  t.teardown(() => process.chdir(cwd));
+  t.deepEqual(
+    (await expandInputs(['./clips/deep/deeper', './*.avi'])).map((i) => i.input),
+    ['clips/deep/deeper/d.ts', 'e.avi'],
+  );
+});
+
+test('the message of an empty folder names the folder, the extensions and the fix', async (t) => {
+  const error = await t.throwsAsync(expandInputs([join(root, 'empty')]), { instanceOf: VideoNotFoundError });
+  t.is(error.input, join(root, 'empty'));
+  t.regex(error.message, /video folder .*empty holds no mp4\/mkv\/.* file .*name a file/);
+  t.false(error.message.includes('\n'));
 });

@@ -77,6 +77,13 @@ test('globs expand to their sorted matches', async (t) => {
   t.deepEqual(texts(await read(join(dir, 'glob/*.txt'))), ['one', 'two']);
 });
 
+test('a glob keeps only text-like files, as a folder does', async (t) => {
+  await fixture('mixed/a.txt', 'a\n');
+  await fixture('mixed/b.txt.gz', gzipSync(Buffer.from('b\n')));
+  await fixture('mixed/photo.png', 'not text\n');
+  t.deepEqual(texts(await read(join(dir, 'mixed/*'))), ['a', 'b']);
+});
+
 test('a missing file or an empty glob fails with a CorpusError', async (t) => {
   await t.throwsAsync(read(join(dir, 'nope.txt')), { instanceOf: CorpusError, message: /not found: .*nope\.txt/ });
   await t.throwsAsync(read(join(dir, 'nothing/*.txt')), { instanceOf: CorpusError, message: /matches no file/ });
