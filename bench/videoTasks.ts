@@ -13,8 +13,7 @@ import { Rng } from '../core/rng.ts';
 import { train } from '../training/trainer.ts';
 import { metricOverBatches } from '../evaluation/pretextMetrics.ts';
 import { labelledFrames } from '../evaluation/videoLabels.ts';
-import { frameShape } from '../pipeline/frameFormat.ts';
-import type { FrameFormat } from '../pipeline/frameFormat.ts';
+import { decodeOptionsOf, frameShape, type FrameFormat } from '../pipeline/frameFormat.ts';
 import { TASKS, type TaskName } from '../tasks/registry.ts';
 import type { PretextTask } from '../tasks/task.ts';
 
@@ -111,14 +110,10 @@ export async function benchVideoTasks(options: VideoTasksBenchOptions = {}): Pro
 }
 
 /** Every frame of each video, decoded once, grouped by video. */
-async function decodeAll(videos: readonly string[], format: FrameFormat & { fps?: number }): Promise<Frame[][]> {
+async function decodeAll(videos: readonly string[], format: FrameFormat): Promise<Frame[][]> {
   const out: Frame[][] = [];
   for (const video of videos)
-    out.push(
-      await firstValueFrom(
-        decodeFrames(video, { width: format.width, height: format.height, fps: format.fps }).pipe(toArray()),
-      ),
-    );
+    out.push(await firstValueFrom(decodeFrames(video, decodeOptionsOf(format)).pipe(toArray())));
   return out;
 }
 

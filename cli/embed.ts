@@ -4,6 +4,7 @@ import { createWriteStream, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { concat, defer, fromEvent, lastValueFrom, mergeMap, reduce, takeUntil } from 'rxjs';
 import { decodeFrames } from '../pipeline/decodeFrames.ts';
+import { decodeOptionsOf } from '../pipeline/frameFormat.ts';
 import { embedFrames } from '../models/embedFrames.ts';
 import { loadEncoder } from '../evaluation/evaluate.ts';
 import { expandInputs } from '../pipeline/inputs.ts';
@@ -39,12 +40,7 @@ export function embedCommand(): Command {
       // The run's own frame format when there is one; else what the encoder's input shape implies.
       const run = existsSync(join(flags.model, 'run.json')) ? await readRunInfo(flags.model) : undefined;
       const [, height, width, channels] = encoder.inputs[0]!.shape as [null, number, number, number];
-      const decode = {
-        width,
-        height,
-        fps: flags.fps ?? run?.format.fps,
-        pixelFormat: channels === 1 ? ('gray' as const) : ('rgb' as const),
-      };
+      const decode = decodeOptionsOf({ width, height, fps: flags.fps ?? run?.format.fps, gray: channels === 1 });
       const out = flags.out === '-' ? process.stdout : createWriteStream(flags.out);
       // A live input has no end: SIGINT or SIGTERM stops reading, and the lines written so far are kept whole.
       const signal = stopSignal();

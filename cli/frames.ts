@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { lastValueFrom, reduce } from 'rxjs';
 import { decodeFrames } from '../pipeline/decodeFrames.ts';
+import { decodeOptionsOf } from '../pipeline/frameFormat.ts';
 import { positiveInt, positiveNumber } from './options.ts';
 
 /** `tempo-ssl frames <input>`: decode every frame and report the count, size and throughput. */
@@ -20,12 +21,7 @@ export function framesCommand(): Command {
       ) => {
         const started = performance.now();
         const stats = await lastValueFrom(
-          decodeFrames(input, {
-            width: opts.width,
-            height: opts.height,
-            fps: opts.fps,
-            pixelFormat: opts.gray ? 'gray' : 'rgb',
-          }).pipe(
+          decodeFrames(input, decodeOptionsOf(opts)).pipe(
             reduce(
               (acc, f) => ({
                 frames: acc.frames + 1,

@@ -1,4 +1,5 @@
-import { Observable, type OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
+import { operate } from './operate.ts';
 
 /** What one subscription of a {@link flushingOperator} does with its input. */
 export interface Flushing<T> {
@@ -11,7 +12,8 @@ export interface Flushing<T> {
 /**
  * An operator that holds items until a boundary and flushes the rest when its input completes: the shape of
  * grouping lines into paragraphs or dialogues and tokens into windows. `start` runs once per subscription, so
- * each subscriber gets its own state (and a resubscription starts clean); `emit` sends a value downstream.
+ * each subscriber gets its own state (and a resubscription starts clean); `emit` sends a value downstream. A
+ * narrowing of {@link operate}, which forwards errors and completion.
  *
  * @example
  * // Runs of equal numbers: [1, 1, 2] -> [[1, 1], [2]].
@@ -22,20 +24,8 @@ export interface Flushing<T> {
  * });
  */
 export function flushingOperator<T, R>(start: (emit: (value: R) => void) => Flushing<T>): OperatorFunction<T, R> {
-  return (source) =>
-    new Observable<R>((subscriber) => {
-      const state = start((value) => subscriber.next(value));
-      const guarded = (step: () => void): void => {
-        try {
-          step();
-        } catch (err) {
-          subscriber.error(err);
-        }
-      };
-      return source.subscribe({
-        next: (item) => guarded(() => state.next(item)),
-        error: (err: unknown) => subscriber.error(err),
-        complete: () => guarded(() => (state.flush(), subscriber.complete())),
-      });
-    });
+  return operate<T, R>((subscriber) => {
+    const state = start((value) => subscriber.next(value));
+    return { next: (item) => state.next(item), complete: () => state.flush() };
+  });
 }

@@ -1,5 +1,6 @@
-import { Observable, type OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
 import { OptionError } from './errors.ts';
+import { operate } from './operate.ts';
 import type { Rng } from './rng.ts';
 
 /** Options of `shuffleBuffer`. */
@@ -23,37 +24,26 @@ export function shuffleBuffer<T>(options: ShuffleBufferOptions): OperatorFunctio
   if (!Number.isInteger(bufferSize) || bufferSize < 1) {
     throw new OptionError('bufferSize', bufferSize, 'a positive integer (1 keeps the input order)');
   }
-  return (source) =>
-    new Observable<T>((subscriber) => {
-      let buffer: T[] = [];
-      const subscription = source.subscribe({
-        next(item) {
-          if (buffer.length < bufferSize) {
-            buffer.push(item);
-            return;
-          }
-          const j = rng.int(bufferSize);
-          const out = buffer[j]!;
-          buffer[j] = item;
-          subscriber.next(out);
-        },
-        error(err) {
-          buffer = [];
-          subscriber.error(err);
-        },
-        complete() {
-          const rest = rng.shuffle(buffer);
-          buffer = [];
-          for (const item of rest) {
-            if (subscriber.closed) return;
-            subscriber.next(item);
-          }
-          subscriber.complete();
-        },
-      });
-      return () => {
-        subscription.unsubscribe();
-        buffer = [];
-      };
-    });
+  return operate<T, T>((subscriber) => {
+    let buffer: T[] = [];
+    const next = (item: T): void => {
+      if (buffer.length < bufferSize) {
+        buffer.push(item);
+        return;
+      }
+      const j = rng.int(bufferSize);
+      const out = buffer[j]!;
+      buffer[j] = item;
+      subscriber.next(out);
+    };
+    const complete = (): void => {
+      const rest = rng.shuffle(buffer);
+      buffer = [];
+      for (const item of rest) {
+        if (subscriber.closed) return;
+        subscriber.next(item);
+      }
+    };
+    return { next, complete, finalize: () => (buffer = []) };
+  });
 }

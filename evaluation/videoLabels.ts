@@ -5,7 +5,7 @@ import { DataFormatError } from '../core/errors.ts';
 import { firstValueFrom, filter, toArray } from 'rxjs';
 import { decodeFrames } from '../pipeline/decodeFrames.ts';
 import { frameToFloat } from '../pipeline/frame.ts';
-import type { FrameFormat } from '../pipeline/frameFormat.ts';
+import { decodeOptionsOf, type FrameFormat } from '../pipeline/frameFormat.ts';
 import type { LabelledItems } from './linearProbe.ts';
 
 /** A labelled video, or one labelled frame of it when `frame` is given. */
@@ -118,12 +118,7 @@ export async function labelledFrames(
     const frameLabels = new Map(entries.filter((e) => e.frame !== undefined).map((e) => [e.frame!, e.label]));
     const clipLabel = entries.find((e) => e.frame === undefined)?.label;
     const frames = await firstValueFrom(
-      decodeFrames(video, {
-        width: format.width,
-        height: format.height,
-        fps: format.fps,
-        pixelFormat: format.gray ? 'gray' : 'rgb',
-      }).pipe(
+      decodeFrames(video, decodeOptionsOf(format)).pipe(
         filter((f) => f.index % everyNth === 0 && (clipLabel !== undefined || frameLabels.has(f.index))),
         toArray(),
       ),

@@ -128,7 +128,7 @@ function validateDecodeOptions(input: string, options: DecodeOptions): Resolved 
   if (!(Number.isInteger(maxBufferedFrames) && maxBufferedFrames >= 1))
     throw new OptionError('maxBufferedFrames', maxBufferedFrames, 'an integer >= 1');
   if (valve !== undefined && !(valve instanceof Valve))
-    throw new OptionError('valve', valve, 'a Valve from pipeline/valve.ts');
+    throw new OptionError('valve', valve, 'a Valve from core/valve.ts');
   if (!(Number.isFinite(killGraceMs) && killGraceMs >= 0))
     throw new OptionError('killGraceMs', killGraceMs, 'a number of milliseconds >= 0');
   if (input === '-' && (width === undefined || height === undefined)) {

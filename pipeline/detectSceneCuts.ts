@@ -1,5 +1,6 @@
-import { Observable, type OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
 import { OptionError } from '../core/errors.ts';
+import { operate } from '../core/operate.ts';
 import type { Frame } from './frame.ts';
 
 /** What `detectSceneCuts` adds to a frame. */
@@ -55,43 +56,36 @@ export function detectSceneCuts<F extends Frame>(
     if (!Number.isInteger(value) || value < 1 || value > max)
       throw new OptionError(name, value, `an integer from 1 to ${max}`);
   }
-  return (source) =>
-    new Observable<SceneFrame<F>>((subscriber) => {
-      let previous: Float64Array | undefined;
-      let recent: number[] = [];
-      let scene = 0;
-      let video: string | undefined;
-      const subscription = source.subscribe({
-        next(frame) {
-          if (frame.source !== video) {
-            video = frame.source;
-            previous = undefined;
-            recent = [];
-            scene = 0;
-          }
-          const histogram = colourHistogram(frame, bins, pixelStride);
-          const distance =
-            previous && previous.length === histogram.length
-              ? histogramDistance(previous, histogram, frame.channels)
-              : 0;
-          previous = histogram;
-          const mean = recent.length > 0 ? recent.reduce((a, b) => a + b, 0) / recent.length : 0;
-          const cut = distance > threshold && distance > ratio * mean;
-          if (cut) scene++;
-          // Cut distances stay in the history too: a flicker or flash then raises the bar after its first jump.
-          recent.push(distance);
-          if (recent.length > history) recent.shift();
-          subscriber.next({ ...frame, cut, scene, sceneDistance: distance });
-        },
-        error: (err) => subscriber.error(err),
-        complete: () => subscriber.complete(),
-      });
-      return () => {
-        subscription.unsubscribe();
+  return operate<F, SceneFrame<F>>((subscriber) => {
+    let previous: Float64Array | undefined;
+    let recent: number[] = [];
+    let scene = 0;
+    let video: string | undefined;
+    const next = (frame: F): void => {
+      if (frame.source !== video) {
+        video = frame.source;
         previous = undefined;
         recent = [];
-      };
-    });
+        scene = 0;
+      }
+      const histogram = colourHistogram(frame, bins, pixelStride);
+      const distance =
+        previous && previous.length === histogram.length ? histogramDistance(previous, histogram, frame.channels) : 0;
+      previous = histogram;
+      const mean = recent.length > 0 ? recent.reduce((a, b) => a + b, 0) / recent.length : 0;
+      const cut = distance > threshold && distance > ratio * mean;
+      if (cut) scene++;
+      // Cut distances stay in the history too: a flicker or flash then raises the bar after its first jump.
+      recent.push(distance);
+      if (recent.length > history) recent.shift();
+      subscriber.next({ ...frame, cut, scene, sceneDistance: distance });
+    };
+    const finalize = (): void => {
+      previous = undefined;
+      recent = [];
+    };
+    return { next, finalize };
+  });
 }
 
 /** Per-channel histograms of a frame, each normalised to sum 1, laid end to end: `[channels * bins]`. */

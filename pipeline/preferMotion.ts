@@ -1,5 +1,6 @@
-import { Observable, type OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
 import { OptionError } from '../core/errors.ts';
+import { operate } from '../core/operate.ts';
 import type { Frame } from './frame.ts';
 import type { MotionWindow } from './motionScore.ts';
 import type { Rng } from '../core/rng.ts';
@@ -36,39 +37,31 @@ export function preferMotion<F extends Frame>(
     throw new OptionError('topFraction', topFraction, 'a number in (0, 1] (1 keeps every window above minScore)');
   if (!Number.isInteger(reservoirSize) || reservoirSize < 1)
     throw new OptionError('reservoirSize', reservoirSize, 'a positive integer');
-  return (source) =>
-    new Observable<MotionWindow<F>>((subscriber) => {
-      let reservoir: number[] = [];
-      let seen = 0;
-      let video: string | undefined;
-      const remember = (score: number): void => {
-        seen++;
-        if (reservoir.length < reservoirSize) reservoir.push(score);
-        else {
-          const j = rng.int(seen);
-          if (j < reservoirSize) reservoir[j] = score;
-        }
-      };
-      const subscription = source.subscribe({
-        next(window) {
-          const current = window.frames[0]?.source;
-          if (current !== video) {
-            video = current;
-            reservoir = [];
-            seen = 0;
-          }
-          remember(window.motion);
-          if (window.motion < minScore) return;
-          let above = 0;
-          for (const s of reservoir) if (s > window.motion) above++;
-          if (above < topFraction * reservoir.length) subscriber.next(window);
-        },
-        error: (err) => subscriber.error(err),
-        complete: () => subscriber.complete(),
-      });
-      return () => {
-        subscription.unsubscribe();
+  return operate<MotionWindow<F>, MotionWindow<F>>((subscriber) => {
+    let reservoir: number[] = [];
+    let seen = 0;
+    let video: string | undefined;
+    const remember = (score: number): void => {
+      seen++;
+      if (reservoir.length < reservoirSize) reservoir.push(score);
+      else {
+        const j = rng.int(seen);
+        if (j < reservoirSize) reservoir[j] = score;
+      }
+    };
+    const next = (window: MotionWindow<F>): void => {
+      const current = window.frames[0]?.source;
+      if (current !== video) {
+        video = current;
         reservoir = [];
-      };
-    });
+        seen = 0;
+      }
+      remember(window.motion);
+      if (window.motion < minScore) return;
+      let above = 0;
+      for (const s of reservoir) if (s > window.motion) above++;
+      if (above < topFraction * reservoir.length) subscriber.next(window);
+    };
+    return { next, finalize: () => (reservoir = []) };
+  });
 }

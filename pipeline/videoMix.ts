@@ -8,7 +8,7 @@ import { liveFrames, type LiveSourceOptions } from './liveSource.ts';
 import { isStreamInput } from './probeVideo.ts';
 import type { Rng } from '../core/rng.ts';
 import { Valve } from '../core/valve.ts';
-import type { FrameFormat } from './frameFormat.ts';
+import { decodeOptionsOf, type FrameFormat } from './frameFormat.ts';
 
 /**
  * One epoch of frames from several videos: the videos in an order shuffled by `rng`, each decoded in turn
@@ -16,19 +16,7 @@ import type { FrameFormat } from './frameFormat.ts';
  */
 export function videoEpoch(videos: readonly string[], format: FrameFormat, rng: Rng, valve?: Valve): Observable<Frame> {
   const order = rng.shuffle([...videos]);
-  return concat(
-    ...order.map((video) =>
-      defer(() =>
-        decodeFrames(video, {
-          width: format.width,
-          height: format.height,
-          fps: format.fps,
-          pixelFormat: format.gray ? 'gray' : 'rgb',
-          valve,
-        }),
-      ),
-    ),
-  );
+  return concat(...order.map((video) => defer(() => decodeFrames(video, { ...decodeOptionsOf(format), valve }))));
 }
 
 /** Options of `videoSamples` and `videoMix`. */
@@ -103,15 +91,10 @@ export function videoMixBy<T>(
       return EMPTY;
     };
   const decode = (video: string, r: Rng, v?: Valve): Observable<T> =>
-    defer(() =>
-      decodeFrames(video, {
-        width: format.width,
-        height: format.height,
-        fps: format.fps,
-        pixelFormat: format.gray ? 'gray' : 'rgb',
-        valve: v,
-      }),
-    ).pipe(perSource(r), catchError(guard(video)));
+    defer(() => decodeFrames(video, { ...decodeOptionsOf(format), valve: v })).pipe(
+      perSource(r),
+      catchError(guard(video)),
+    );
   const fileEpoch = (r: Rng, v?: Valve): Observable<T> => {
     const order = r.shuffle([...files]);
     const rngs = order.map(() => r.fork());
@@ -130,10 +113,7 @@ export function videoMixBy<T>(
   const sources: Observable<T>[] = live.map((input, k) =>
     liveFrames(input, {
       ...options.live,
-      width: format.width,
-      height: format.height,
-      fps: format.fps,
-      pixelFormat: format.gray ? 'gray' : 'rgb',
+      ...decodeOptionsOf(format),
       valve: bothOpen(valves[k]!, valve),
     }).pipe(perSource(rng.fork()), catchError(guard(input))),
   );

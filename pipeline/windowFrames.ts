@@ -1,5 +1,6 @@
-import { Observable, type OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
 import { OptionError } from '../core/errors.ts';
+import { operate } from '../core/operate.ts';
 import type { Frame } from './frame.ts';
 
 /** Options of `windowFrames`. */
@@ -36,44 +37,33 @@ export function windowFrames<F extends Frame>(options: WindowFramesOptions): Ope
     if (!Number.isInteger(value) || value < 1) throw new OptionError(name, value, 'a positive integer');
   }
   const span = (size - 1) * step + 1;
-  return (source) =>
-    new Observable<F[]>((subscriber) => {
-      let ring: Array<F | undefined> = new Array(span);
-      let seen = 0;
-      let segment: string | undefined;
-      const subscription = source.subscribe({
-        next(frame) {
-          const scene = (frame as Partial<{ scene: number }>).scene;
-          if (withinScene && typeof scene !== 'number') {
-            subscriber.error(
-              new OptionError(
-                'withinScene',
-                true,
-                `used after detectSceneCuts(), which tags frames with a scene id; frame ${frame.index} of ${frame.source} has none`,
-              ),
-            );
-            return;
-          }
-          const key = withinScene ? `${scene}\u0000${frame.source}` : frame.source;
-          if (key !== segment) {
-            segment = key;
-            seen = 0;
-            ring.fill(undefined);
-          }
-          ring[seen % span] = frame;
-          seen++;
-          const start = seen - span;
-          if (start < 0 || start % stride !== 0) return;
-          const window = new Array<F>(size);
-          for (let k = 0; k < size; k++) window[k] = ring[(start + k * step) % span]!;
-          subscriber.next(window);
-        },
-        error: (err) => subscriber.error(err),
-        complete: () => subscriber.complete(),
-      });
-      return () => {
-        subscription.unsubscribe();
-        ring = [];
-      };
-    });
+  return operate<F, F[]>((subscriber) => {
+    let ring: Array<F | undefined> = new Array(span);
+    let seen = 0;
+    let segment: string | undefined;
+    const next = (frame: F): void => {
+      const scene = (frame as Partial<{ scene: number }>).scene;
+      if (withinScene && typeof scene !== 'number') {
+        throw new OptionError(
+          'withinScene',
+          true,
+          `used after detectSceneCuts(), which tags frames with a scene id; frame ${frame.index} of ${frame.source} has none`,
+        );
+      }
+      const key = withinScene ? `${scene}\u0000${frame.source}` : frame.source;
+      if (key !== segment) {
+        segment = key;
+        seen = 0;
+        ring.fill(undefined);
+      }
+      ring[seen % span] = frame;
+      seen++;
+      const start = seen - span;
+      if (start < 0 || start % stride !== 0) return;
+      const window = new Array<F>(size);
+      for (let k = 0; k < size; k++) window[k] = ring[(start + k * step) % span]!;
+      subscriber.next(window);
+    };
+    return { next, finalize: () => (ring = []) };
+  });
 }

@@ -29,8 +29,11 @@ export function buildEmbeddingHead(featureSize: number, rng: Rng, name: string, 
   return mlpHead(name, featureSize, [{ units: 64, activation: 'relu' }, { units: dim }], rng);
 }
 
-/** Unit-length embeddings of frames: `[n, H, W, C] -> [n, dim]` through the shared encoder and a head. */
-export function embedFrames(
+/**
+ * Unit-length embeddings of a batch of frames: `[n, H, W, C] -> [n, dim]` through the shared encoder and a head
+ * (the stream operator that embeds decoded frames for `tempo-ssl embed` is `embedFrames` in models/).
+ */
+export function projectFrames(
   encoder: tf.LayersModel,
   head: tf.LayersModel,
   frames: tf.Tensor,
@@ -79,7 +82,7 @@ export function tripletTask<Raw>(spec: TripletTaskSpec<Raw>): PretextTask<Raw> {
       return tf.tidy(() => {
         const batch = inputs[0]!.shape[0];
         // One encoder call on [3 * batch, H, W, C] instead of three: same weights, one third of the dispatches.
-        const embeddings = embedFrames(encoder, head, tf.concat(inputs, 0), training);
+        const embeddings = projectFrames(encoder, head, tf.concat(inputs, 0), training);
         return tf.transpose(tf.reshape(embeddings, [3, batch, -1]), [1, 0, 2]);
       });
     },

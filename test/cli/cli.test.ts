@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { generateLabelledClips, truncateCopy } from '../../fixtures/syntheticVideos.ts';
+import { truncateCopy } from '../../fixtures/edgeCaseVideos.ts';
+import { generateLabelledClips } from '../../fixtures/syntheticVideos.ts';
 
 const run = promisify(execFile);
 const CLI = join(import.meta.dirname, '..', '..', 'bin', 'tempo-ssl.js');

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { firstValueFrom, lastValueFrom, take, tap, toArray, type Observable } from 'rxjs';
-import { generateEdgeCaseVideos, type EdgeCaseVideos } from '../../fixtures/syntheticVideos.ts';
+import { generateEdgeCaseVideos, type EdgeCaseVideos } from '../../fixtures/edgeCaseVideos.ts';
 import { decodeFrames, type DecodeOptions } from '../../pipeline/decodeFrames.ts';
 import { NoVideoStreamError, OptionError, VideoDecodeError, VideoNotFoundError } from '../../core/errors.ts';
 import { resolveFfmpegPath } from '../../pipeline/ffmpegPaths.ts';

@@ -8,7 +8,7 @@ import { frameToFloat, type Frame } from '../../../pipeline/frame.ts';
 import { syntheticViews } from '../../../pipeline/multiView.ts';
 import { randomInitLike } from '../../../evaluation/evaluate.ts';
 import { Rng } from '../../../core/rng.ts';
-import { embedFrames } from '../../../tasks/contrastive/tripletTask.ts';
+import { projectFrames } from '../../../tasks/contrastive/tripletTask.ts';
 import { sampleTimeContrastive, timeContrastive } from '../../../tasks/temporal/timeContrastive.ts';
 import { dispose, learn, mean } from '../_learn.ts';
 
@@ -68,8 +68,8 @@ function retrievalAccuracy(encoder: tf.LayersModel, head: tf.LayersModel, tuples
         [tuples.length, SIZE, SIZE, 3],
       );
     const similarity = tf.matMul(
-      embedFrames(encoder, head, stack(0)),
-      embedFrames(encoder, head, stack(1)),
+      projectFrames(encoder, head, stack(0)),
+      projectFrames(encoder, head, stack(1)),
       false,
       true,
     );

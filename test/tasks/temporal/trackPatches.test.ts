@@ -1,7 +1,7 @@
 import test from 'ava';
 import { firstValueFrom, from, toArray } from 'rxjs';
 import { syntheticFrames } from '../../../fixtures/frames.ts';
-import { renderSyntheticClip } from '../../../fixtures/syntheticVideos.ts';
+import { renderSyntheticClip } from '../../../fixtures/renderSyntheticClip.ts';
 import { selectBackend } from '../../../models/backend.ts';
 import { OptionError } from '../../../core/errors.ts';
 import { Rng } from '../../../core/rng.ts';
