@@ -15,20 +15,13 @@
  * Training items are reshuffled every epoch and samples go through a shuffle buffer: the samplers emit the pairs
  * of one sentence (or the windows of one dialogue) together, and batches of neighbours train far worse.
  */
-import * as tf from '@tensorflow/tfjs';
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { from, lastValueFrom, Observable, take, toArray } from 'rxjs';
+import { lastValueFrom, toArray } from 'rxjs';
 import { selectBackend } from '../models/backend.ts';
-import { collate, disposeBatch } from '../pipeline/batchSamples.ts';
 import { Rng } from '../core/rng.ts';
-import { shuffleBuffer } from '../core/shuffleBuffer.ts';
-import { train } from '../training/trainer.ts';
-import type { Valve } from '../core/valve.ts';
 import { createDialogueOrderTask, scoreDialogue } from '../tasks/dialogue/utteranceOrder.ts';
-import type { PretextTask } from '../tasks/task.ts';
-import type { Sample } from '../pipeline/sample.ts';
 import { createCbowTask } from '../tasks/text/cbow.ts';
 import { createMlmTask } from '../tasks/text/maskedLm.ts';
 import { createNspTask } from '../tasks/text/nextSentence.ts';
@@ -39,9 +32,9 @@ import { countTokens, nearestWords } from '../tasks/text/word2vec.ts';
 import { readDialogues } from '../text/dialogue.ts';
 import { readLines } from '../text/readCorpus.ts';
 import { segmentSentences, splitParagraphs } from '../text/segment.ts';
-import { buildTextEncoder } from '../models/textEncoder.ts';
 import { WordVocab } from '../text/tokenizers/WordVocab.ts';
 import { rocAuc, shuffleTurns } from './dialogueCoherence.ts';
+import { byDocument, runTask, unigramBaseline } from './textTaskRun.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DATA = process.env.TEMPO_DATA ?? join(ROOT, '..', 'shared', 'data');
@@ -268,181 +261,6 @@ async function benchDialogue(folder: string): Promise<Row> {
     seconds: run.seconds,
     figures: `validation acc ${run.metric.toFixed(3)}, AUC ${run.auc.toFixed(3)}; scoreDialogue original vs shuffled AUC ${shuffleAuc.toFixed(3)} (${pool.length} dialogues)`,
   };
-}
-
-interface RunOptions {
-  vocabSize: number;
-  embeddingSize: number;
-  /** Tokens per sequence of the encoder. */
-  maxLength: number;
-  steps: number;
-  batchSize: number;
-  learningRate: number;
-  /** Samples held by the shuffle buffer. */
-  shuffle: number;
-}
-
-interface TaskRun {
-  encoder: tf.LayersModel;
-  head: tf.LayersModel;
-  steps: number;
-  seconds: number;
-  /** Held-out pretext metric, averaged over held-out batches. */
-  metric: number;
-  /** ROC AUC of held-out logits against labels (binary tasks; NaN otherwise). */
-  auc: number;
-  heldOutSamples: Sample[];
-  dispose(): void;
-}
-
-/**
- * The items of one epoch, groups (a paragraph's sentences, in order: NSP and CPC read neighbours) in a seeded
- * order, emitted only while the trainer's valve is open: `from(items)` would sample the whole epoch up front
- * (millions of word2vec pairs) before the first step.
- */
-function pacedItems<T>(groups: readonly (readonly T[])[], valve: Valve, rng: Rng): Observable<T> {
-  return new Observable<T>((subscriber) => {
-    const items = rng.shuffle(groups.map((_, i) => i)).flatMap((g) => groups[g]!);
-    let next = 0;
-    let cancel = (): void => {};
-    const pump = (): void => {
-      while (!subscriber.closed && next < items.length && valve.isOpen) subscriber.next(items[next++]!);
-      if (subscriber.closed) return;
-      if (next >= items.length) subscriber.complete();
-      else cancel = valve.onOpen(() => setImmediate(pump));
-    };
-    pump();
-    return () => cancel();
-  });
-}
-
-/** Sentences grouped by their document (paragraph), in order. */
-function byDocument(sentences: TokenizedSentence[]): TokenizedSentence[][] {
-  const groups: TokenizedSentence[][] = [];
-  for (const s of sentences) {
-    const last = groups[groups.length - 1];
-    if (last && last[0]!.document === s.document) last.push(s);
-    else groups.push([s]);
-  }
-  return groups;
-}
-
-async function runTask<Raw>(
-  task: PretextTask<Raw>,
-  trainGroups: Raw[][],
-  heldOutItems: Raw[],
-  options: RunOptions,
-): Promise<TaskRun> {
-  // BENCH_LR / BENCH_BATCH override every task's, for trying settings on one task (with BENCH_TASKS).
-  const o = {
-    ...options,
-    learningRate: Number(process.env.BENCH_LR ?? options.learningRate),
-    batchSize: Number(process.env.BENCH_BATCH ?? options.batchSize),
-  };
-  const encoder = buildTextEncoder({
-    vocabSize: o.vocabSize,
-    maxLength: o.maxLength,
-    embeddingSize: o.embeddingSize,
-    hiddenSize: 64,
-    seed: 1,
-  });
-  const t0 = performance.now();
-  const result = await train({
-    encoder,
-    itemShape: [o.maxLength],
-    tasks: [
-      {
-        task: task as PretextTask<never>,
-        samples: (_epoch, valve, rng) =>
-          pacedItems(trainGroups, valve, rng.fork()).pipe(
-            task.sampler({ rng }),
-            shuffleBuffer({ rng: rng.fork(), bufferSize: o.shuffle }),
-          ),
-      },
-    ],
-    steps: o.steps,
-    batchSize: o.batchSize,
-    learningRate: o.learningRate,
-    seed: 1,
-    progress: 'none',
-  });
-  const seconds = (performance.now() - t0) / 1000;
-  if (result.steps === 0)
-    throw new Error(`${task.name}: no training step ran (stopped by ${result.stoppedBy}): its sampler made no samples`);
-  const head = result.heads[task.name]!;
-  const heldOutSamples = await lastValueFrom(
-    from(heldOutItems).pipe(
-      task.sampler({ rng: new Rng(99) }),
-      shuffleBuffer({ rng: new Rng(98), bufferSize: 20000 }),
-      take(2048),
-      toArray(),
-    ),
-  );
-  const { metric, auc: heldOutAuc } = evaluate(task, encoder, head, heldOutSamples, o.batchSize, o.maxLength);
-  console.log(
-    `${task.name}: ${result.steps} steps in ${seconds.toFixed(0)} s, last train loss ${result.last?.loss.toFixed(3)}, held-out metric ${metric.toFixed(3)}`,
-  );
-  return {
-    encoder,
-    head,
-    steps: result.steps,
-    seconds,
-    metric,
-    auc: heldOutAuc,
-    heldOutSamples,
-    dispose: () => (encoder.dispose(), head.dispose()),
-  };
-}
-
-function evaluate(
-  task: PretextTask<never>,
-  encoder: tf.LayersModel,
-  head: tf.LayersModel,
-  samples: Sample[],
-  batchSize: number,
-  maxLength: number,
-): { metric: number; auc: number } {
-  let metricSum = 0;
-  let batches = 0;
-  const scores: number[] = [];
-  const labels: number[] = [];
-  for (let i = 0; i + batchSize <= samples.length; i += batchSize) {
-    const batch = collate(samples.slice(i, i + batchSize), task.inputShapes([maxLength]), task.labelShape([maxLength]));
-    tf.tidy(() => {
-      const predictions = task.forward(encoder, { head }, batch.inputs, false);
-      metricSum += task.metric(batch.labels, predictions).dataSync()[0]!;
-      if (predictions.shape.length === 2 && predictions.shape[1] === 1) {
-        scores.push(...predictions.dataSync());
-        labels.push(...batch.labels.dataSync());
-      }
-    });
-    disposeBatch(batch);
-    batches++;
-  }
-  return {
-    metric: metricSum / Math.max(1, batches),
-    auc:
-      scores.length > 0
-        ? rocAuc(
-            scores.filter((_, i) => labels[i]! > 0.5),
-            scores.filter((_, i) => labels[i]! <= 0.5),
-          )
-        : Number.NaN,
-  };
-}
-
-/** Accuracy of always guessing the most frequent masked token. */
-function unigramBaseline(samples: Sample[], predictions: number): number {
-  const counts = new Map<number, number>();
-  let n = 0;
-  for (const s of samples) {
-    for (let k = 0; k < predictions; k++) {
-      if (s.label[predictions + k] === 0) continue;
-      counts.set(s.label[k]!, (counts.get(s.label[k]!) ?? 0) + 1);
-      n++;
-    }
-  }
-  return Math.max(0, ...counts.values()) / Math.max(1, n);
 }
 
 await main();
