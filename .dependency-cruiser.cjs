@@ -1,7 +1,7 @@
 // The layer rules `npm run lint` checks (see CONTRIBUTING.md). Each layer imports only the layers below it:
 //
 //   cli                       commands: parse, call a run, print
-//   runs                      recipes wiring sources -> tasks -> trainer (pretrain, shards, process-corpus, scoring)
+//   recipes                   recipes wiring sources -> tasks -> trainer (pretrain, shards, process-corpus, scoring)
 //   evaluation                probes, kNN, ROC AUC, pretext metrics, label readers
 //   training                  the trainer, its hooks, checkpoints
 //   tasks                     the task interface, the registry, losses/, the families
@@ -11,7 +11,7 @@
 //
 // fixtures/ (test-data generators) stands beside the ground: it may use core and pipeline, and is used by cli,
 // tests and benches only.
-const LAYERS = ['core', 'pipeline|text', 'models', 'tasks', 'training', 'evaluation', 'runs', 'cli'];
+const LAYERS = ['core', 'pipeline|text', 'models', 'tasks', 'training', 'evaluation', 'recipes', 'cli'];
 const folder = (alternatives) => `^(${alternatives})/`;
 
 const upward = LAYERS.slice(0, -1).map((layer, k) => ({
@@ -43,7 +43,7 @@ module.exports = {
       comment: 'fixtures generate test data from the ground and the video pipeline only',
       severity: 'error',
       from: { path: '^fixtures/' },
-      to: { path: folder('text|models|tasks|training|evaluation|runs|cli') },
+      to: { path: folder('text|models|tasks|training|evaluation|recipes|cli') },
     },
     {
       name: 'cli-only-from-the-top',
@@ -68,7 +68,7 @@ module.exports = {
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
-    exclude: { path: '^(node_modules|\\.cache|runs-out|\\.scratch)/' },
+    exclude: { path: '^(node_modules|\\.cache|runs|\\.scratch)/' },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
     enhancedResolveOptions: { extensions: ['.ts', '.js'] },

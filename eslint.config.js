@@ -9,7 +9,7 @@ export default tseslint.config(
     ignores: [
       'node_modules/',
       '.cache/',
-      'runs-out/',
+      'runs/',
       '.scratch/',
       'bin/',
       'eslint.config.js',

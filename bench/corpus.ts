@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { lastValueFrom, reduce } from 'rxjs';
 import { readSentences } from '../text/sources.ts';
-import { processCorpus } from '../runs/processCorpus.ts';
+import { processCorpus } from '../recipes/processCorpus.ts';
 import type { TaskName } from '../tasks/registry.ts';
 import { tokenizeSentences } from '../text/tokenizedSentence.ts';
 import { resolveCorpusInputs } from '../text/resolveCorpusInputs.ts';

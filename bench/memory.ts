@@ -17,7 +17,7 @@ import { buildFrameEncoder } from '../models/frameEncoder.ts';
 import { resolveFfmpegPath } from '../pipeline/ffmpegPaths.ts';
 import type { Frame } from '../pipeline/frame.ts';
 import { train } from '../training/trainer.ts';
-import { videoSamples } from '../runs/videoSamples.ts';
+import { videoSamples } from '../recipes/videoSamples.ts';
 import type { PretextTask } from '../tasks/task.ts';
 import { orderVerification } from '../tasks/temporal/orderVerification.ts';
 

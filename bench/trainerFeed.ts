@@ -10,7 +10,7 @@ import { buildFrameEncoder } from '../models/frameEncoder.ts';
 import { Rng } from '../core/rng.ts';
 import { train } from '../training/trainer.ts';
 import { videoEpoch } from '../pipeline/videoMix.ts';
-import { videoSamples } from '../runs/videoSamples.ts';
+import { videoSamples } from '../recipes/videoSamples.ts';
 import { frameShape } from '../pipeline/frameFormat.ts';
 import type { FrameFormat } from '../pipeline/frameFormat.ts';
 import type { PretextTask } from '../tasks/task.ts';

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { join } from 'node:path';
 import { generateLabelledClips } from '../fixtures/syntheticVideos.ts';
 import { probeAgainstRandomInit } from '../evaluation/evaluate.ts';
-import { pretrainVideo } from '../runs/pretrainVideo.ts';
+import { pretrainVideo } from '../recipes/pretrainVideo.ts';
 import { evaluateTask } from '../evaluation/pretextMetrics.ts';
 import { labelledFrames } from '../evaluation/videoLabels.ts';
 import { readVideoLabels } from '../evaluation/videoLabels.ts';

@@ -9,7 +9,7 @@ import { embedFrames } from '../models/embedFrames.ts';
 import { loadEncoder } from '../evaluation/evaluate.ts';
 import { expandInputs } from '../pipeline/inputs.ts';
 import { liveFrames } from '../pipeline/liveSource.ts';
-import { readRunInfo } from '../runs/pretrainVideo.ts';
+import { readRunInfo } from '../recipes/pretrainVideo.ts';
 import { Valve } from '../core/valve.ts';
 import { stopSignal, useBackend } from './backend.ts';
 import { positiveInt, positiveNumber } from './options.ts';

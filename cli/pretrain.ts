@@ -1,8 +1,8 @@
 import { Command, Option } from 'commander';
 import { expandInputs, parseShard, type Shard } from '../pipeline/inputs.ts';
-import { pretrainVideo } from '../runs/pretrainVideo.ts';
-import { pretrainText } from '../runs/pretrainText.ts';
-import { TEXT_TASKS } from '../runs/textTasks.ts';
+import { pretrainVideo } from '../recipes/pretrainVideo.ts';
+import { pretrainText } from '../recipes/pretrainText.ts';
+import { TEXT_TASKS } from '../recipes/textTasks.ts';
 import { OptionError } from '../core/errors.ts';
 import type { TrainResult } from '../training/trainer.ts';
 import { parseTaskList, tasksReading } from '../tasks/registry.ts';

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { OptionError } from '../core/errors.ts';
 import { idxImages, loadEncoder, probeAgainstRandomInit } from '../evaluation/evaluate.ts';
-import { readRunInfo } from '../runs/pretrainVideo.ts';
+import { readRunInfo } from '../recipes/pretrainVideo.ts';
 import { labelledFrames } from '../evaluation/videoLabels.ts';
 import { readVideoLabels } from '../evaluation/videoLabels.ts';
 import type { FrameFormat } from '../pipeline/frameFormat.ts';

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { parseShard, type Shard } from '../pipeline/inputs.ts';
-import { processCorpus } from '../runs/processCorpus.ts';
-import { TEXT_TASKS } from '../runs/textTasks.ts';
+import { processCorpus } from '../recipes/processCorpus.ts';
+import { TEXT_TASKS } from '../recipes/textTasks.ts';
 import type { TextSkip } from '../text/sources.ts';
 import { parseTaskList } from '../tasks/registry.ts';
 import { nonNegativeInt, positiveInt } from './options.ts';

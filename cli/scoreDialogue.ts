@@ -1,8 +1,8 @@
 import { Command, Option } from 'commander';
 import { once } from 'node:events';
 import { lastValueFrom, mergeMap, reduce } from 'rxjs';
-import { scoreDialogues } from '../runs/scoreDialogues.ts';
-import { loadDialogueScorer } from '../runs/scoreDialogues.ts';
+import { scoreDialogues } from '../recipes/scoreDialogues.ts';
+import { loadDialogueScorer } from '../recipes/scoreDialogues.ts';
 import type { TextSkip } from '../text/sources.ts';
 import { readDialogueItems } from '../text/sources.ts';
 import { useBackend } from './backend.ts';

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { scoreDialogue, type DialogueScorer } from '../tasks/dialogue/utteranceOrder.ts';
-import { loadDialogueScorer } from '../runs/scoreDialogues.ts';
+import { loadDialogueScorer } from '../recipes/scoreDialogues.ts';
 import { useBackend } from './backend.ts';
 import { nonNegativeInt, positiveInt } from './options.ts';
 

@@ -5,7 +5,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { processCorpus } from '../../runs/processCorpus.ts';
+import { processCorpus } from '../../recipes/processCorpus.ts';
 import { WordPiece } from '../../text/tokenizers/WordPiece.ts';
 import { writeCorpus, writeDailyDialog } from './_textFixtures.ts';
 

@@ -5,7 +5,7 @@ import { OptionError, StreamStalledError, VideoError } from '../../core/errors.t
 import { liveFrames } from '../../pipeline/liveSource.ts';
 import { Rng } from '../../core/rng.ts';
 import { videoMix } from '../../pipeline/videoMix.ts';
-import { videoSamples } from '../../runs/videoSamples.ts';
+import { videoSamples } from '../../recipes/videoSamples.ts';
 import { Valve } from '../../core/valve.ts';
 import { orderVerification } from '../../tasks/temporal/orderVerification.ts';
 import type { PretextTask } from '../../tasks/task.ts';

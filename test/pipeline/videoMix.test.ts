@@ -6,7 +6,7 @@ import { firstValueFrom, toArray } from 'rxjs';
 import { generateLabelledClips } from '../../fixtures/syntheticVideos.ts';
 import { Rng } from '../../core/rng.ts';
 import { Valve } from '../../core/valve.ts';
-import { videoSamples } from '../../runs/videoSamples.ts';
+import { videoSamples } from '../../recipes/videoSamples.ts';
 import { labelledFrames } from '../../evaluation/videoLabels.ts';
 import { readVideoLabels } from '../../evaluation/videoLabels.ts';
 import { orderVerification } from '../../tasks/temporal/orderVerification.ts';

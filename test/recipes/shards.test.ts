@@ -5,13 +5,13 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { lastValueFrom, toArray } from 'rxjs';
 import { OptionError } from '../../core/errors.ts';
-import { textTaskSamples } from '../../runs/textTasks.ts';
-import { buildTextTask } from '../../runs/textTasks.ts';
+import { textTaskSamples } from '../../recipes/textTasks.ts';
+import { buildTextTask } from '../../recipes/textTasks.ts';
 import { resolveTextTaskConfig } from '../../tasks/text/textTaskConfig.ts';
 import { Rng } from '../../core/rng.ts';
-import { readShardManifest, shardSamples, type ShardManifest } from '../../runs/shards.ts';
-import { processCorpus } from '../../runs/processCorpus.ts';
-import type { ProcessCorpusOptions } from '../../runs/processCorpus.ts';
+import { readShardManifest, shardSamples, type ShardManifest } from '../../recipes/shards.ts';
+import { processCorpus } from '../../recipes/processCorpus.ts';
+import type { ProcessCorpusOptions } from '../../recipes/processCorpus.ts';
 import { WordPiece } from '../../text/tokenizers/WordPiece.ts';
 import { writeCorpus, writeDailyDialog } from '../cli/_textFixtures.ts';
 
