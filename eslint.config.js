@@ -6,15 +6,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: [
-      'node_modules/',
-      '.cache/',
-      'runs/',
-      '.scratch/',
-      'bin/',
-      'eslint.config.js',
-      '.dependency-cruiser.cjs',
-    ],
+    ignores: ['node_modules/', '.cache/', 'runs/', '.scratch/', 'bin/', 'eslint.config.js', '.dependency-cruiser.cjs'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
