@@ -16,12 +16,32 @@ import { shuffleBuffer } from '../core/shuffleBuffer.ts';
 import { train, type TrainOptions, type TrainResult } from '../training/trainer.ts';
 import type { Valve } from '../core/valve.ts';
 import type { TextSourceOptions } from '../text/sources.ts';
-import { buildTextTask, checkSources, resolveTextTaskConfig, TEXT_TASKS, type TextTaskConfig, textTaskSamples } from './textTasks.ts';
+import {
+  buildTextTask,
+  checkSources,
+  resolveTextTaskConfig,
+  TEXT_TASKS,
+  type TextTaskConfig,
+  textTaskSamples,
+} from './textTasks.ts';
 import { trainCorpusTokenizer } from './corpusTokenizer.ts';
 
 /** Options of {@link pretrainText}. */
 export interface TextPretrainOptions
-  extends Pick<TrainOptions, 'steps' | 'batchSize' | 'learningRate' | 'seed' | 'outDir' | 'checkpointEvery' | 'resume' | 'progress' | 'signal' | 'onStep'>,
+  extends
+    Pick<
+      TrainOptions,
+      | 'steps'
+      | 'batchSize'
+      | 'learningRate'
+      | 'seed'
+      | 'outDir'
+      | 'checkpointEvery'
+      | 'resume'
+      | 'progress'
+      | 'signal'
+      | 'onStep'
+    >,
     TextSourceOptions {
   /** Tasks and their loss weights (see `parseTaskList`); text tasks only. */
   tasks: TaskChoice[];
@@ -69,24 +89,42 @@ export interface TextRunInfo {
  * @example
  * await pretrainText({ text: ['books/'], tasks: parseTaskList('nsp,mlm'), steps: 200, batchSize: 32, outDir: 'runs/t' });
  */
-export async function pretrainText(options: TextPretrainOptions): Promise<TrainResult & { encoder: tf.LayersModel; tokenizer: Tokenizer }> {
+export async function pretrainText(
+  options: TextPretrainOptions,
+): Promise<TrainResult & { encoder: tf.LayersModel; tokenizer: Tokenizer }> {
   const notText = options.tasks.filter((t) => !TEXT_TASKS.includes(t.name)).map((t) => t.name);
   if (notText.length > 0) throw new OptionError('--tasks', notText.join(','), `text tasks: ${TEXT_TASKS.join(', ')}`);
   if (options.tokenizerModel && (options.tokenizer || options.shards)) {
-    throw new OptionError('--tokenizer-model', options.tokenizerModel, `left out: the tokenizer comes from ${options.tokenizer ? '--tokenizer' : '--shards'}, and only a tokenizer trained here has a kind to choose`);
+    throw new OptionError(
+      '--tokenizer-model',
+      options.tokenizerModel,
+      `left out: the tokenizer comes from ${options.tokenizer ? '--tokenizer' : '--shards'}, and only a tokenizer trained here has a kind to choose`,
+    );
   }
   const bufferSize = options.shuffleBuffer ?? 4096;
-  if (!Number.isInteger(bufferSize) || bufferSize < 1) throw new OptionError('--shuffle-buffer', bufferSize, 'a positive integer (1 keeps the corpus order)');
+  if (!Number.isInteger(bufferSize) || bufferSize < 1)
+    throw new OptionError('--shuffle-buffer', bufferSize, 'a positive integer (1 keeps the corpus order)');
   const { readShardManifest, shardSamples } = await import('./shards.ts');
   const manifest = options.shards ? await readShardManifest(options.shards) : undefined;
   const missing = manifest ? options.tasks.filter((t) => !manifest.counts[t.name]).map((t) => t.name) : [];
-  if (missing.length > 0) throw new OptionError('--tasks', missing.join(','), `tasks with samples in ${options.shards} (it has ${Object.keys(manifest!.counts).join(', ')})`);
+  if (missing.length > 0)
+    throw new OptionError(
+      '--tasks',
+      missing.join(','),
+      `tasks with samples in ${options.shards} (it has ${Object.keys(manifest!.counts).join(', ')})`,
+    );
   const taskConfig = manifest ? manifest.taskConfig : resolveTextTaskConfig(options.taskConfig);
   const tokenizer = await resolveTokenizer(options, manifest && join(options.shards!, manifest.tokenizer.file));
   const info: TextRunInfo = {
     kind: 'text',
     tokenizer: 'tokenizer.json',
-    encoder: { vocabSize: tokenizer.vocabSize, maxLength: taskConfig.maxLength, embeddingSize: taskConfig.embeddingSize, hiddenSize: options.hiddenSize ?? 64, seed: options.seed ?? 0 },
+    encoder: {
+      vocabSize: tokenizer.vocabSize,
+      maxLength: taskConfig.maxLength,
+      embeddingSize: taskConfig.embeddingSize,
+      hiddenSize: options.hiddenSize ?? 64,
+      seed: options.seed ?? 0,
+    },
     taskConfig,
     tasks: options.tasks,
     text: [...(options.text ?? [])],
@@ -100,7 +138,11 @@ export async function pretrainText(options: TextPretrainOptions): Promise<TrainR
     // The buffer's rng is forked before the sampler draws, so an epoch's order is a function of its seed (exact resume).
     const samples = (_epoch: number, valve: Valve, rng: Rng): Observable<Sample> => {
       const shuffle = shuffleBuffer<Sample>({ rng: rng.fork(), bufferSize });
-      return (options.shards ? shardSamples(options.shards, name, { valve }) : textTaskSamples(task, tokenizer, options, rng, valve)).pipe(shuffle);
+      return (
+        options.shards
+          ? shardSamples(options.shards, name, { valve })
+          : textTaskSamples(task, tokenizer, options, rng, valve)
+      ).pipe(shuffle);
     };
     if (!options.shards) checkSources(name, options);
     return { task, weight, samples };
@@ -130,7 +172,11 @@ async function resolveTokenizer(options: TextPretrainOptions, fromShards: string
 /** Reads a text run folder's `run.json`. */
 export async function readTextRunInfo(dir: string): Promise<TextRunInfo> {
   const info = JSON.parse(await readFile(join(dir, 'run.json'), 'utf8')) as TextRunInfo;
-  if (info.kind !== 'text') throw new OptionError('--model', dir, 'a folder written by pretrain --text or --dialogues (its run.json has kind "text")');
+  if (info.kind !== 'text')
+    throw new OptionError(
+      '--model',
+      dir,
+      'a folder written by pretrain --text or --dialogues (its run.json has kind "text")',
+    );
   return info;
 }
-

@@ -18,7 +18,19 @@ import { frameShape } from '../pipeline/frameFormat.ts';
 import type { FrameFormat } from '../pipeline/frameFormat.ts';
 
 /** Options of `pretrainVideo`. */
-export interface VideoPretrainOptions extends Pick<TrainOptions, 'steps' | 'batchSize' | 'learningRate' | 'seed' | 'outDir' | 'checkpointEvery' | 'resume' | 'progress' | 'signal' | 'onStep'> {
+export interface VideoPretrainOptions extends Pick<
+  TrainOptions,
+  | 'steps'
+  | 'batchSize'
+  | 'learningRate'
+  | 'seed'
+  | 'outDir'
+  | 'checkpointEvery'
+  | 'resume'
+  | 'progress'
+  | 'signal'
+  | 'onStep'
+> {
   /** Video files (already expanded from globs and folders), URLs or `-` (stdin); URLs and stdin are live: read once, forever. */
   videos: string[];
   /** 'fail' (default): a video that cannot be read stops the run with its error; 'skip': it is counted, named in `badInputs` and left out. */
@@ -49,16 +61,26 @@ export interface RunInfo {
  * const { encoder } = await pretrainVideo({ videos: ['a.mp4'], tasks: parseTaskList('order'), steps: 200,
  *   batchSize: 16, format: { width: 64, height: 64 }, outDir: 'runs/a' });
  */
-export async function pretrainVideo(options: VideoPretrainOptions): Promise<TrainResult & { encoder: tf.LayersModel; badInputs: BadInput[] }> {
+export async function pretrainVideo(
+  options: VideoPretrainOptions,
+): Promise<TrainResult & { encoder: tf.LayersModel; badInputs: BadInput[] }> {
   if (options.videos.length === 0) throw new OptionError('--video', [], 'at least one video file');
   if (options.onBadInput !== undefined && options.onBadInput !== 'skip' && options.onBadInput !== 'fail') {
     throw new OptionError('--on-bad-input', options.onBadInput, "'skip' or 'fail'");
   }
   const notVideo = options.tasks.filter((t) => !FRAME_TASKS.includes(t.name)).map((t) => t.name);
-  if (notVideo.length > 0) throw new OptionError('--tasks', notVideo.join(','), `tasks that read video frames: ${FRAME_TASKS.join(', ')}`);
+  if (notVideo.length > 0)
+    throw new OptionError('--tasks', notVideo.join(','), `tasks that read video frames: ${FRAME_TASKS.join(', ')}`);
   const info: RunInfo = {
     format: options.format,
-    encoder: { featureSize: 64, width: 16, blocks: 3, seed: options.seed ?? 0, ...options.encoder, inputShape: frameShape(options.format) },
+    encoder: {
+      featureSize: 64,
+      width: 16,
+      blocks: 3,
+      seed: options.seed ?? 0,
+      ...options.encoder,
+      inputShape: frameShape(options.format),
+    },
     tasks: options.tasks,
     videos: options.videos,
   };
@@ -77,14 +99,21 @@ export async function pretrainVideo(options: VideoPretrainOptions): Promise<Trai
     entry.failures++;
     bad.set(input, entry);
   };
-  const liveSkips = options.videos.some(isStreamInput) && options.resume && options.outDir ? await resumePositions(options.outDir) : {};
+  const liveSkips =
+    options.videos.some(isStreamInput) && options.resume && options.outDir ? await resumePositions(options.outDir) : {};
   const result = await train({
     ...options,
     encoder,
     itemShape: frameShape(options.format),
     tasks: options.tasks.map(({ name, weight }) => {
       const task = TASKS[name] as unknown as PretextTask<Frame>;
-      const samplesOptions = { badInputs: options.onBadInput, onBadInput, live: options.live, liveSkip: (liveSkips[name] ?? 0) * options.batchSize, signal: options.signal };
+      const samplesOptions = {
+        badInputs: options.onBadInput,
+        onBadInput,
+        live: options.live,
+        liveSkip: (liveSkips[name] ?? 0) * options.batchSize,
+        signal: options.signal,
+      };
       return { task, weight, samples: videoSamples(task, options.videos, options.format, samplesOptions) };
     }),
   });

@@ -47,7 +47,10 @@ export interface ShardManifest {
 }
 
 /** File names of a worker's shards and manifest. */
-export function manifestNames(shard: ShardManifest['options']['shard']): { manifest: string; shard: (i: number) => string } {
+export function manifestNames(shard: ShardManifest['options']['shard']): {
+  manifest: string;
+  shard: (i: number) => string;
+} {
   const tag = shard ? `-${shard.index}-of-${shard.count}` : '';
   return { manifest: `manifest${tag}.json`, shard: (i) => `shard${tag}-${String(i).padStart(5, '0')}.jsonl.gz` };
 }
@@ -57,7 +60,11 @@ export async function readManifestFile(path: string): Promise<ShardManifest | un
   try {
     return JSON.parse(await readFile(path, 'utf8')) as ShardManifest;
   } catch (cause) {
-    throw new DataFormatError(path, `not a valid manifest: ${(cause as Error).message} (delete the folder and rerun process-corpus)`, { cause });
+    throw new DataFormatError(
+      path,
+      `not a valid manifest: ${(cause as Error).message} (delete the folder and rerun process-corpus)`,
+      { cause },
+    );
   }
 }
 
@@ -68,15 +75,31 @@ export async function readManifestFile(path: string): Promise<ShardManifest | un
  * @throws DataFormatError when the folder holds no manifest, a run is unfinished, or workers disagree.
  */
 export async function readShardManifest(dir: string): Promise<ShardManifest> {
-  const files = existsSync(dir) ? (await readdir(dir)).filter((f) => /^manifest(-\d+-of-\d+)?\.json$/.test(f)).sort(byWorker) : [];
-  if (files.length === 0) throw new DataFormatError(dir, 'no manifest.json: not a process-corpus folder (run tempo-ssl process-corpus --out DIR first)');
+  const files = existsSync(dir)
+    ? (await readdir(dir)).filter((f) => /^manifest(-\d+-of-\d+)?\.json$/.test(f)).sort(byWorker)
+    : [];
+  if (files.length === 0)
+    throw new DataFormatError(
+      dir,
+      'no manifest.json: not a process-corpus folder (run tempo-ssl process-corpus --out DIR first)',
+    );
   const manifests: ShardManifest[] = [];
   for (const f of files) manifests.push((await readManifestFile(join(dir, f)))!);
   const first = manifests[0]!;
   manifests.forEach((m, i) => {
-    if (!m.complete) throw new DataFormatError(join(dir, files[i]!), 'unfinished: process-corpus was stopped before the end (rerun the same command to finish it)');
-    if (m.tokenizer.sha256 !== first.tokenizer.sha256 || JSON.stringify(m.taskConfig) !== JSON.stringify(first.taskConfig)) {
-      throw new DataFormatError(join(dir, files[i]!), `tokenizer or task settings differ from ${files[0]} (process every worker with the same options)`);
+    if (!m.complete)
+      throw new DataFormatError(
+        join(dir, files[i]!),
+        'unfinished: process-corpus was stopped before the end (rerun the same command to finish it)',
+      );
+    if (
+      m.tokenizer.sha256 !== first.tokenizer.sha256 ||
+      JSON.stringify(m.taskConfig) !== JSON.stringify(first.taskConfig)
+    ) {
+      throw new DataFormatError(
+        join(dir, files[i]!),
+        `tokenizer or task settings differ from ${files[0]} (process every worker with the same options)`,
+      );
     }
   });
   const counts: Record<string, number> = {};
@@ -105,7 +128,11 @@ export function shardSamples(dir: string, task: TaskName, options: ShardSamplesO
   return defer(async () => {
     const manifest = await readShardManifest(dir);
     if (!manifest.counts[task]) {
-      throw new OptionError('--tasks', task, `a task with samples in ${dir} (it has ${Object.keys(manifest.counts).join(', ') || 'none'})`);
+      throw new OptionError(
+        '--tasks',
+        task,
+        `a task with samples in ${dir} (it has ${Object.keys(manifest.counts).join(', ') || 'none'})`,
+      );
     }
     return manifest.shards.filter((s) => (s.tasks[task] ?? 0) > 0).map((s) => join(dir, s.file));
   }).pipe(
@@ -123,11 +150,27 @@ export function parseSampleLine(text: string, where: string): { task: string; sa
   try {
     record = JSON.parse(text) as typeof record;
   } catch (cause) {
-    throw new DataFormatError(where, `not a sample line: ${(cause as Error).message} (rerun process-corpus into a new folder)`, { cause });
+    throw new DataFormatError(
+      where,
+      `not a sample line: ${(cause as Error).message} (rerun process-corpus into a new folder)`,
+      { cause },
+    );
   }
   const numbers = (v: unknown): v is number[] => Array.isArray(v) && v.every((x) => typeof x === 'number');
-  if (typeof record.task !== 'string' || !Array.isArray(record.inputs) || !record.inputs.every(numbers) || !numbers(record.label)) {
+  if (
+    typeof record.task !== 'string' ||
+    !Array.isArray(record.inputs) ||
+    !record.inputs.every(numbers) ||
+    !numbers(record.label)
+  ) {
     throw new DataFormatError(where, 'a sample line needs {"task": string, "inputs": number[][], "label": number[]}');
   }
-  return { task: record.task, sample: { inputs: (record.inputs as number[][]).map((a) => Float32Array.from(a)), label: Float32Array.from(record.label), source: where } };
+  return {
+    task: record.task,
+    sample: {
+      inputs: (record.inputs as number[][]).map((a) => Float32Array.from(a)),
+      label: Float32Array.from(record.label),
+      source: where,
+    },
+  };
 }

@@ -15,17 +15,22 @@ import type { PretextTask } from '../tasks/task.ts';
  * and later epochs are empty.
  */
 
-export function videoSamples(task: PretextTask<Frame>, inputs: readonly (string | InputSpec)[], format: FrameFormat, options: VideoSamplesOptions = {}) {
-    const live = inputs.some((i) => (typeof i === 'string' ? isStreamInput(i) : i.live));
-    let firstEpoch: number | undefined;
-    return (epoch: number, valve: Valve, rng: Rng): Observable<Sample> => {
-        const sample = (r: Rng) => task.sampler({ rng: r });
-        if (!live) return videoMixBy(inputs, format, rng, valve, options, sample);
-        firstEpoch ??= epoch;
-        if (epoch !== firstEpoch) return EMPTY;
-        const placeholder: Sample = { inputs: [], label: new Float32Array(0) };
-        const skip = Array.from({ length: options.liveSkip ?? 0 }, () => placeholder);
-        const live$ = videoMixBy(inputs, format, rng, valve, options, sample);
-        return concat(from(skip), options.signal ? live$.pipe(takeUntil(aborted(options.signal))) : live$);
-    };
+export function videoSamples(
+  task: PretextTask<Frame>,
+  inputs: readonly (string | InputSpec)[],
+  format: FrameFormat,
+  options: VideoSamplesOptions = {},
+) {
+  const live = inputs.some((i) => (typeof i === 'string' ? isStreamInput(i) : i.live));
+  let firstEpoch: number | undefined;
+  return (epoch: number, valve: Valve, rng: Rng): Observable<Sample> => {
+    const sample = (r: Rng) => task.sampler({ rng: r });
+    if (!live) return videoMixBy(inputs, format, rng, valve, options, sample);
+    firstEpoch ??= epoch;
+    if (epoch !== firstEpoch) return EMPTY;
+    const placeholder: Sample = { inputs: [], label: new Float32Array(0) };
+    const skip = Array.from({ length: options.liveSkip ?? 0 }, () => placeholder);
+    const live$ = videoMixBy(inputs, format, rng, valve, options, sample);
+    return concat(from(skip), options.signal ? live$.pipe(takeUntil(aborted(options.signal))) : live$);
+  };
 }

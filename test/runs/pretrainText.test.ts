@@ -22,7 +22,9 @@ test.before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'tempo-pretrain-text-'));
   const corpus = await writeCorpus(dir, 'corpus.txt', 30);
   const daily = await writeDailyDialog(dir, 'dialogues.txt', 24);
-  const tokenizer = await WordPiece.train([await readFile(corpus, 'utf8'), await readFile(daily, 'utf8')], { vocabSize: 100 });
+  const tokenizer = await WordPiece.train([await readFile(corpus, 'utf8'), await readFile(daily, 'utf8')], {
+    vocabSize: 100,
+  });
   base = {
     text: [corpus],
     dialogues: [daily],
@@ -48,40 +50,75 @@ async function encoderWeights(options: TextPretrainOptions): Promise<Float32Arra
   return weights;
 }
 
-test.serial('a resumed text run (through the shuffle buffer) ends with the same weights as an uninterrupted one', async (t) => {
-  const whole = await encoderWeights({ ...base, steps: 8, outDir: join(dir, 'whole'), checkpointEvery: 4 });
-  await encoderWeights({ ...base, steps: 4, outDir: join(dir, 'parts'), checkpointEvery: 4 });
-  const resumed = await encoderWeights({ ...base, steps: 8, outDir: join(dir, 'parts'), checkpointEvery: 4, resume: true });
-  t.is(resumed.length, whole.length);
-  const maxDiff = Math.max(...whole.map((w, i) => w.reduce((m, v, j) => Math.max(m, Math.abs(v - resumed[i]![j]!)), 0)));
-  t.true(maxDiff < 1e-5, `max weight difference ${maxDiff}`);
-});
+test.serial(
+  'a resumed text run (through the shuffle buffer) ends with the same weights as an uninterrupted one',
+  async (t) => {
+    const whole = await encoderWeights({ ...base, steps: 8, outDir: join(dir, 'whole'), checkpointEvery: 4 });
+    await encoderWeights({ ...base, steps: 4, outDir: join(dir, 'parts'), checkpointEvery: 4 });
+    const resumed = await encoderWeights({
+      ...base,
+      steps: 8,
+      outDir: join(dir, 'parts'),
+      checkpointEvery: 4,
+      resume: true,
+    });
+    t.is(resumed.length, whole.length);
+    const maxDiff = Math.max(
+      ...whole.map((w, i) => w.reduce((m, v, j) => Math.max(m, Math.abs(v - resumed[i]![j]!)), 0)),
+    );
+    t.true(maxDiff < 1e-5, `max weight difference ${maxDiff}`);
+  },
+);
 
-test.serial('a shuffle buffer below one sample, or a tokenizer kind beside a given tokenizer, is refused with the flag', async (t) => {
-  const before = tf.memory().numTensors;
-  await t.throwsAsync(pretrainText({ ...base, steps: 1, shuffleBuffer: 0 }), { instanceOf: OptionError, message: /--shuffle-buffer/ });
-  await t.throwsAsync(pretrainText({ ...base, steps: 1, tokenizerModel: 'word' }), { instanceOf: OptionError, message: /--tokenizer-model.*from --tokenizer/ });
-  t.is(tf.memory().numTensors, before);
-});
+test.serial(
+  'a shuffle buffer below one sample, or a tokenizer kind beside a given tokenizer, is refused with the flag',
+  async (t) => {
+    const before = tf.memory().numTensors;
+    await t.throwsAsync(pretrainText({ ...base, steps: 1, shuffleBuffer: 0 }), {
+      instanceOf: OptionError,
+      message: /--shuffle-buffer/,
+    });
+    await t.throwsAsync(pretrainText({ ...base, steps: 1, tokenizerModel: 'word' }), {
+      instanceOf: OptionError,
+      message: /--tokenizer-model.*from --tokenizer/,
+    });
+    t.is(tf.memory().numTensors, before);
+  },
+);
 
-test.serial('a dialogue-order head of another shape (an older version) is refused with the fix, before scoring', async (t) => {
-  const out = join(dir, 'old-head');
-  await encoderWeights({ ...base, steps: 1, outDir: out });
-  const scorer = await loadDialogueScorer(out);
-  t.is(scorer.head.inputs[0]!.shape.length, 3);
-  scorer.encoder.dispose();
-  scorer.head.dispose();
-  const old = tf.sequential({ layers: [tf.layers.gru({ inputShape: [3, 8], units: 8 }), tf.layers.dense({ units: 1 })] });
-  await saveModel(old, join(out, 'heads', 'dialogue-order'));
-  old.dispose();
-  await t.throwsAsync(loadDialogueScorer(out), { instanceOf: ModelIOError, message: /retrain it with pretrain --dialogues/ });
-});
+test.serial(
+  'a dialogue-order head of another shape (an older version) is refused with the fix, before scoring',
+  async (t) => {
+    const out = join(dir, 'old-head');
+    await encoderWeights({ ...base, steps: 1, outDir: out });
+    const scorer = await loadDialogueScorer(out);
+    t.is(scorer.head.inputs[0]!.shape.length, 3);
+    scorer.encoder.dispose();
+    scorer.head.dispose();
+    const old = tf.sequential({
+      layers: [tf.layers.gru({ inputShape: [3, 8], units: 8 }), tf.layers.dense({ units: 1 })],
+    });
+    await saveModel(old, join(out, 'heads', 'dialogue-order'));
+    old.dispose();
+    await t.throwsAsync(loadDialogueScorer(out), {
+      instanceOf: ModelIOError,
+      message: /retrain it with pretrain --dialogues/,
+    });
+  },
+);
 
 test('a tokenizer trained for dialogues alone is word-level, one with text WordPiece, unless told', async (t) => {
   const words = await trainCorpusTokenizer({ dialogues: base.dialogues, vocabSize: 60 });
   t.true(words instanceof WordVocab);
   t.true(words.vocabSize <= 60);
-  t.true((await trainCorpusTokenizer({ text: base.text, dialogues: base.dialogues, vocabSize: 60 })) instanceof WordPiece);
-  t.true((await trainCorpusTokenizer({ dialogues: base.dialogues, vocabSize: 60, model: 'wordpiece' })) instanceof WordPiece);
-  await t.throwsAsync(trainCorpusTokenizer({ dialogues: base.dialogues, model: 'bpe' as never }), { instanceOf: OptionError, message: /--tokenizer-model/ });
+  t.true(
+    (await trainCorpusTokenizer({ text: base.text, dialogues: base.dialogues, vocabSize: 60 })) instanceof WordPiece,
+  );
+  t.true(
+    (await trainCorpusTokenizer({ dialogues: base.dialogues, vocabSize: 60, model: 'wordpiece' })) instanceof WordPiece,
+  );
+  await t.throwsAsync(trainCorpusTokenizer({ dialogues: base.dialogues, model: 'bpe' as never }), {
+    instanceOf: OptionError,
+    message: /--tokenizer-model/,
+  });
 });

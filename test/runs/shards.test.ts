@@ -24,7 +24,9 @@ test.before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'tempo-shards-'));
   corpus = await writeCorpus(dir, 'corpus.txt', 60);
   dialogues = await writeDailyDialog(dir, 'dialogues.txt', 30);
-  const tokenizer = await WordPiece.train([await readFile(corpus, 'utf8'), await readFile(dialogues, 'utf8')], { vocabSize: 120 });
+  const tokenizer = await WordPiece.train([await readFile(corpus, 'utf8'), await readFile(dialogues, 'utf8')], {
+    vocabSize: 120,
+  });
   tokenizerPath = join(dir, 'tokenizer.json');
   await tokenizer.save(tokenizerPath);
 });
@@ -71,11 +73,17 @@ test('the manifest counts every task and hashes every shard', async (t) => {
   const { manifest } = await processCorpus(options(out));
   t.deepEqual(Object.keys(manifest.counts), ['nsp', 'mlm', 'skipgram', 'dialogue-order']);
   const total = Object.values(manifest.counts).reduce((a, b) => a + b, 0);
-  t.is(manifest.shards.reduce((n, s) => n + s.samples, 0), total);
+  t.is(
+    manifest.shards.reduce((n, s) => n + s.samples, 0),
+    total,
+  );
   t.true(manifest.shards.slice(0, -1).every((s) => s.samples === 100));
   t.is(manifest.seed, 3);
   t.regex(manifest.tokenizer.sha256, /^[0-9a-f]{64}$/);
-  const lines = gunzipSync(await readFile(join(out, manifest.shards[0]!.file))).toString('utf8').trim().split('\n');
+  const lines = gunzipSync(await readFile(join(out, manifest.shards[0]!.file)))
+    .toString('utf8')
+    .trim()
+    .split('\n');
   t.is(lines.length, 100);
   t.like(JSON.parse(lines[0]!), { task: 'nsp' });
 });
@@ -87,10 +95,21 @@ test('samples read back from shards equal the samples made straight from the cor
   const tokenizer = await loadTokenizer(tokenizerPath);
   const config = resolveTextTaskConfig({ maxLength: 16 });
   for (const [k, name] of (['nsp', 'mlm', 'skipgram', 'dialogue-order'] as const).entries()) {
-    const direct = await lastValueFrom(textTaskSamples(buildTextTask(name, tokenizer, config), tokenizer, { text: [corpus], dialogues: [dialogues] }, new Rng(3 * 7919 + k * 104729)).pipe(toArray()));
+    const direct = await lastValueFrom(
+      textTaskSamples(
+        buildTextTask(name, tokenizer, config),
+        tokenizer,
+        { text: [corpus], dialogues: [dialogues] },
+        new Rng(3 * 7919 + k * 104729),
+      ).pipe(toArray()),
+    );
     const read = await lastValueFrom(shardSamples(out, name).pipe(toArray()));
     t.is(read.length, direct.length, name);
-    t.deepEqual(read.map((s) => [s.inputs.map((a) => [...a]), [...s.label]]), direct.map((s) => [s.inputs.map((a) => [...a]), [...s.label]]), name);
+    t.deepEqual(
+      read.map((s) => [s.inputs.map((a) => [...a]), [...s.label]]),
+      direct.map((s) => [s.inputs.map((a) => [...a]), [...s.label]]),
+      name,
+    );
   }
 });
 
@@ -106,7 +125,10 @@ test('a rerun keeps the shards a killed run finished and ends with the bytes of 
   await writeFile(join(killed, 'manifest.json'), JSON.stringify(partial, null, 2));
   await writeFile(join(killed, '.shard-00002.jsonl.gz.999.1.tmp'), 'torn');
   const reused: string[] = [];
-  const result = await processCorpus({ ...options(killed), onShard: (entry, wasReused) => void (wasReused && reused.push(entry.file)) });
+  const result = await processCorpus({
+    ...options(killed),
+    onShard: (entry, wasReused) => void (wasReused && reused.push(entry.file)),
+  });
   t.deepEqual(reused, [manifest.shards[0]!.file, manifest.shards[1]!.file]);
   t.is(result.written, manifest.shards.length - 2);
   t.deepEqual(await folderBytes(killed), await folderBytes(clean));
@@ -115,7 +137,9 @@ test('a rerun keeps the shards a killed run finished and ends with the bytes of 
 test('a rerun with other options refuses to mix its shards with the earlier ones', async (t) => {
   const out = join(dir, 'mismatch');
   await processCorpus(options(out, { tasks: ['nsp'] }));
-  const error = await t.throwsAsync(processCorpus(options(out, { tasks: ['nsp'], seed: 9 })), { instanceOf: OptionError });
+  const error = await t.throwsAsync(processCorpus(options(out, { tasks: ['nsp'], seed: 9 })), {
+    instanceOf: OptionError,
+  });
   t.regex(error!.message, /--out must be a new folder/);
 });
 
@@ -123,7 +147,8 @@ test('workers of --shard i/N split the items and their manifests merge on readin
   const out = join(dir, 'workers');
   const whole = await processCorpus(options(join(dir, 'workers-whole'), { tasks: ['dialogue-order'] }));
   const parts = [];
-  for (const index of [0, 1]) parts.push(await processCorpus(options(out, { tasks: ['dialogue-order'], shard: { index, count: 2 } })));
+  for (const index of [0, 1])
+    parts.push(await processCorpus(options(out, { tasks: ['dialogue-order'], shard: { index, count: 2 } })));
   t.true((await readdir(out)).includes('manifest-1-of-2.json'));
   t.true(parts.every((p) => p.manifest.counts['dialogue-order']! > 0));
   const merged = await readShardManifest(out);
@@ -134,8 +159,17 @@ test('workers of --shard i/N split the items and their manifests merge on readin
 });
 
 test('bad options are refused before anything is written', async (t) => {
-  await t.throwsAsync(processCorpus(options(join(dir, 'bad1'), { shardSize: 0 })), { instanceOf: OptionError, message: /--shard-size/ });
-  await t.throwsAsync(processCorpus(options(join(dir, 'bad2'), { dialogues: [] , tasks: ['dialogue-order'] })), { instanceOf: OptionError, message: /--dialogues/ });
-  await t.throwsAsync(processCorpus(options(join(dir, 'bad3'), { tokenizer: join(dir, 'none.json') })), { instanceOf: OptionError, message: /--tokenizer/ });
+  await t.throwsAsync(processCorpus(options(join(dir, 'bad1'), { shardSize: 0 })), {
+    instanceOf: OptionError,
+    message: /--shard-size/,
+  });
+  await t.throwsAsync(processCorpus(options(join(dir, 'bad2'), { dialogues: [], tasks: ['dialogue-order'] })), {
+    instanceOf: OptionError,
+    message: /--dialogues/,
+  });
+  await t.throwsAsync(processCorpus(options(join(dir, 'bad3'), { tokenizer: join(dir, 'none.json') })), {
+    instanceOf: OptionError,
+    message: /--tokenizer/,
+  });
   await t.throwsAsync(lastValueFrom(shardSamples(join(dir, 'nothing'), 'nsp')), { message: /no manifest\.json/ });
 });
