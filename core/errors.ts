@@ -167,3 +167,45 @@ export class DialogueFormatError extends CorpusError {
     );
   }
 }
+
+/** Training diverged: a loss or a weight became NaN or infinite. The last good checkpoint is left as it was. */
+export class DivergedError extends TempoError {
+  constructor(
+    /** The step (1-based) whose loss or update was not finite. */
+    readonly step: number,
+    /** What was not finite, e.g. `loss NaN` or `weights of conv_1/kernel`. */
+    readonly what: string,
+    /** The run's learning rate, named in the hint. */
+    readonly learningRate: number | undefined,
+  ) {
+    super(
+      `training diverged at step ${step}: ${what} is not finite` +
+        ` (likely the learning rate${learningRate === undefined ? '' : ` ${learningRate}`} is too high: lower --lr, e.g. to 1e-3);` +
+        ' the last good checkpoint was kept',
+    );
+  }
+}
+
+/** A run folder cannot be used as asked: it holds a run that would be overwritten, or has nothing to resume. */
+export class RunFolderError extends TempoError {
+  constructor(
+    /** The run folder (`--out`). */
+    readonly folder: string,
+    detail: string,
+  ) {
+    super(`run folder ${folder}: ${detail}`);
+  }
+}
+
+/** The given inputs produced no frames or no samples at all: nothing to train on, embed or count. */
+export class NoSamplesError extends TempoError {
+  constructor(
+    /** The inputs, as given. */
+    readonly inputs: readonly string[],
+    detail: string,
+  ) {
+    const shown =
+      inputs.length > 3 ? `${inputs.slice(0, 3).join(', ')} and ${inputs.length - 3} more` : inputs.join(', ');
+    super(`${detail} from ${shown || '(no input)'}`);
+  }
+}
