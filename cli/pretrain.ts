@@ -3,7 +3,7 @@ import { expandInputs, parseShard, type Shard } from '../pipeline/inputs.ts';
 import { pretrainVideo } from '../runs/pretrainVideo.ts';
 import { pretrainText } from '../runs/pretrainText.ts';
 import { TEXT_TASKS } from '../runs/textTasks.ts';
-import { OptionError } from '../core/errors.ts';
+import { OptionError, TempoError } from '../core/errors.ts';
 import type { TrainResult } from '../training/trainer.ts';
 import { FRAME_TASKS, parseTaskList } from '../tasks/registry.ts';
 import { stopSignal, useBackend } from './backend.ts';
@@ -30,6 +30,7 @@ interface PretrainFlags {
   out: string;
   checkpointEvery: number;
   resume?: boolean;
+  force?: boolean;
   seed: number;
   lr: number;
   width: number;
@@ -111,6 +112,7 @@ export function pretrainCommand(): Command {
     .requiredOption('--out <DIR>', 'run folder: checkpoint/, encoder/, metrics.jsonl, run.json')
     .option('--checkpoint-every <K>', 'write a checkpoint every K steps (and at the end)', positiveInt, 100)
     .option('--resume', 'continue from the checkpoint in --out')
+    .option('--force', 'start afresh in an --out folder that holds a run, replacing it')
     .option('--seed <S>', 'seed of weights and samplers', nonNegativeInt, 0)
     .option('--lr <rate>', 'Adam learning rate', positiveNumber, 1e-3)
     .option('--width <W>', 'frame width the encoder sees', positiveInt, 64)
@@ -161,6 +163,8 @@ export function pretrainCommand(): Command {
             : undefined,
         signal: stopSignal(),
       });
+      result.encoder.dispose();
+      requireProgress(result, steps);
       const summary = {
         steps: result.steps,
         startStep: result.startStep,
@@ -209,6 +213,7 @@ async function pretrainTextAction(flags: PretrainFlags, command: Command): Promi
     signal: stopSignal(),
   });
   result.encoder.dispose();
+  requireProgress(result, flags.steps ?? 1000);
   const summary = {
     steps: result.steps,
     startStep: result.startStep,
@@ -235,7 +240,16 @@ function runOptions(flags: PretrainFlags) {
     outDir: flags.out,
     checkpointEvery: flags.checkpointEvery,
     resume: flags.resume,
+    force: flags.force,
   };
+}
+
+/** A run that took no step (stopped before its first one) did not succeed, unless it had nothing left to do. */
+function requireProgress(result: TrainResult, steps: number): void {
+  if (result.steps > result.startStep || result.startStep >= steps) return;
+  throw new TempoError(
+    `stopped by ${result.stoppedBy} before the first step: nothing was trained (run the command again to start)`,
+  );
 }
 
 /** One line on how a run ended: steps, why it stopped, the last loss and per-task accuracy. */

@@ -25,6 +25,7 @@ import {
   textTaskSamples,
 } from './textTasks.ts';
 import { trainCorpusTokenizer } from './corpusTokenizer.ts';
+import { finishRunFolder, prepareRunFolder } from './runFolder.ts';
 
 /** Options of {@link pretrainText}. */
 export interface TextPretrainOptions
@@ -63,6 +64,8 @@ export interface TextPretrainOptions
    * found it on Gutenberg). Default 4096; 1 keeps the corpus order.
    */
   shuffleBuffer?: number;
+  /** Start afresh in an `outDir` that holds a run, removing its run files (see `prepareRunFolder`). */
+  force?: boolean;
 }
 
 /** What a text run folder's `run.json` records, so that `--resume` and `score-dialogue` rebuild the same model. */
@@ -104,6 +107,8 @@ export async function pretrainText(
   const bufferSize = options.shuffleBuffer ?? 4096;
   if (!Number.isInteger(bufferSize) || bufferSize < 1)
     throw new OptionError('--shuffle-buffer', bufferSize, 'a positive integer (1 keeps the corpus order)');
+  // Before the tokenizer is trained: a folder that cannot be used should not cost minutes first.
+  const folder = options.outDir ? await prepareRunFolder(options.outDir, options) : undefined;
   const { readShardManifest, shardSamples } = await import('./shards.ts');
   const manifest = options.shards ? await readShardManifest(options.shards) : undefined;
   const missing = manifest ? options.tasks.filter((t) => !manifest.counts[t.name]).map((t) => t.name) : [];
@@ -153,6 +158,12 @@ export async function pretrainText(
     await writeJson(join(options.outDir, 'run.json'), info);
   }
   const result = await train({ ...options, encoder, itemShape: [taskConfig.maxLength], tasks });
+  const inputs = [...(options.text ?? []), ...(options.dialogues ?? []), ...(options.shards ? [options.shards] : [])];
+  await finishRunFolder(folder, result, inputs, 'text samples').catch((error: unknown) => {
+    encoder.dispose();
+    Object.values(result.heads).forEach((h) => h.dispose());
+    throw error;
+  });
   if (options.outDir) {
     for (const [name, head] of Object.entries(result.heads)) await saveModel(head, join(options.outDir, 'heads', name));
   }

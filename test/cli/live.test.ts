@@ -265,7 +265,8 @@ test('a stdin stream that ends finishes the run with a checkpoint and stoppedBy 
   t.is(await savedStep(out), summary.steps);
 });
 
-test('SIGTERM stops a run whose live sender sends nothing, with a checkpoint and exit code 0', async (t) => {
+// issue 10, item 5: a run that trained 0 steps never exits 0; it leaves no run folder behind, so it can be rerun.
+test('SIGTERM stops a run whose live sender sends nothing: exit code 1, no step, no run files left', async (t) => {
   const server = await silentServer();
   const out = join(dir, 'silent-stop');
   try {
@@ -283,9 +284,9 @@ test('SIGTERM stops a run whose live sender sends nothing, with a checkpoint and
     await new Promise((resolve) => setTimeout(resolve, 1000));
     run.child.kill('SIGTERM');
     const result = await run.exit;
-    t.is(result.code, 0, result.stderr);
-    t.like(JSON.parse(result.stdout), { steps: 0, stoppedBy: 'signal' });
-    t.true(existsSync(join(out, 'checkpoint', 'state.json')));
+    t.is(result.code, 1, result.stderr);
+    t.regex(result.stderr, /stopped by signal before the first step/);
+    t.false(existsSync(join(out, 'run.json')));
   } finally {
     await server.close();
   }
