@@ -210,6 +210,10 @@ async function pretrainTextAction(flags: PretrainFlags, command: Command): Promi
     steps: flags.steps ?? 1000,
     ...runOptions(flags),
     progress: flags.json ? 'none' : 'auto',
+    onTokenizerProgress: flags.json
+      ? undefined
+      : ({ bytes, lines }) =>
+          process.stderr.write(`training the tokenizer: ${(bytes / 1e6).toFixed(1)} MB, ${lines} lines read\n`),
     signal: stopSignal(),
   });
   result.encoder.dispose();

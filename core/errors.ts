@@ -209,3 +209,10 @@ export class NoSamplesError extends TempoError {
     super(`${detail} from ${shown || '(no input)'}`);
   }
 }
+
+/** A run stopped by SIGINT/SIGTERM (an aborted signal) before it had trained anything. */
+export class StoppedError extends TempoError {
+  constructor(where: string) {
+    super(`stopped by a signal ${where}`);
+  }
+}

@@ -24,7 +24,7 @@ import {
   type TextTaskConfig,
   textTaskSamples,
 } from './textTasks.ts';
-import { trainCorpusTokenizer } from './corpusTokenizer.ts';
+import { trainCorpusTokenizer, type CorpusTokenizerOptions } from './corpusTokenizer.ts';
 import { finishRunFolder, prepareRunFolder } from './runFolder.ts';
 
 /** Options of {@link pretrainText}. */
@@ -64,6 +64,8 @@ export interface TextPretrainOptions
    * found it on Gutenberg). Default 4096; 1 keeps the corpus order.
    */
   shuffleBuffer?: number;
+  /** Called about once a second while a tokenizer is trained on the corpus (the long preprocessing before step 1). */
+  onTokenizerProgress?: CorpusTokenizerOptions['onProgress'];
   /** Start afresh in an `outDir` that holds a run, removing its run files (see `prepareRunFolder`). */
   force?: boolean;
 }
@@ -177,7 +179,12 @@ async function resolveTokenizer(options: TextPretrainOptions, fromShards: string
   if (fromShards) return loadTokenizer(fromShards);
   const saved = options.outDir && join(options.outDir, 'tokenizer.json');
   if (saved && options.resume && existsSync(saved)) return loadTokenizer(saved);
-  return trainCorpusTokenizer({ ...options, vocabSize: options.vocabSize, model: options.tokenizerModel });
+  return trainCorpusTokenizer({
+    ...options,
+    vocabSize: options.vocabSize,
+    model: options.tokenizerModel,
+    onProgress: options.onTokenizerProgress,
+  });
 }
 
 /** Reads a text run folder's `run.json`. */
