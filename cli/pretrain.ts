@@ -3,6 +3,7 @@ import { expandInputs, parseShard, type Shard } from '../pipeline/inputs.ts';
 import { pretrainVideo } from '../runs/pretrainVideo.ts';
 import { pretrainText } from '../runs/pretrainText.ts';
 import { TEXT_TASKS } from '../runs/textTasks.ts';
+import type { TextSkip } from '../text/sources.ts';
 import { OptionError, TempoError } from '../core/errors.ts';
 import type { TrainResult } from '../training/trainer.ts';
 import { FRAME_TASKS, parseTaskList } from '../tasks/registry.ts';
@@ -192,13 +193,21 @@ async function pretrainTextAction(flags: PretrainFlags, command: Command): Promi
   );
   await useBackend(command);
   const skipped: Record<string, number> = {};
+  // The corpus is read more than once (tokenizer training, then each task's epochs): count each bad line once.
+  const seen = new Set<string>();
+  const onSkip = (skip: TextSkip): void => {
+    const key = `${skip.reason}\0${skip.source}\0${skip.line}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    skipped[skip.reason] = (skipped[skip.reason] ?? 0) + 1;
+  };
   const result = await pretrainText({
     text: flags.text,
     dialogues: flags.dialogues,
     shards: flags.shards,
     dialogueFormat: flags.format,
     onInvalid: flags.onInvalid,
-    onSkip: (skip) => void (skipped[skip.reason] = (skipped[skip.reason] ?? 0) + 1),
+    onSkip,
     shard: flags.shard,
     tokenizer: flags.tokenizer,
     vocabSize: flags.vocabSize,

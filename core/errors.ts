@@ -19,7 +19,11 @@ export class OptionError extends TempoError {
     /** What would be accepted instead. */
     readonly expected: string,
   ) {
-    super(`${option} must be ${expected}; got ${JSON.stringify(value)}`);
+    super(
+      value === undefined
+        ? `${option} is missing: give ${expected}`
+        : `${option} must be ${expected}; got ${JSON.stringify(value)}`,
+    );
   }
 }
 
@@ -125,7 +129,7 @@ export class CorpusError extends TempoError {
 export class InvalidUtf8Error extends CorpusError {
   constructor(source: string, line: number, options?: { cause?: unknown }) {
     super(
-      `${source}:${line}: not valid UTF-8 (re-encode the file, e.g. iconv -f latin1 -t utf-8, or pass onInvalid: 'skip' to count and skip such lines)`,
+      `${source}:${line}: not valid UTF-8 (re-encode the file, e.g. iconv -f latin1 -t utf-8, or pass --on-invalid skip to count and skip such lines)`,
       source,
       line,
       options,
@@ -137,7 +141,7 @@ export class InvalidUtf8Error extends CorpusError {
 export class BinaryCorpusError extends CorpusError {
   constructor(source: string, line: number) {
     super(
-      `${source}:${line}: looks binary (NUL byte), not text (give a UTF-8 text file or a .gz of one, or pass onInvalid: 'skip' to skip such files)`,
+      `${source}:${line}: looks binary (NUL byte), not text (give a UTF-8 text file or a .gz of one, or pass --on-invalid skip to skip such files)`,
       source,
       line,
     );
@@ -160,7 +164,7 @@ export class EmptyCorpusError extends CorpusError {
 export class DialogueFormatError extends CorpusError {
   constructor(source: string, line: number, detail: string, options?: { cause?: unknown }) {
     super(
-      `${source}:${line}: ${detail} (fix the record, or pass onInvalid: 'skip' to count and skip bad records)`,
+      `${source}:${line}: ${detail} (fix the record, or pass --on-invalid skip to count and skip bad records)`,
       source,
       line,
       options,
