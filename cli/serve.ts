@@ -18,7 +18,7 @@ export interface ScoreServerOptions {
   maxTurns?: number;
   /** Most characters of turn text in one request; more get 413. Default {@link DEFAULT_MAX_CHARS}. */
   maxChars?: number;
-  /** Windows scored in one encoder pass before other requests get a turn. Default 8. */
+  /** Windows scored in one encoder pass before other requests get a turn. Default 2. */
   windowsPerSlice?: number;
   /** A request not received whole within this many ms is closed with 408. Default 30000. */
   requestTimeoutMs?: number;
