@@ -163,6 +163,7 @@ export function classifyProbeFailure(input: string, stderr: string, code: number
     return new VideoError(
       `cannot connect to ${input}: connection refused (check the address and that the sender is running)`,
       input,
+      tail(stderr, 300),
     );
   const size = /Picture size (\d+x\d+) is invalid/.exec(stderr);
   if (size)

@@ -34,7 +34,6 @@ export function tokenizerFromJson(json: unknown, source = 'tokenizer.json'): Wor
     vocab.set(token, id);
   }
   const addedTokens = (j.added_tokens ?? []).map((t: Partial<AddedTokenJson>) => addedToken(t, source));
-  checkIdRange(vocab, addedTokens, source);
   const parts: TokenizerParts = {
     vocab,
     unkToken: model.unk_token,
@@ -47,18 +46,21 @@ export function tokenizerFromJson(json: unknown, source = 'tokenizer.json'): Wor
     padding: j.padding ?? null,
     source,
   };
-  if (model.type === 'WordPiece' || (model.type === undefined && 'continuing_subword_prefix' in model)) {
+  const isWordPiece = model.type === 'WordPiece' || (model.type === undefined && 'continuing_subword_prefix' in model);
+  if (!isWordPiece && model.type !== 'WordLevel')
+    throw new DataFormatError(
+      source,
+      `model type ${JSON.stringify(model.type)} is not supported (WordPiece and WordLevel are)`,
+    );
+  checkIdRange(vocab, addedTokens, source);
+  if (isWordPiece) {
     const wp = model as Partial<TokenizerJson['model'] & { type: 'WordPiece' }>;
     return new WordPiece(parts, {
       continuingSubwordPrefix: wp.continuing_subword_prefix,
       maxInputCharsPerWord: wp.max_input_chars_per_word,
     });
   }
-  if (model.type === 'WordLevel') return new WordVocab(parts);
-  throw new DataFormatError(
-    source,
-    `model type ${JSON.stringify(model.type)} is not supported (WordPiece and WordLevel are)`,
-  );
+  return new WordVocab(parts);
 }
 
 /**
