@@ -209,7 +209,7 @@ test('embed writes its output whole, through a temp file', async (t) => {
   t.is(result.code, 0, result.stderr);
   t.is((await readFile(out, 'utf8')).trim().split('\n').length, 12);
   t.deepEqual(
-    (await readdir(dir)).filter((f) => f.endsWith('.tmp')),
+    (await readdir(dir)).filter((f) => f.startsWith('.e.jsonl.')),
     [],
   );
 });

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateLabelledClips } from '../../fixtures/syntheticVideos.ts';
@@ -321,8 +321,14 @@ test('embed of a live stream runs until SIGTERM and leaves whole JSON lines', as
       '--batch',
       '8',
     ]);
-    while (run.child.exitCode === null && (!existsSync(file) || (await readFile(file, 'utf8')).split('\n').length < 40))
+    // Lines go to a temp file beside --out, renamed over it when embed stops (issue 10, item 7).
+    const written = async (): Promise<number> => {
+      const temp = (await readdir(dir)).find((f) => f.startsWith('.live.jsonl.'));
+      return temp ? (await readFile(join(dir, temp), 'utf8')).split('\n').length : 0;
+    };
+    while (run.child.exitCode === null && (await written()) < 40)
       await new Promise((resolve) => setTimeout(resolve, 200));
+    t.false(existsSync(file), 'no partial output under the final name');
     run.child.kill('SIGTERM');
     const result = await run.exit;
     t.is(result.code, 0, result.stderr);
