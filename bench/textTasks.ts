@@ -251,8 +251,10 @@ async function benchDialogue(folder: string): Promise<Row> {
   const scorer = { encoder: run.encoder, head: run.head, tokenizer, maxLength, turns: 3 };
   const rng = new Rng(3);
   const pool = validation.filter((d) => d.turns.length >= 3).slice(0, 200);
-  const original = pool.map((d) => scoreDialogue(scorer, d).score);
-  const shuffled = pool.map((d) => scoreDialogue(scorer, { ...d, turns: shuffleTurns(d.turns, rng) }).score);
+  const original = pool.map((d) => scoreDialogue(scorer, d).score ?? Number.NaN);
+  const shuffled = pool.map(
+    (d) => scoreDialogue(scorer, { ...d, turns: shuffleTurns(d.turns, rng) }).score ?? Number.NaN,
+  );
   const shuffleAuc = rocAuc(original, shuffled);
   run.dispose();
   return {

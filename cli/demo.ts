@@ -67,6 +67,8 @@ export function demoCommand(): Command {
         learningRate: flags.lr,
         seed: flags.seed,
         outDir: flags.out,
+        // The demo's folder is its own: each `npm start` replaces the last demo run.
+        force: true,
         checkpointEvery: 200,
         format,
         encoder: { featureSize: 64, width: 8, blocks: 3 },

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { lastValueFrom, reduce } from 'rxjs';
 import { decodeFrames } from '../pipeline/decodeFrames.ts';
 import { decodeOptionsOf } from '../pipeline/frameFormat.ts';
+import { NoSamplesError } from '../core/errors.ts';
 import { positiveInt, positiveNumber } from './options.ts';
 
 /** `tempo-ssl frames <input>`: decode every frame and report the count, size and throughput. */
@@ -40,6 +41,7 @@ export function framesCommand(): Command {
             ),
           ),
         );
+        if (stats.frames === 0) throw new NoSamplesError([input], 'no frames decoded (an empty or not-a-video file?)');
         const seconds = (performance.now() - started) / 1000;
         const result = {
           frames: stats.frames,

@@ -3,7 +3,8 @@ import { expandInputs, parseShard, type Shard } from '../pipeline/inputs.ts';
 import { pretrainVideo } from '../recipes/pretrainVideo.ts';
 import { pretrainText } from '../recipes/pretrainText.ts';
 import { TEXT_TASKS } from '../recipes/textTasks.ts';
-import { OptionError } from '../core/errors.ts';
+import type { TextSkip } from '../text/sources.ts';
+import { OptionError, TempoError } from '../core/errors.ts';
 import type { TrainResult } from '../training/trainer.ts';
 import { parseTaskList, tasksReading } from '../tasks/registry.ts';
 import { stopSignal, useBackend } from './backend.ts';
@@ -30,6 +31,7 @@ interface PretrainFlags {
   out: string;
   checkpointEvery: number;
   resume?: boolean;
+  force?: boolean;
   seed: number;
   lr: number;
   width: number;
@@ -111,6 +113,7 @@ export function pretrainCommand(): Command {
     .requiredOption('--out <DIR>', 'run folder: checkpoint/, encoder/, metrics.jsonl, run.json')
     .option('--checkpoint-every <K>', 'write a checkpoint every K steps (and at the end)', positiveInt, 100)
     .option('--resume', 'continue from the checkpoint in --out')
+    .option('--force', 'start afresh in an --out folder that holds a run, replacing it')
     .option('--seed <S>', 'seed of weights and samplers', nonNegativeInt, 0)
     .option('--lr <rate>', 'Adam learning rate', positiveNumber, 1e-3)
     .option('--width <W>', 'frame width the encoder sees', positiveInt, 64)
@@ -161,6 +164,8 @@ export function pretrainCommand(): Command {
             : undefined,
         signal: stopSignal(),
       });
+      result.encoder.dispose();
+      requireProgress(result, steps);
       const summary = {
         steps: result.steps,
         startStep: result.startStep,
@@ -188,13 +193,21 @@ async function pretrainTextAction(flags: PretrainFlags, command: Command): Promi
   );
   await useBackend(command);
   const skipped: Record<string, number> = {};
+  // The corpus is read more than once (tokenizer training, then each task's epochs): count each bad line once.
+  const seen = new Set<string>();
+  const onSkip = (skip: TextSkip): void => {
+    const key = `${skip.reason}\0${skip.source}\0${skip.line}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    skipped[skip.reason] = (skipped[skip.reason] ?? 0) + 1;
+  };
   const result = await pretrainText({
     text: flags.text,
     dialogues: flags.dialogues,
     shards: flags.shards,
     dialogueFormat: flags.format,
     onInvalid: flags.onInvalid,
-    onSkip: (skip) => void (skipped[skip.reason] = (skipped[skip.reason] ?? 0) + 1),
+    onSkip,
     shard: flags.shard,
     tokenizer: flags.tokenizer,
     vocabSize: flags.vocabSize,
@@ -206,9 +219,14 @@ async function pretrainTextAction(flags: PretrainFlags, command: Command): Promi
     steps: flags.steps ?? 1000,
     ...runOptions(flags),
     progress: flags.json ? 'none' : 'auto',
+    onTokenizerProgress: flags.json
+      ? undefined
+      : ({ bytes, lines }) =>
+          process.stderr.write(`training the tokenizer: ${(bytes / 1e6).toFixed(1)} MB, ${lines} lines read\n`),
     signal: stopSignal(),
   });
   result.encoder.dispose();
+  requireProgress(result, flags.steps ?? 1000);
   const summary = {
     steps: result.steps,
     startStep: result.startStep,
@@ -235,7 +253,16 @@ function runOptions(flags: PretrainFlags) {
     outDir: flags.out,
     checkpointEvery: flags.checkpointEvery,
     resume: flags.resume,
+    force: flags.force,
   };
+}
+
+/** A run that took no step (stopped before its first one) did not succeed, unless it had nothing left to do. */
+function requireProgress(result: TrainResult, steps: number): void {
+  if (result.steps > result.startStep || result.startStep >= steps) return;
+  throw new TempoError(
+    `stopped by ${result.stoppedBy} before the first step: nothing was trained (run the command again to start)`,
+  );
 }
 
 /** One line on how a run ended: steps, why it stopped, the last loss and per-task accuracy. */

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { once } from 'node:events';
 import { lastValueFrom, mergeMap, reduce } from 'rxjs';
-import { scoreDialogues } from '../recipes/scoreDialogues.ts';
+import { scoreDialogues, type ScoredDialogue } from '../recipes/scoreDialogues.ts';
 import { loadDialogueScorer } from '../recipes/scoreDialogues.ts';
 import type { TextSkip } from '../text/sources.ts';
 import { readDialogueItems } from '../text/sources.ts';
@@ -52,9 +52,7 @@ export function scoreDialogueCommand(): Command {
         readDialogueItems(flags.input, { dialogueFormat: flags.format, onInvalid: flags.onInvalid, onSkip }).pipe(
           scoreDialogues(model),
           mergeMap(async (s) => {
-            const line = flags.json
-              ? JSON.stringify({ id: s.id, source: s.source, score: round(s.score), turns: s.turns.map(round) })
-              : `${s.id}\t${s.score.toFixed(4)}\t${s.turns.map((t) => t.toFixed(3)).join(' ')}`;
+            const line = formatScore(s, flags.json === true);
             if (!out.write(line + '\n')) await once(out, 'drain');
           }, 1),
           reduce((n) => n + 1, 0),
@@ -65,6 +63,18 @@ export function scoreDialogueCommand(): Command {
       model.encoder.dispose();
       model.head.dispose();
     });
+}
+
+/** One output line: JSON, or `id<TAB>score<TAB>per-turn scores`; a dialogue without a window shows null and why. */
+function formatScore(s: ScoredDialogue, json: boolean): string {
+  if (s.score === null) {
+    return json
+      ? JSON.stringify({ id: s.id, source: s.source, score: null, turns: s.turns, reason: s.reason })
+      : `${s.id}\tnull\t(${s.reason})`;
+  }
+  return json
+    ? JSON.stringify({ id: s.id, source: s.source, score: round(s.score), turns: s.turns.map(round) })
+    : `${s.id}\t${s.score.toFixed(4)}\t${s.turns.map((t) => t.toFixed(3)).join(' ')}`;
 }
 
 function round(x: number): number {

@@ -19,7 +19,11 @@ export class OptionError extends TempoError {
     /** What would be accepted instead. */
     readonly expected: string,
   ) {
-    super(`${option} must be ${expected}; got ${JSON.stringify(value)}`);
+    super(
+      value === undefined
+        ? `${option} is missing: give ${expected}`
+        : `${option} must be ${expected}; got ${JSON.stringify(value)}`,
+    );
   }
 }
 
@@ -143,7 +147,7 @@ export class CorpusError extends TempoError {
 export class InvalidUtf8Error extends CorpusError {
   constructor(source: string, line: number, options?: { cause?: unknown }) {
     super(
-      `${source}:${line}: not valid UTF-8 (re-encode the file, e.g. iconv -f latin1 -t utf-8, or pass onInvalid: 'skip' to count and skip such lines)`,
+      `${source}:${line}: not valid UTF-8 (re-encode the file, e.g. iconv -f latin1 -t utf-8, or pass --on-invalid skip to count and skip such lines)`,
       source,
       line,
       options,
@@ -155,7 +159,7 @@ export class InvalidUtf8Error extends CorpusError {
 export class BinaryCorpusError extends CorpusError {
   constructor(source: string, line: number) {
     super(
-      `${source}:${line}: looks binary (NUL byte), not text (give a UTF-8 text file or a .gz of one, or pass onInvalid: 'skip' to skip such files)`,
+      `${source}:${line}: looks binary (NUL byte), not text (give a UTF-8 text file or a .gz of one, or pass --on-invalid skip to skip such files)`,
       source,
       line,
     );
@@ -178,10 +182,59 @@ export class EmptyCorpusError extends CorpusError {
 export class DialogueFormatError extends CorpusError {
   constructor(source: string, line: number, detail: string, options?: { cause?: unknown }) {
     super(
-      `${source}:${line}: ${detail} (fix the record, or pass onInvalid: 'skip' to count and skip bad records)`,
+      `${source}:${line}: ${detail} (fix the record, or pass --on-invalid skip to count and skip bad records)`,
       source,
       line,
       options,
     );
+  }
+}
+
+/** Training diverged: a loss or a weight became NaN or infinite. The last good checkpoint is left as it was. */
+export class DivergedError extends TempoError {
+  constructor(
+    /** The step (1-based) whose loss or update was not finite. */
+    readonly step: number,
+    /** What was not finite, e.g. `loss NaN` or `weights of conv_1/kernel`. */
+    readonly what: string,
+    /** The run's learning rate, named in the hint. */
+    readonly learningRate: number | undefined,
+  ) {
+    super(
+      `training diverged at step ${step}: ${what} is not finite` +
+        ` (likely the learning rate${learningRate === undefined ? '' : ` ${learningRate}`} is too high: lower --lr, e.g. to 1e-3);` +
+        ' the last good checkpoint was kept',
+    );
+  }
+}
+
+/** A run folder cannot be used as asked: it holds a run that would be overwritten, or has nothing to resume. */
+export class RunFolderError extends TempoError {
+  constructor(
+    /** The run folder (`--out`). */
+    readonly folder: string,
+    detail: string,
+  ) {
+    super(`run folder ${folder}: ${detail}`);
+  }
+}
+
+/** The given inputs produced no frames or no samples at all: nothing to train on, embed or count. */
+export class NoSamplesError extends TempoError {
+  constructor(
+    /** The inputs, as given. */
+    readonly inputs: readonly string[],
+    detail: string,
+  ) {
+    const shown =
+      inputs.length > 3 ? `${inputs.slice(0, 3).join(', ')} and ${inputs.length - 3} more` : inputs.join(', ');
+    super(`${detail} from ${shown || '(no input)'}`);
+  }
+}
+
+/** A run stopped by SIGINT/SIGTERM (an aborted signal) before it had trained anything. */
+export class StoppedError extends TempoError {
+  constructor(where: string) {
+    super(`stopped by a signal ${where}`);
   }
 }

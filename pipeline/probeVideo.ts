@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { NoVideoStreamError, OptionError, VideoDecodeError, VideoNotFoundError } from '../core/errors.ts';
+import { existsSync, statSync } from 'node:fs';
+import { NoVideoStreamError, OptionError, VideoDecodeError, VideoError, VideoNotFoundError } from '../core/errors.ts';
 import { resolveFfmpegPath, resolveFfprobePath } from './ffmpegPaths.ts';
 
 /** What `probeVideo` learns about the first video stream of an input. */
@@ -151,7 +151,35 @@ export function classifyProbeFailure(input: string, stderr: string, code: number
     return new VideoNotFoundError(input);
   if (/matches no streams|does not contain any stream|no video stream/i.test(stderr))
     return new NoVideoStreamError(input, stderr);
+  // Not a broken video: re-encoding would not help, so each gets its own fix.
+  if (isEmptyFile(input))
+    return new VideoError(`${input} is empty (0 bytes): no frames to read (give a video file)`, input);
+  if (/Is a directory/.test(stderr))
+    return new VideoError(
+      `${input} is a folder, not a video (give the folder to --video, which reads the videos in it)`,
+      input,
+    );
+  if (/Connection refused/i.test(stderr))
+    return new VideoError(
+      `cannot connect to ${input}: connection refused (check the address and that the sender is running)`,
+      input,
+      tail(stderr, 300),
+    );
+  const size = /Picture size (\d+x\d+) is invalid/.exec(stderr);
+  if (size)
+    return new VideoError(
+      `frame size ${size[1]} is too large for ffmpeg while decoding ${input} (give a smaller --width/--height, e.g. 64)`,
+      input,
+    );
   return new VideoDecodeError(input, `ffmpeg exited with code ${code}`, tail(stderr));
+}
+
+function isEmptyFile(input: string): boolean {
+  try {
+    return statSync(input).isFile() && statSync(input).size === 0;
+  } catch {
+    return false;
+  }
 }
 
 /** The last `max` characters of a log, cut at a line start. */

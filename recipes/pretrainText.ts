@@ -19,7 +19,8 @@ import type { TextSourceOptions } from '../text/sources.ts';
 import { buildTextTask, checkSources, TEXT_TASKS, textTaskSamples } from './textTasks.ts';
 import { resolveTextTaskConfig } from '../tasks/text/textTaskConfig.ts';
 import type { TextTaskConfig } from '../tasks/text/textTaskConfig.ts';
-import { trainCorpusTokenizer } from './corpusTokenizer.ts';
+import { trainCorpusTokenizer, type CorpusTokenizerOptions } from './corpusTokenizer.ts';
+import { finishRunFolder, prepareRunFolder } from './runFolder.ts';
 
 /** Options of {@link pretrainText}. */
 export interface TextPretrainOptions
@@ -58,6 +59,10 @@ export interface TextPretrainOptions
    * found it on Gutenberg). Default 4096; 1 keeps the corpus order.
    */
   shuffleBuffer?: number;
+  /** Called about once a second while a tokenizer is trained on the corpus (the long preprocessing before step 1). */
+  onTokenizerProgress?: CorpusTokenizerOptions['onProgress'];
+  /** Start afresh in an `outDir` that holds a run, removing its run files (see `prepareRunFolder`). */
+  force?: boolean;
 }
 
 /** What a text run folder's `run.json` records, so that `--resume` and `score-dialogue` rebuild the same model. */
@@ -99,6 +104,8 @@ export async function pretrainText(
   const bufferSize = options.shuffleBuffer ?? 4096;
   if (!Number.isInteger(bufferSize) || bufferSize < 1)
     throw new OptionError('--shuffle-buffer', bufferSize, 'a positive integer (1 keeps the corpus order)');
+  // Before the tokenizer is trained: a folder that cannot be used should not cost minutes first.
+  const folder = options.outDir ? await prepareRunFolder(options.outDir, options) : undefined;
   const { readShardManifest, shardSamples } = await import('./shards.ts');
   const manifest = options.shards ? await readShardManifest(options.shards) : undefined;
   const missing = manifest ? options.tasks.filter((t) => !manifest.counts[t.name]).map((t) => t.name) : [];
@@ -148,6 +155,12 @@ export async function pretrainText(
     await writeJson(join(options.outDir, 'run.json'), info);
   }
   const result = await train({ ...options, encoder, itemShape: [taskConfig.maxLength], tasks });
+  const inputs = [...(options.text ?? []), ...(options.dialogues ?? []), ...(options.shards ? [options.shards] : [])];
+  await finishRunFolder(folder, result, inputs, 'text samples').catch((error: unknown) => {
+    encoder.dispose();
+    Object.values(result.heads).forEach((h) => h.dispose());
+    throw error;
+  });
   if (options.outDir) {
     for (const [name, head] of Object.entries(result.heads)) await saveModel(head, join(options.outDir, 'heads', name));
   }
@@ -161,7 +174,12 @@ async function resolveTokenizer(options: TextPretrainOptions, fromShards: string
   if (fromShards) return loadTokenizer(fromShards);
   const saved = options.outDir && join(options.outDir, 'tokenizer.json');
   if (saved && options.resume && existsSync(saved)) return loadTokenizer(saved);
-  return trainCorpusTokenizer({ ...options, vocabSize: options.vocabSize, model: options.tokenizerModel });
+  return trainCorpusTokenizer({
+    ...options,
+    vocabSize: options.vocabSize,
+    model: options.tokenizerModel,
+    onProgress: options.onTokenizerProgress,
+  });
 }
 
 /** Reads a text run folder's `run.json`. */

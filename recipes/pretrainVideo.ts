@@ -12,6 +12,7 @@ import { mkdir } from 'node:fs/promises';
 import { train, type TrainOptions, type TrainResult } from '../training/trainer.ts';
 import type { VideoSamplesOptions } from '../pipeline/videoMix.ts';
 import { videoSamples } from './videoSamples.ts';
+import { finishRunFolder, prepareRunFolder } from './runFolder.ts';
 import { frameShape } from '../pipeline/frameFormat.ts';
 import type { FrameFormat } from '../pipeline/frameFormat.ts';
 
@@ -41,6 +42,8 @@ export interface VideoPretrainOptions extends Pick<
   format: FrameFormat;
   /** Encoder architecture; its input shape comes from `format`. */
   encoder?: Omit<FrameEncoderOptions, 'inputShape'>;
+  /** Start afresh in an `outDir` that holds a run, removing its run files (see `prepareRunFolder`). */
+  force?: boolean;
 }
 
 /** What a run folder's `run.json` records, so `--resume`, `probe` and `embed` rebuild the same encoder and frames. */
@@ -70,6 +73,7 @@ export async function pretrainVideo(
   const notVideo = options.tasks.filter((t) => !frameTasks.includes(t.name)).map((t) => t.name);
   if (notVideo.length > 0)
     throw new OptionError('--tasks', notVideo.join(','), `tasks that read video frames: ${frameTasks.join(', ')}`);
+  const folder = options.outDir ? await prepareRunFolder(options.outDir, options) : undefined;
   const info: RunInfo = {
     format: options.format,
     encoder: {
@@ -118,6 +122,11 @@ export async function pretrainVideo(
   });
   // A live stream that the signal cut short ends the data; the run was still stopped by the signal.
   const stoppedBy = result.stoppedBy === 'data' && options.signal?.aborted ? 'signal' : result.stoppedBy;
+  await finishRunFolder(folder, { ...result, stoppedBy }, options.videos, 'frames').catch((error: unknown) => {
+    encoder.dispose();
+    Object.values(result.heads).forEach((h) => h.dispose());
+    throw error;
+  });
   return { ...result, stoppedBy, encoder, badInputs: [...bad.values()] };
 }
 

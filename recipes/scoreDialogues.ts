@@ -2,7 +2,15 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ModelIOError } from '../core/errors.ts';
 import { loadModel } from '../models/modelIO.ts';
-import { scoreDialogue, type DialogueScore, type DialogueScorer } from '../tasks/dialogue/utteranceOrder.ts';
+import {
+  combineWindowScores,
+  dialogueWindows,
+  scoreDialogue,
+  scoreWindows,
+  type DialogueScore,
+  type DialogueScorer,
+  type UnscoredDialogue,
+} from '../tasks/dialogue/utteranceOrder.ts';
 import type { Dialogue } from '../text/dialogue.ts';
 import { loadTokenizer } from '../text/tokenizers/loadTokenizer.ts';
 import { readTextRunInfo } from './pretrainText.ts';
@@ -41,15 +49,13 @@ export async function loadDialogueScorer(dir: string): Promise<Required<Dialogue
   return { encoder, head, tokenizer, maxLength: info.taskConfig.maxLength, turns: info.taskConfig.turns };
 }
 
-/** A dialogue's coherence score with where it came from. */
-export interface ScoredDialogue extends DialogueScore {
-  id: string;
-  source: string;
-}
+/** A dialogue's coherence score (or `null` and the reason, for a dialogue without a window) with where it came from. */
+export type ScoredDialogue = (DialogueScore | UnscoredDialogue) & { id: string; source: string };
 
 /**
  * Scores each dialogue's coherence with a trained dialogue-order model (see `scoreDialogue`): an RxJS operator,
- * so a file of any length streams through. Dialogues without turns are dropped.
+ * so a file of any length streams through. Dialogues without turns are dropped; those with too few turns for a
+ * window are scored `null` with the reason.
  *
  * @example
  * readDialogues('dialogues_validation.txt').pipe(scoreDialogues(await loadDialogueScorer('runs/d')));
@@ -60,4 +66,40 @@ export function scoreDialogues(model: DialogueScorer): OperatorFunction<Dialogue
       filter((d) => d.turns.length > 0),
       map((d) => ({ id: d.id, source: d.source, ...scoreDialogue(model, d) })),
     );
+}
+
+/** Options of {@link scoreDialogueInSlices}. */
+export interface SliceOptions {
+  /** Windows scored in one encoder pass before the event loop gets a turn. Default 2 (about 20 ms each on wasm). */
+  windowsPerSlice?: number;
+  /** Called after each slice with the windows scored so far and in all (tests and progress). */
+  onSlice?: (done: number, total: number) => void;
+  /** Stops scoring between slices (a client that went away, a server shutting down). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Scores a dialogue like `scoreDialogue`, in slices of `windowsPerSlice` windows with a `setImmediate` between
+ * them, so that a server scoring a long dialogue keeps answering other requests, and memory holds one slice's
+ * tensors at a time instead of every window's.
+ *
+ * @throws the signal's reason when it is aborted between slices.
+ */
+export async function scoreDialogueInSlices(
+  model: DialogueScorer,
+  dialogue: Dialogue,
+  options: SliceOptions = {},
+): Promise<DialogueScore | UnscoredDialogue> {
+  const prepared = dialogueWindows(model, dialogue);
+  if ('reason' in prepared) return prepared;
+  const size = options.windowsPerSlice ?? 2;
+  const total = prepared.windows.length;
+  const probabilities = new Float32Array(total);
+  for (let from = 0; from < total; from += size) {
+    options.signal?.throwIfAborted();
+    probabilities.set(scoreWindows(model, prepared, from, Math.min(from + size, total)), from);
+    options.onSlice?.(Math.min(from + size, total), total);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return combineWindowScores(prepared, probabilities);
 }

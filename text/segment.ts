@@ -38,6 +38,53 @@ export interface SegmentOptions {
   readonly locale?: string;
   /** Words that, followed by a period, do not end a sentence. Default {@link ENGLISH_ABBREVIATIONS}; `[]` turns it off. */
   readonly abbreviations?: readonly string[];
+  /**
+   * Longest piece of text handed to Intl.Segmenter at once, in UTF-16 units. Its sentence iterator slows down
+   * about quadratically with the length of the text (a 256 KiB line: 9 s, issue 10), so longer text is first cut
+   * into pieces (see {@link cutText}). Default {@link MAX_SEGMENT_CHARS}.
+   */
+  readonly maxPieceChars?: number;
+}
+
+/** Default piece length for segmentation: long enough for any real sentence, short enough to stay linear. */
+export const MAX_SEGMENT_CHARS = 4096;
+
+const SENTENCE_END = new Set(['.', '!', '?', '。', '！', '？', '…', ';', '；']);
+
+/**
+ * Cuts text into pieces of at most `maxChars` UTF-16 units, in linear time: each cut falls after the last
+ * sentence end (`.!?` and CJK full stops) followed by a space in the second half of the window, else after its last
+ * space, else at the limit (never inside a surrogate pair). Text within the limit is one piece.
+ *
+ * @example
+ * cutText('Aa. Bb. Cc.', 8); // ['Aa. Bb. ', 'Cc.']
+ */
+export function cutText(text: string, maxChars = MAX_SEGMENT_CHARS): string[] {
+  if (!Number.isInteger(maxChars) || maxChars < 2) throw new OptionError('maxPieceChars', maxChars, 'an integer >= 2');
+  const pieces: string[] = [];
+  let start = 0;
+  while (text.length - start > maxChars) {
+    pieces.push(text.slice(start, (start = cutPoint(text, start, start + maxChars))));
+  }
+  if (start < text.length) pieces.push(text.slice(start));
+  return pieces;
+}
+
+/** Where to end the piece that starts at `start` and may reach `limit` (exclusive); scans back half a window at most. */
+function cutPoint(text: string, start: number, limit: number): number {
+  const floor = start + Math.floor((limit - start) / 2);
+  let space = -1;
+  for (let i = limit - 1; i > floor; i--) {
+    const c = text[i]!;
+    const isSpace = c === ' ' || c === '\t' || c === '\u3000';
+    if (isSpace && SENTENCE_END.has(text[i - 1]!)) return i + 1;
+    // CJK sentence ends need no space after them.
+    if ((c === '。' || c === '！' || c === '？') && i + 1 <= limit) return i + 1;
+    if (isSpace && space < 0) space = i + 1;
+  }
+  if (space > 0) return space;
+  const high = text.charCodeAt(limit - 1);
+  return high >= 0xd800 && high <= 0xdbff ? limit - 1 : limit;
 }
 
 const segmenters = new Map<string, Intl.Segmenter>();
@@ -66,16 +113,20 @@ export function segmentSentences(text: string, options: SegmentOptions = {}): st
   const abbreviations = new Set((options.abbreviations ?? ENGLISH_ABBREVIATIONS).map((a) => a.toLowerCase()));
   const out: string[] = [];
   let carry = '';
-  for (const { segment } of segmenter(options.locale ?? 'en', 'sentence').segment(text)) {
-    const sentence = carry + segment;
-    const lastWord = /(?:^|\s)([\p{L}.]+)\.\s*$/u.exec(sentence)?.[1];
-    if (lastWord !== undefined && abbreviations.has(lastWord.toLowerCase())) {
-      carry = sentence;
-      continue;
+  const sentences = segmenter(options.locale ?? 'en', 'sentence');
+  for (const piece of cutText(text, options.maxPieceChars ?? MAX_SEGMENT_CHARS)) {
+    for (const { segment } of sentences.segment(piece)) {
+      const sentence = carry + segment;
+      // Only the tail can end in an abbreviation: a bounded look keeps a long carry from costing its length again.
+      const lastWord = /(?:^|\s)([\p{L}.]+)\.\s*$/u.exec(sentence.slice(-64))?.[1];
+      if (lastWord !== undefined && abbreviations.has(lastWord.toLowerCase()) && carry.length < MAX_SEGMENT_CHARS) {
+        carry = sentence;
+        continue;
+      }
+      carry = '';
+      const trimmed = sentence.trim();
+      if (trimmed) out.push(trimmed);
     }
-    carry = '';
-    const trimmed = sentence.trim();
-    if (trimmed) out.push(trimmed);
   }
   if (carry.trim()) out.push(carry.trim());
   return out;
@@ -97,6 +148,12 @@ export function splitSentences(options: SegmentOptions = {}): OperatorFunction<s
   return concatMap((text) => from(segmentSentences(text, options)));
 }
 
+/**
+ * Most characters in one block (paragraph) before it is closed even without a blank line: what one step of the
+ * stream segments and samples at once, so a run keeps answering signals while it reads a huge line.
+ */
+export const MAX_BLOCK_CHARS = 64 * 1024;
+
 /** A run of non-blank lines of one file. */
 export interface TextBlock {
   /** The block's lines, trimmed of line-end whitespace. */
@@ -117,13 +174,15 @@ export interface Paragraph {
  * Groups lines into blocks separated by blank lines (or by a change of file), the layout of documents in BERT's
  * pre-training corpus (one sentence a line, a blank line between documents) and of paragraphs in wrapped prose.
  */
-export function splitDocuments(): OperatorFunction<Line, TextBlock> {
+export function splitDocuments(maxBlockChars = MAX_BLOCK_CHARS): OperatorFunction<Line, TextBlock> {
   return flushingOperator<Line, TextBlock>((emit) => {
     let lines: string[] = [];
+    let chars = 0;
     let first: Line | undefined;
     const flush = (): void => {
       if (first && lines.length > 0) emit({ lines, source: first.source, line: first.line });
       lines = [];
+      chars = 0;
       first = undefined;
     };
     const next = (line: Line): void => {
@@ -132,15 +191,17 @@ export function splitDocuments(): OperatorFunction<Line, TextBlock> {
       if (text.trim() === '') return flush();
       first ??= line;
       lines.push(text);
+      // A file without blank lines (or one long line read in pieces) must not become one block of its whole size.
+      if ((chars += text.length) >= maxBlockChars) flush();
     };
     return { next, flush };
   });
 }
 
 /** Groups lines into paragraphs on blank lines, joining each paragraph's lines with one space. */
-export function splitParagraphs(): OperatorFunction<Line, Paragraph> {
+export function splitParagraphs(maxBlockChars = MAX_BLOCK_CHARS): OperatorFunction<Line, Paragraph> {
   return pipe(
-    splitDocuments(),
+    splitDocuments(maxBlockChars),
     map((block) => ({ text: block.lines.map((l) => l.trim()).join(' '), source: block.source, line: block.line })),
   );
 }

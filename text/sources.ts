@@ -28,14 +28,21 @@ export interface TextSkip {
   readonly reason: SkippedInput['reason'] | 'bad-record';
 }
 
-/** Sentences of a corpus; each paragraph (lines between blank lines) is one document. */
+/**
+ * Longest piece of a line that text sources hold: a longer line is read in pieces of this size, each segmented on
+ * its own (in linear time, see `segmentSentences`), so one huge line neither stalls a run nor its signals.
+ */
+export const TEXT_PIECE_BYTES = 64 * 1024;
+
+/** Sentences of a corpus; each paragraph (lines between blank lines, at most MAX_BLOCK_CHARS) is one document. */
 export function readSentences(
   inputs: readonly string[],
   options: TextSourceOptions & { valve?: Valve } = {},
 ): Observable<SentenceText> {
   let document = 0;
   const shard = options.shard;
-  return readLines(inputs, { valve: options.valve, onInvalid: options.onInvalid, onSkip: options.onSkip }).pipe(
+  const read = { valve: options.valve, onInvalid: options.onInvalid, onSkip: options.onSkip };
+  return readLines(inputs, { ...read, maxLineBytes: TEXT_PIECE_BYTES }).pipe(
     splitParagraphs(),
     map((p, k) => ({ p, k })),
     filter(({ k }) => !shard || k % shard.count === shard.index),

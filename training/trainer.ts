@@ -14,6 +14,7 @@ import { PullQueue } from '../pipeline/pullQueue.ts';
 import { Rng } from '../core/rng.ts';
 import type { Valve } from '../core/valve.ts';
 import type { StepMetrics } from './stepMetrics.ts';
+import { checkFinite } from './finiteCheck.ts';
 
 /** One task of a training run. */
 export interface TrainTask {
@@ -321,6 +322,7 @@ function runStep(run: Run, samples: Sample[][]): tf.Tensor1D {
 async function recordStep(run: Run, step: number, values: tf.Tensor1D, stepMs: number): Promise<StepMetrics> {
   const numbers = await values.data();
   values.dispose();
+  checkFinite(step, numbers, run.variables, run.options.learningRate ?? 1e-3);
   run.elapsedSeconds += stepMs / 1000;
   const tasks: StepMetrics['tasks'] = {};
   run.options.tasks.forEach(({ task }, k) => {

@@ -244,46 +244,101 @@ export interface DialogueScore {
   turns: number[];
 }
 
+/** A dialogue with no window to score (fewer turns than a window, or only empty turns): no score, and why. */
+export interface UnscoredDialogue {
+  score: null;
+  /** One `null` per turn. */
+  turns: null[];
+  /** Why there is no score, e.g. "2 turns: a window needs 3 consecutive turns". */
+  reason: string;
+}
+
+/** The windows of one dialogue, encoded and ready to score in slices (see {@link scoreWindows}). */
+export interface DialogueWindows {
+  /** Windows of `turns` consecutive encoded utterances, stride 1. */
+  windows: Float32Array[][];
+  /** Real turns in the dialogue. */
+  turnCount: number;
+  /** Turns per window. */
+  turns: number;
+  maxLength: number;
+  padId: number;
+}
+
 /**
- * Scores how coherent a dialogue's order is with a trained dialogue-order model: every window of consecutive
- * turns (stride 1) gets the model's probability of being in order; the dialogue's score is their mean, and each
- * turn's score is the mean over the windows that contain it (a turn out of place drags its windows down).
- *
- * @example
- * const { score, turns } = scoreDialogue({ encoder, head: result.heads['dialogue-order'], tokenizer }, dialogue);
+ * A dialogue's windows as {@link scoreDialogue} scores them, or why it has none: a dialogue shorter than a window
+ * (it would be scored on padding alone) or whose turns are all empty.
  */
-export function scoreDialogue(scorer: DialogueScorer, dialogue: Dialogue): DialogueScore {
+export function dialogueWindows(scorer: DialogueScorer, dialogue: Dialogue): DialogueWindows | UnscoredDialogue {
   const options = validateDialogueOrderOptions({
     tokenizer: scorer.tokenizer,
     maxLength: scorer.maxLength,
     turns: scorer.turns,
   });
-  const padId = scorer.tokenizer.padId ?? 0;
   const n = dialogue.turns.length;
-  if (n === 0) return { score: Number.NaN, turns: [] };
+  const unscored = (reason: string): UnscoredDialogue => ({
+    score: null,
+    turns: new Array<null>(n).fill(null),
+    reason,
+  });
+  if (n < options.turns)
+    return unscored(`${n} turn${n === 1 ? '' : 's'}: a window needs ${options.turns} consecutive turns`);
+  if (dialogue.turns.every((t) => t.trim() === '')) return unscored('every turn is empty');
+  const padId = scorer.tokenizer.padId ?? 0;
   const windows = turnWindows(encodeTurns(dialogue, scorer.tokenizer, options.maxLength), options.turns, 1, padId);
-  const probabilities = tf.tidy(() => {
-    const inputs = Array.from({ length: options.turns }, (_, k) =>
+  return { windows, turnCount: n, turns: options.turns, maxLength: options.maxLength, padId };
+}
+
+/** The in-order probability of windows `[from, to)` of a dialogue: one encoder and head pass, `[to - from]`. */
+export function scoreWindows(
+  scorer: DialogueScorer,
+  prepared: DialogueWindows,
+  from = 0,
+  to = prepared.windows.length,
+): Float32Array {
+  const slice = prepared.windows.slice(from, to);
+  if (slice.length === 0) return new Float32Array(0);
+  return tf.tidy(() => {
+    const inputs = Array.from({ length: prepared.turns }, (_, k) =>
       tf.tensor2d(
-        windows.flatMap((w) => [...w[k]!]),
-        [windows.length, options.maxLength],
+        slice.flatMap((w) => [...w[k]!]),
+        [slice.length, prepared.maxLength],
       ),
     );
-    return tf.sigmoid(orderLogits(scorer.encoder, scorer.head, inputs, false, padId)).dataSync() as Float32Array;
+    return tf
+      .sigmoid(orderLogits(scorer.encoder, scorer.head, inputs, false, prepared.padId))
+      .dataSync() as Float32Array;
   });
-  // Window w covers padded turns w..w+turns-1; the padding shifts real turn i to padded index i + offset.
-  const offset = Math.max(0, options.turns - n);
+}
+
+/** The dialogue's score and per-turn scores from the probabilities of all its windows (in order). */
+export function combineWindowScores(prepared: DialogueWindows, probabilities: ArrayLike<number>): DialogueScore {
+  const n = prepared.turnCount;
   const sums = new Array<number>(n).fill(0);
   const counts = new Array<number>(n).fill(0);
-  probabilities.forEach((p, w) => {
-    for (let k = 0; k < options.turns; k++) {
-      const turn = w + k - offset;
-      if (turn >= 0) {
-        sums[turn]! += p;
-        counts[turn]!++;
-      }
+  // With n >= turns there is no front padding: window w covers turns w .. w + turns - 1.
+  for (let w = 0; w < probabilities.length; w++) {
+    for (let k = 0; k < prepared.turns; k++) {
+      sums[w + k]! += probabilities[w]!;
+      counts[w + k]!++;
     }
-  });
-  const score = probabilities.reduce((a, b) => a + b, 0) / probabilities.length;
-  return { score, turns: sums.map((s, i) => s / counts[i]!) };
+  }
+  let total = 0;
+  for (let w = 0; w < probabilities.length; w++) total += probabilities[w]!;
+  return { score: total / probabilities.length, turns: sums.map((s, i) => s / counts[i]!) };
+}
+
+/**
+ * Scores how coherent a dialogue's order is with a trained dialogue-order model: every window of consecutive
+ * turns (stride 1) gets the model's probability of being in order; the dialogue's score is their mean, and each
+ * turn's score is the mean over the windows that contain it (a turn out of place drags its windows down). A
+ * dialogue without a window (fewer turns than a window, or all turns empty) is scored `null` with the reason.
+ *
+ * @example
+ * const { score, turns } = scoreDialogue({ encoder, head: result.heads['dialogue-order'], tokenizer }, dialogue);
+ */
+export function scoreDialogue(scorer: DialogueScorer, dialogue: Dialogue): DialogueScore | UnscoredDialogue {
+  const prepared = dialogueWindows(scorer, dialogue);
+  if ('reason' in prepared) return prepared;
+  return combineWindowScores(prepared, scoreWindows(scorer, prepared));
 }

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateLabelledClips } from '../../fixtures/syntheticVideos.ts';
@@ -265,7 +265,8 @@ test('a stdin stream that ends finishes the run with a checkpoint and stoppedBy 
   t.is(await savedStep(out), summary.steps);
 });
 
-test('SIGTERM stops a run whose live sender sends nothing, with a checkpoint and exit code 0', async (t) => {
+// issue 10, item 5: a run that trained 0 steps never exits 0; it leaves no run folder behind, so it can be rerun.
+test('SIGTERM stops a run whose live sender sends nothing: exit code 1, no step, no run files left', async (t) => {
   const server = await silentServer();
   const out = join(dir, 'silent-stop');
   try {
@@ -283,9 +284,9 @@ test('SIGTERM stops a run whose live sender sends nothing, with a checkpoint and
     await new Promise((resolve) => setTimeout(resolve, 1000));
     run.child.kill('SIGTERM');
     const result = await run.exit;
-    t.is(result.code, 0, result.stderr);
-    t.like(JSON.parse(result.stdout), { steps: 0, stoppedBy: 'signal' });
-    t.true(existsSync(join(out, 'checkpoint', 'state.json')));
+    t.is(result.code, 1, result.stderr);
+    t.regex(result.stderr, /stopped by signal before the first step/);
+    t.false(existsSync(join(out, 'run.json')));
   } finally {
     await server.close();
   }
@@ -320,8 +321,14 @@ test('embed of a live stream runs until SIGTERM and leaves whole JSON lines', as
       '--batch',
       '8',
     ]);
-    while (run.child.exitCode === null && (!existsSync(file) || (await readFile(file, 'utf8')).split('\n').length < 40))
+    // Lines go to a temp file beside --out, renamed over it when embed stops (issue 10, item 7).
+    const written = async (): Promise<number> => {
+      const temp = (await readdir(dir)).find((f) => f.startsWith('.live.jsonl.'));
+      return temp ? (await readFile(join(dir, temp), 'utf8')).split('\n').length : 0;
+    };
+    while (run.child.exitCode === null && (await written()) < 40)
       await new Promise((resolve) => setTimeout(resolve, 200));
+    t.false(existsSync(file), 'no partial output under the final name');
     run.child.kill('SIGTERM');
     const result = await run.exit;
     t.is(result.code, 0, result.stderr);

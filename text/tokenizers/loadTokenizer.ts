@@ -33,10 +33,11 @@ export function tokenizerFromJson(json: unknown, source = 'tokenizer.json'): Wor
       );
     vocab.set(token, id);
   }
+  const addedTokens = (j.added_tokens ?? []).map((t: Partial<AddedTokenJson>) => addedToken(t, source));
   const parts: TokenizerParts = {
     vocab,
     unkToken: model.unk_token,
-    addedTokens: (j.added_tokens ?? []).map((t: Partial<AddedTokenJson>) => addedToken(t, source)),
+    addedTokens,
     normalizer: j.normalizer ?? null,
     preTokenizer: j.pre_tokenizer ?? null,
     postProcessor: j.post_processor ?? null,
@@ -45,35 +46,72 @@ export function tokenizerFromJson(json: unknown, source = 'tokenizer.json'): Wor
     padding: j.padding ?? null,
     source,
   };
-  if (model.type === 'WordPiece' || (model.type === undefined && 'continuing_subword_prefix' in model)) {
+  const isWordPiece = model.type === 'WordPiece' || (model.type === undefined && 'continuing_subword_prefix' in model);
+  if (!isWordPiece && model.type !== 'WordLevel')
+    throw new DataFormatError(
+      source,
+      `model type ${JSON.stringify(model.type)} is not supported (WordPiece and WordLevel are)`,
+    );
+  checkIdRange(vocab, addedTokens, source);
+  if (isWordPiece) {
     const wp = model as Partial<TokenizerJson['model'] & { type: 'WordPiece' }>;
     return new WordPiece(parts, {
       continuingSubwordPrefix: wp.continuing_subword_prefix,
       maxInputCharsPerWord: wp.max_input_chars_per_word,
     });
   }
-  if (model.type === 'WordLevel') return new WordVocab(parts);
-  throw new DataFormatError(
-    source,
-    `model type ${JSON.stringify(model.type)} is not supported (WordPiece and WordLevel are)`,
-  );
+  return new WordVocab(parts);
+}
+
+/**
+ * Every id must index the embedding a model builds for the tokenizer (`vocabSize` rows: the distinct tokens of
+ * `model.vocab` and `added_tokens`); an id past it failed mid-training in tfjs's GatherV2 without naming the file.
+ */
+function checkIdRange(vocab: Map<string, number>, added: readonly AddedTokenJson[], source: string): void {
+  if (vocab.size === 0)
+    throw new DataFormatError(source, 'model.vocab is empty: a tokenizer needs tokens (train or re-save it)');
+  const size = new Set([...vocab.keys(), ...added.map((t) => t.content)]).size;
+  const entries: [string, number][] = [...vocab, ...added.map((t): [string, number] => [t.content, t.id])];
+  const bad = entries.find(([, id]) => id >= size);
+  if (bad)
+    throw new DataFormatError(
+      source,
+      `token ${JSON.stringify(bad[0])} has id ${bad[1]}, past the vocabulary of ${size} tokens (ids 0..${size - 1}); fix or re-save the tokenizer`,
+    );
 }
 
 /** Reads a Hugging Face tokenizer.json file (see {@link tokenizerFromJson}). */
 export async function loadTokenizer(path: string): Promise<WordPiece | WordVocab> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(path, 'utf8');
+    bytes = await readFile(path);
   } catch (cause) {
     throw new ModelIOError(path, 'cannot read tokenizer.json (check the path)', { cause });
   }
+  // A binary file (an image, a model's weights.bin): say so, rather than print its bytes in a JSON error.
+  if (bytes.subarray(0, 8192).includes(0))
+    throw new DataFormatError(
+      path,
+      'looks binary (NUL bytes), not a tokenizer.json (give the tokenizer.json a run saved)',
+    );
+  const text = bytes.toString('utf8');
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (cause) {
-    throw new DataFormatError(path, `not valid JSON: ${(cause as Error).message} (re-save the tokenizer)`, { cause });
+    throw new DataFormatError(
+      path,
+      `not valid JSON: ${printable((cause as Error).message)} (give a tokenizer.json, or re-save the tokenizer)`,
+      { cause },
+    );
   }
   return tokenizerFromJson(json, path);
+}
+
+/** Control characters shown as `\xNN` escapes, so an error about a file never prints raw bytes to a terminal. */
+function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what this replaces
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 function addedToken(t: Partial<AddedTokenJson>, source: string): AddedTokenJson {

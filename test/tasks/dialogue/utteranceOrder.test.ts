@@ -98,11 +98,11 @@ test.serial('dialogue order learns, and scoreDialogue ranks original dialogues a
   const scorer = { encoder, head: result.heads['dialogue-order']!, tokenizer, maxLength: 10, turns: 3 };
   const rng = new Rng(7);
   const longEnough = heldOut.filter((d) => d.turns.length >= 3);
-  const original = longEnough.map((d) => scoreDialogue(scorer, d).score);
+  const original = longEnough.map((d) => scoreDialogue(scorer, d).score ?? Number.NaN);
   const shuffled = longEnough.map((d) => {
     let turns = [...d.turns];
     while (turns.every((x, i) => x === d.turns[i])) turns = rng.shuffle(turns);
-    return scoreDialogue(scorer, { ...d, turns }).score;
+    return scoreDialogue(scorer, { ...d, turns }).score ?? Number.NaN;
   });
   // AUC: the chance that a random original outscores a random shuffled dialogue.
   let wins = 0;
@@ -110,7 +110,7 @@ test.serial('dialogue order learns, and scoreDialogue ranks original dialogues a
   const auc = wins / (original.length * shuffled.length);
   const perTurn = scoreDialogue(scorer, longEnough[0]!);
   t.is(perTurn.turns.length, longEnough[0]!.turns.length);
-  t.true(perTurn.turns.every((p) => p >= 0 && p <= 1));
+  t.true(perTurn.turns.every((p) => p !== null && p >= 0 && p <= 1));
   Object.values(result.heads).forEach((h) => h.dispose());
   encoder.dispose();
   t.log(
