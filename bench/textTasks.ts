@@ -41,7 +41,7 @@ import { readLines } from '../text/readCorpus.ts';
 import { segmentSentences, splitParagraphs } from '../text/segment.ts';
 import { buildTextEncoder } from '../models/textEncoder.ts';
 import { WordVocab } from '../text/tokenizers/WordVocab.ts';
-import { rocAuc } from './dialogueCoherence.ts';
+import { rocAuc } from '../evaluation/rocAuc.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DATA = process.env.TEMPO_DATA ?? join(ROOT, '..', 'shared', 'data');

@@ -204,8 +204,11 @@ test('probe --images reads IDX files and reports accuracy against a random-init 
   ]);
   t.is(result.code, 0, result.stderr);
   const probe = JSON.parse(result.stdout);
+  // Every accuracy a finite number in [0, 1]: NaN fails every comparison, so it must be refused explicitly.
+  for (const key of ['accuracy', 'knnAccuracy', 'randomInitAccuracy', 'randomInitKnnAccuracy']) {
+    t.true(Number.isFinite(probe[key]) && probe[key] >= 0 && probe[key] <= 1, `${key} ${probe[key]}`);
+  }
   t.true(probe.accuracy > 0.9, `accuracy ${probe.accuracy}`);
-  t.true(typeof probe.randomInitAccuracy === 'number');
   t.is(probe.trainCount + probe.testCount, count);
 });
 
