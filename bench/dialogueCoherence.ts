@@ -20,6 +20,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { Rng } from '../core/rng.ts';
+import { rocAuc } from '../evaluation/rocAuc.ts';
 
 const run = promisify(execFile);
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -139,23 +140,6 @@ export function shuffleTurns(turns: readonly string[], rng: Rng): string[] {
   do out = rng.shuffle([...turns]);
   while (out.every((t, i) => t === turns[i]));
   return out;
-}
-
-/** ROC AUC: the probability that a positive scores above a negative (ties count half). */
-export function rocAuc(positives: number[], negatives: number[]): number {
-  const all = [...positives.map((s) => [s, 1] as const), ...negatives.map((s) => [s, 0] as const)].sort(
-    (a, b) => a[0] - b[0],
-  );
-  let rankSum = 0;
-  for (let i = 0; i < all.length;) {
-    let j = i;
-    while (j < all.length && all[j]![0] === all[i]![0]) j++;
-    const rank = (i + j + 1) / 2;
-    for (let k = i; k < j; k++) if (all[k]![1] === 1) rankSum += rank;
-    i = j;
-  }
-  const p = positives.length;
-  return (rankSum - (p * (p + 1)) / 2) / (p * negatives.length);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

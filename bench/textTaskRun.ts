@@ -10,7 +10,7 @@ import { buildTextEncoder } from '../models/textEncoder.ts';
 import type { PretextTask } from '../tasks/task.ts';
 import { train } from '../training/trainer.ts';
 import { collate, disposeBatch } from '../pipeline/batchSamples.ts';
-import { rocAuc } from './dialogueCoherence.ts';
+import { rocAuc } from '../evaluation/rocAuc.ts';
 
 export interface RunOptions {
   vocabSize: number;

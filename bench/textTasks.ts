@@ -33,7 +33,8 @@ import { readDialogues } from '../text/dialogue.ts';
 import { readLines } from '../text/readCorpus.ts';
 import { segmentSentences, splitParagraphs } from '../text/segment.ts';
 import { WordVocab } from '../text/tokenizers/WordVocab.ts';
-import { rocAuc, shuffleTurns } from './dialogueCoherence.ts';
+import { rocAuc } from '../evaluation/rocAuc.ts';
+import { shuffleTurns } from './dialogueCoherence.ts';
 import { byDocument, runTask, unigramBaseline } from './textTaskRun.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');

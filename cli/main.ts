@@ -3,6 +3,7 @@ import { TempoError } from '../core/errors.ts';
 import { BACKEND_CHOICES } from '../models/backend.ts';
 import { demoCommand } from './demo.ts';
 import { embedCommand } from './embed.ts';
+import { evaluateCommand } from './evaluate.ts';
 import { framesCommand } from './frames.ts';
 import { pretrainCommand } from './pretrain.ts';
 import { probeCommand } from './probe.ts';
@@ -25,6 +26,7 @@ const program = new Command('tempo-ssl')
 program.addCommand(framesCommand());
 program.addCommand(pretrainCommand());
 program.addCommand(probeCommand());
+program.addCommand(evaluateCommand());
 program.addCommand(demoCommand());
 program.addCommand(embedCommand());
 program.addCommand(scoreDialogueCommand());

@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataFormatError, ModelIOError } from '../core/errors.ts';
 import { readIdx } from '../pipeline/idx.ts';
-import { linearProbe, splitLabelled, type LabelledItems, type LinearProbeOptions } from './linearProbe.ts';
+import { linearProbe, type LabelledItems, type LinearProbeOptions } from './linearProbe.ts';
+import { splitLabelled } from './splitLabelled.ts';
 import { loadModel } from '../models/modelIO.ts';
 
 /** Loads the encoder of a run folder (`DIR/encoder/model.json`) or an encoder folder (`DIR/model.json`). */

@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawn, execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -43,7 +43,7 @@ test.before(async () => {
 test.after.always(() => rm(dir, { recursive: true, force: true }));
 
 test('every command has --help', async (t) => {
-  for (const command of [[], ['frames'], ['pretrain'], ['probe'], ['demo']]) {
+  for (const command of [[], ['frames'], ['pretrain'], ['probe'], ['evaluate'], ['demo']]) {
     const result = await cli([...command, '--help']);
     t.is(result.code, 0, command.join(' '));
     t.regex(result.stdout, /Usage: tempo-ssl/);
@@ -150,9 +150,8 @@ test('a pretrain killed with SIGKILL resumes from its last checkpoint with --res
   t.true(existsSync(join(out, 'encoder', 'model.json')));
 });
 
-test('probe --images reads IDX files and reports accuracy against a random-init encoder', async (t) => {
-  // 80 images of 28x28: class 0 bright on top, class 1 bright at the bottom, with noise.
-  const count = 80;
+/** IDX files of `count` 28x28 images: class 0 bright on top, class 1 bright at the bottom, with noise. */
+async function writeIdxPair(name: string, count: number, offset = 0): Promise<[string, string]> {
   const images = Buffer.alloc(16 + count * 784);
   images.writeUInt32BE(0x803, 0);
   images.writeUInt32BE(count, 4);
@@ -166,13 +165,20 @@ test('probe --images reads IDX files and reports accuracy against a random-init 
     labels[8 + i] = label;
     for (let p = 0; p < 784; p++) {
       const top = p < 392;
-      images[16 + i * 784 + p] = (top === (label === 0) ? 200 : 30) + ((i * 31 + p * 17) % 40);
+      images[16 + i * 784 + p] = (top === (label === 0) ? 200 : 30) + (((i + offset) * 31 + p * 17) % 40);
     }
   }
-  await writeFile(join(dir, 'images.idx.gz'), gzipSync(images));
-  await writeFile(join(dir, 'labels.idx'), labels);
+  const paths: [string, string] = [join(dir, `${name}-images.idx.gz`), join(dir, `${name}-labels.idx`)];
+  await writeFile(paths[0], gzipSync(images));
+  await writeFile(paths[1], labels);
+  return paths;
+}
+
+let tinyModel: Promise<string> | undefined;
+/** A run folder of 3 pretraining steps on the test clips, made once for the tests that evaluate an encoder. */
+function pretrainedTiny(): Promise<string> {
   const model = join(dir, 'probe-model');
-  const trained = await cli([
+  tinyModel ??= cli([
     '--backend',
     'wasm',
     'pretrain',
@@ -189,8 +195,17 @@ test('probe --images reads IDX files and reports accuracy against a random-init 
     '--out',
     model,
     '--json',
-  ]);
-  t.is(trained.code, 0, trained.stderr);
+  ]).then((trained) => {
+    if (trained.code !== 0) throw new Error(`pretrain failed: ${trained.stderr}`);
+    return model;
+  });
+  return tinyModel;
+}
+
+test('probe --images reads IDX files and reports accuracy against a random-init encoder', async (t) => {
+  const count = 80;
+  const [images, labels] = await writeIdxPair('probe', count);
+  const model = await pretrainedTiny();
   const result = await cli([
     '--backend',
     'wasm',
@@ -198,15 +213,18 @@ test('probe --images reads IDX files and reports accuracy against a random-init 
     '--model',
     model,
     '--images',
-    join(dir, 'images.idx.gz'),
+    images,
     '--labels',
-    join(dir, 'labels.idx'),
+    labels,
     '--json',
   ]);
   t.is(result.code, 0, result.stderr);
   const probe = JSON.parse(result.stdout);
+  // Every accuracy a finite number in [0, 1]: NaN fails every comparison, so it must be refused explicitly.
+  for (const key of ['accuracy', 'knnAccuracy', 'randomInitAccuracy', 'randomInitKnnAccuracy']) {
+    t.true(Number.isFinite(probe[key]) && probe[key] >= 0 && probe[key] <= 1, `${key} ${probe[key]}`);
+  }
   t.true(probe.accuracy > 0.9, `accuracy ${probe.accuracy}`);
-  t.true(typeof probe.randomInitAccuracy === 'number');
   t.is(probe.trainCount + probe.testCount, count);
 });
 
@@ -214,4 +232,84 @@ test('probe without labels is refused with the fix', async (t) => {
   const result = await cli(['probe', '--model', dir]);
   t.is(result.code, 1);
   t.regex(result.stderr, /exactly one of --video-labels FILE or --images IDX --labels IDX/);
+});
+
+/** Every number in a JSON value, with its path. */
+function numbersIn(value: unknown, path = ''): [string, number][] {
+  if (typeof value === 'number') return [[path, value]];
+  if (value && typeof value === 'object')
+    return Object.entries(value).flatMap(([key, inner]) => numbersIn(inner, `${path}.${key}`));
+  return [];
+}
+
+/** Checks the evaluate JSON: the protocols named by the issue, each with finite accuracies in [0, 1]. */
+function assertEvaluation(t: ExecutionContext, report: Record<string, unknown>, labelsPerClass: number): void {
+  t.like(report, { layer: 'output', labelsPerClass });
+  const protocols = report.protocols as Record<string, Record<string, number>>;
+  t.deepEqual(Object.keys(protocols).sort(), ['fewLabel', 'fineTune', 'knn', 'linear']);
+  for (const name of ['linear', 'fewLabel', 'knn'])
+    t.deepEqual(Object.keys(protocols[name]!).sort(), ['pretrained', 'randomInit', 'supervised'], name);
+  t.deepEqual(Object.keys(protocols.fineTune!).sort(), ['pretrained', 'randomInit']);
+  const accuracies = numbersIn({ protocols, fewLabelSpread: report.fewLabelSpread });
+  t.is(accuracies.length, 14);
+  for (const [path, value] of accuracies)
+    t.true(Number.isFinite(value) && value >= 0 && value <= 1, `${path} ${value}`);
+}
+
+const QUICK = ['--epochs', '1', '--few-label-steps', '3', '--labels-per-class', '4'];
+
+test('evaluate on IDX pairs prints the protocols as JSON, every accuracy finite in [0, 1], and writes it', async (t) => {
+  const train = await writeIdxPair('eval-train', 48);
+  const held = await writeIdxPair('eval-test', 20, 1000);
+  const model = await pretrainedTiny();
+  const out = join(dir, 'evaluation-idx.json');
+  const result = await cli([
+    '--backend',
+    'wasm',
+    'evaluate',
+    '--model',
+    model,
+    '--train',
+    train.join(','),
+    '--test',
+    held.join(','),
+    ...QUICK,
+    '--json',
+    '--out',
+    out,
+  ]);
+  t.is(result.code, 0, result.stderr);
+  const report = JSON.parse(result.stdout);
+  assertEvaluation(t, report, 4);
+  t.like(report, { trainCount: 48, testCount: 20, classes: 2 });
+  t.deepEqual(JSON.parse(await readFile(out, 'utf8')), report);
+});
+
+test('evaluate on a video label CSV splits by clip and writes evaluation.json into the run folder', async (t) => {
+  const { labelsFile } = await generateLabelledClips({
+    dir: join(dir, 'eval-clips'),
+    seed: 5,
+    count: 6,
+    classes: 2,
+    width: 32,
+    height: 32,
+    frames: 12,
+  });
+  const model = await pretrainedTiny();
+  const result = await cli(['--backend', 'wasm', 'evaluate', '--model', model, '--train', labelsFile, ...QUICK]);
+  t.is(result.code, 0, result.stderr);
+  t.regex(result.stdout, /weighted kNN \(cosine, k=20, T=0\.07\)/);
+  const report = JSON.parse(await readFile(join(model, 'evaluation.json'), 'utf8'));
+  assertEvaluation(t, report, 4);
+  // 6 clips of 12 frames, every 4th frame: 3 frames a clip; a third of each class's 3 clips held out.
+  t.like(report, { trainCount: 12, testCount: 6 });
+});
+
+test('evaluate names the flag when a labelled set is neither a CSV nor an IDX pair', async (t) => {
+  const result = await cli(['evaluate', '--model', dir, '--train', join(dir, 'nope.gz,other.gz')]);
+  t.is(result.code, 1);
+  t.regex(
+    result.stderr,
+    /--train must be a video label CSV file, or IDX images and labels written images\.gz,labels\.gz/,
+  );
 });
