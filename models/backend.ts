@@ -1,6 +1,7 @@
 import type * as WasmBackend from '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import { BackendError, OptionError } from '../core/errors.ts';
 
@@ -36,6 +37,8 @@ export interface BackendInfo {
   tried: BackendAttempt[];
   /** How to get a faster backend; empty when none is faster. */
   hint: string;
+  /** Threads the backend computes with: wasm's thread pool size, 1 for cpu, the cores for tensorflow. */
+  threads: number;
 }
 
 type Rung = 'tfjs-node-gpu' | 'tfjs-node' | 'webgpu' | 'wasm' | 'cpu';
@@ -106,11 +109,11 @@ async function climbLadder(choice: BackendChoice, log: (line: string) => void): 
   const tried: BackendAttempt[] = [];
   for (const rung of RUNGS_OF[choice]) {
     try {
-      const { name, label } = await LOADERS[rung]();
+      const { name, label, threads } = await LOADERS[rung]();
       tried.push({ name: rung });
       const hint = hintFor(rung);
       log(`backend: ${label}.${hint ? ` For speed ${hint}` : ''}`);
-      return { name, label, tried, hint };
+      return { name, label, tried, hint, threads };
     } catch (error) {
       tried.push({ name: rung, error: firstLine(error) });
     }
@@ -131,14 +134,21 @@ function hintFor(rung: Rung): string {
   }
 }
 
-const LOADERS: Record<Rung, () => Promise<{ name: string; label: string }>> = {
+/** What a loader reports about the backend it activated. */
+interface Loaded {
+  name: string;
+  label: string;
+  threads: number;
+}
+
+const LOADERS: Record<Rung, () => Promise<Loaded>> = {
   'tfjs-node-gpu': () => loadTfjsNode('@tensorflow/tfjs-node-gpu', 'CUDA'),
   'tfjs-node': () => loadTfjsNode('@tensorflow/tfjs-node', 'CPU'),
   webgpu: loadWebGpu,
   wasm: loadWasm,
   cpu: async () => {
     await activate('cpu');
-    return { name: 'cpu', label: 'cpu (plain JavaScript, slowest)' };
+    return { name: 'cpu', label: 'cpu (plain JavaScript, slowest)', threads: 1 };
   },
 };
 
@@ -147,17 +157,18 @@ function importOptional(specifier: string): Promise<unknown> {
   return import(specifier);
 }
 
-async function loadTfjsNode(pkg: string, variant: string): Promise<{ name: string; label: string }> {
+async function loadTfjsNode(pkg: string, variant: string): Promise<Loaded> {
   await importOptional(pkg);
   if (!tf.findBackendFactory('tensorflow')) {
     // The package loaded a second copy of tfjs-core, so its backend registered there, not in ours.
     throw new Error(`${pkg} registered no 'tensorflow' backend with this @tensorflow/tfjs; align their versions`);
   }
   await activate('tensorflow');
-  return { name: 'tensorflow', label: `tensorflow (${variant}, ${pkg})` };
+  // TensorFlow's intra-op pool defaults to one thread per core.
+  return { name: 'tensorflow', label: `tensorflow (${variant}, ${pkg})`, threads: os.availableParallelism() };
 }
 
-async function loadWebGpu(): Promise<{ name: string; label: string }> {
+async function loadWebGpu(): Promise<Loaded> {
   const g = globalThis as { navigator?: { gpu?: unknown } };
   if (!g.navigator?.gpu) {
     // Node has no navigator.gpu; Dawn's binding (npm `webgpu`) provides one when installed.
@@ -169,10 +180,10 @@ async function loadWebGpu(): Promise<{ name: string; label: string }> {
   }
   await importOptional('@tensorflow/tfjs-backend-webgpu');
   await activate('webgpu');
-  return { name: 'webgpu', label: 'webgpu (Dawn)' };
+  return { name: 'webgpu', label: 'webgpu (Dawn)', threads: 1 };
 }
 
-async function loadWasm(): Promise<{ name: string; label: string }> {
+async function loadWasm(): Promise<Loaded> {
   const wasm: typeof WasmBackend = await import('@tensorflow/tfjs-backend-wasm');
   if (!wasmPathsSet) {
     // In Node the emscripten loader looks for the .wasm files beside its own script, which is not where they ship.
@@ -185,7 +196,7 @@ async function loadWasm(): Promise<{ name: string; label: string }> {
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
   const threads = wasm.getThreadsCount();
   const variant = [simd ? 'SIMD' : 'no SIMD', threads > 1 ? `${threads} threads` : ''].filter(Boolean).join(', ');
-  return { name: 'wasm', label: `wasm (${variant})` };
+  return { name: 'wasm', label: `wasm (${variant})`, threads };
 }
 let wasmPathsSet = false;
 
