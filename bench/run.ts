@@ -1,9 +1,13 @@
-// `npm run bench [-- name ...]`: runs the named benches (default: the quick ones) and prints a table each.
-// Every table holds a ratio against a baseline measured in the same run, so a loaded machine skews both sides alike.
+// `npm run bench [-- name ...] [--json] [--backend wasm]`: runs the named benches (default: the quick ones) and prints
+// a table each. Most tables hold a ratio against a baseline measured in the same run, so a loaded machine skews both
+// sides alike. With `--json`, stdout holds only JSON lines (one object per row) and everything else goes to stderr.
+// `--backend` sets TEMPO_BACKEND for every bench.
+import { parseArgs } from 'node:util';
 import { benchConvFlops } from './convFlops.ts';
 import { benchDecode } from './decode.ts';
 import { benchTokenize } from './tokenize.ts';
 import { benchTrainerFeed } from './trainerFeed.ts';
+import { benchTrainStep, profileTrainStep } from './trainStep.ts';
 import { benchVideoTasks } from './videoTasks.ts';
 
 const BENCHES: Record<string, { run: () => Promise<object[]>; quick: boolean; what: string }> = {
@@ -22,6 +26,17 @@ const BENCHES: Record<string, { run: () => Promise<object[]>; quick: boolean; wh
     quick: true,
     what: 'encoder training GFLOP/s vs the backend matMul GFLOP/s',
   },
+  'train-step': {
+    run: async () => {
+      const rows = await benchTrainStep();
+      // The per-kernel table is a log: with --json it goes to stderr, beside the headers.
+      console.log('tf.profile of one step, per kernel:');
+      console.table(await profileTrainStep());
+      return rows;
+    },
+    quick: true,
+    what: 'samples/s of one Adam step of the default frame encoder + dense head, batch 32',
+  },
   tokenize: {
     run: () => benchTokenize(),
     quick: true,
@@ -34,16 +49,24 @@ const BENCHES: Record<string, { run: () => Promise<object[]>; quick: boolean; wh
   },
 };
 
-const asked = process.argv.slice(2);
+const { values, positionals: asked } = parseArgs({
+  options: { json: { type: 'boolean', default: false }, backend: { type: 'string' } },
+  allowPositionals: true,
+});
+if (values.backend !== undefined) process.env.TEMPO_BACKEND = values.backend;
 const unknown = asked.filter((name) => !(name in BENCHES));
 if (unknown.length > 0) {
   console.error(`unknown bench ${unknown.join(', ')}; choose from: ${Object.keys(BENCHES).join(', ')}`);
   process.exit(2);
 }
+// With --json, whatever any bench (or a library under it) writes to stdout goes to stderr; only the rows use stdout.
+const writeStdout = process.stdout.write.bind(process.stdout);
+if (values.json) process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
 const names = asked.length > 0 ? asked : Object.keys(BENCHES).filter((name) => BENCHES[name]!.quick);
 for (const name of names) {
   const bench = BENCHES[name]!;
   console.log(`\n## ${name}: ${bench.what}`);
   const rows = await bench.run();
-  if (rows.length > 0) console.table(rows);
+  if (values.json) for (const row of rows) writeStdout(`${JSON.stringify({ bench: name, ...row })}\n`);
+  else if (rows.length > 0) console.table(rows);
 }
