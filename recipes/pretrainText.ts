@@ -13,7 +13,7 @@ import { OptionError } from '../core/errors.ts';
 import { saveModel } from '../models/modelIO.ts';
 import type { Rng } from '../core/rng.ts';
 import { shuffleBuffer } from '../core/shuffleBuffer.ts';
-import { train, type TrainOptions, type TrainResult } from '../training/trainer.ts';
+import { train, type RunOptions, type TrainResult } from '../training/trainer.ts';
 import type { Valve } from '../core/valve.ts';
 import type { TextSourceOptions } from '../text/sources.ts';
 import { buildTextTask, checkSources, TEXT_TASKS, textTaskSamples } from './textTasks.ts';
@@ -23,22 +23,7 @@ import { trainCorpusTokenizer, type CorpusTokenizerOptions } from './corpusToken
 import { finishRunFolder, prepareRunFolder } from './runFolder.ts';
 
 /** Options of {@link pretrainText}. */
-export interface TextPretrainOptions
-  extends
-    Pick<
-      TrainOptions,
-      | 'steps'
-      | 'batchSize'
-      | 'learningRate'
-      | 'seed'
-      | 'outDir'
-      | 'checkpointEvery'
-      | 'resume'
-      | 'progress'
-      | 'signal'
-      | 'onStep'
-    >,
-    TextSourceOptions {
+export interface TextPretrainOptions extends RunOptions, TextSourceOptions {
   /** Tasks and their loss weights (see `parseTaskList`); text tasks only. */
   tasks: TaskChoice[];
   /** A process-corpus output folder to read samples from instead of `text` / `dialogues` (see pipeline/shards.ts). */

@@ -9,7 +9,7 @@ import { OptionError, type VideoError } from '../core/errors.ts';
 import type { CheckpointState } from '../training/checkpoint.ts';
 import { isStreamInput } from '../pipeline/probeVideo.ts';
 import { mkdir } from 'node:fs/promises';
-import { train, type TrainOptions, type TrainResult } from '../training/trainer.ts';
+import { train, type RunOptions, type TrainResult } from '../training/trainer.ts';
 import type { VideoSamplesOptions } from '../pipeline/videoMix.ts';
 import { videoSamples } from './videoSamples.ts';
 import { finishRunFolder, prepareRunFolder } from './runFolder.ts';
@@ -17,19 +17,7 @@ import { frameShape } from '../pipeline/frameFormat.ts';
 import type { FrameFormat } from '../pipeline/frameFormat.ts';
 
 /** Options of `pretrainVideo`. */
-export interface VideoPretrainOptions extends Pick<
-  TrainOptions,
-  | 'steps'
-  | 'batchSize'
-  | 'learningRate'
-  | 'seed'
-  | 'outDir'
-  | 'checkpointEvery'
-  | 'resume'
-  | 'progress'
-  | 'signal'
-  | 'onStep'
-> {
+export interface VideoPretrainOptions extends RunOptions {
   /** Video files (already expanded from globs and folders), URLs or `-` (stdin); URLs and stdin are live: read once, forever. */
   videos: string[];
   /** 'fail' (default): a video that cannot be read stops the run with its error; 'skip': it is counted, named in `badInputs` and left out. */

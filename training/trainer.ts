@@ -59,6 +59,22 @@ export interface TrainOptions {
   hooks?: TrainHook[];
 }
 
+/** The options of `train` that a recipe (pretrain of video or text) passes through as they are. */
+export type RunOptions = Pick<
+  TrainOptions,
+  | 'steps'
+  | 'batchSize'
+  | 'learningRate'
+  | 'seed'
+  | 'outDir'
+  | 'checkpointEvery'
+  | 'resume'
+  | 'progress'
+  | 'signal'
+  | 'onStep'
+  | 'hooks'
+>;
+
 /** Something done after each step of a run, like a tfjs-layers callback; awaited before the next step. */
 export interface TrainHook {
   onStep?(metrics: StepMetrics): void | Promise<void>;
