@@ -243,8 +243,16 @@ async function restore(
     copyWeights(saved.encoder, options.encoder);
     for (const [name, p] of Object.entries(parts)) {
       copyWeights(saved.heads[name]!, p.head);
-      for (const [part, model] of Object.entries(p.extra ?? {})) copyWeights(saved.extras[name]![part]!, model);
-      if (p.state) p.state.restore(saved.states[name] ?? {});
+      for (const [part, model] of Object.entries(p.extra ?? {})) {
+        const kept = saved.extras[name]?.[part];
+        if (!kept) throw missingInCheckpoint(dir, `the part ${part} of the task ${name}`);
+        copyWeights(kept, model);
+      }
+      if (p.state) {
+        const kept = saved.states[name];
+        if (!kept) throw missingInCheckpoint(dir, `the state of the task ${name}`);
+        p.state.restore(kept);
+      }
     }
     await optimizer.setWeights(saved.optimizerWeights);
     return saved.state;
@@ -256,6 +264,11 @@ async function restore(
     Object.values(saved.extras).forEach((models) => Object.values(models).forEach((m) => m.dispose()));
     Object.values(saved.states).forEach((tensors) => tf.dispose(Object.values(tensors)));
   }
+}
+
+/** A checkpoint written by a version whose task had no such part or state cannot resume it exactly. */
+function missingInCheckpoint(dir: string, what: string): TempoError {
+  return new TempoError(`cannot resume from ${dir}: it holds no ${what} (written by another version); use a new --out`);
 }
 
 /** Drops metric lines past `step`: a killed run logged steps that its last checkpoint does not hold. */
