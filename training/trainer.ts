@@ -6,8 +6,8 @@ import type { Observable } from 'rxjs';
 import type { PretextTask, TaskParts } from '../tasks/task.ts';
 import type { Sample } from '../pipeline/sample.ts';
 import { batchSamples, collate, disposeBatch, type TensorBatch } from '../pipeline/batchSamples.ts';
-import { hasCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint.ts';
-import { OptionError, TempoError } from '../core/errors.ts';
+import { hasCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint.ts';
+import { OptionError } from '../core/errors.ts';
 import { saveModel, writeFileAtomic } from '../models/modelIO.ts';
 import { createProgress, type Progress, type ProgressMode } from './progress.ts';
 import { PullQueue } from '../pipeline/pullQueue.ts';
@@ -15,6 +15,7 @@ import { Rng } from '../core/rng.ts';
 import type { Valve } from '../core/valve.ts';
 import type { StepMetrics } from './stepMetrics.ts';
 import { checkFinite } from './finiteCheck.ts';
+import { restore } from './restoreRun.ts';
 
 /** One task of a training run. */
 export interface TrainTask {
@@ -197,7 +198,7 @@ async function prepareRun(options: TrainOptions): Promise<Run> {
   const checkpointDir = options.outDir && join(options.outDir, 'checkpoint');
   let state: CheckpointState | undefined;
   if (options.resume && checkpointDir && hasCheckpoint(checkpointDir)) {
-    state = await restore(checkpointDir, options, parts, optimizer, config);
+    state = await restore(checkpointDir, options.encoder, parts, optimizer, config);
   }
   const run: Run = {
     options,
@@ -222,55 +223,6 @@ async function prepareRun(options: TrainOptions): Promise<Run> {
   return run;
 }
 
-async function restore(
-  dir: string,
-  options: TrainOptions,
-  parts: Record<string, TaskParts>,
-  optimizer: tf.Optimizer,
-  config: Record<string, unknown>,
-): Promise<CheckpointState> {
-  const saved = await loadCheckpoint(dir);
-  try {
-    const changed = Object.keys(config).filter(
-      (key) => JSON.stringify(config[key]) !== JSON.stringify(saved.state.config[key]),
-    );
-    if (changed.length > 0) {
-      throw new TempoError(
-        `cannot resume from ${dir}: the run's ${changed.join(', ')} changed since the checkpoint ` +
-          `(was ${changed.map((k) => JSON.stringify(saved.state.config[k])).join(', ')}); use the same options or a new --out`,
-      );
-    }
-    copyWeights(saved.encoder, options.encoder);
-    for (const [name, p] of Object.entries(parts)) {
-      copyWeights(saved.heads[name]!, p.head);
-      for (const [part, model] of Object.entries(p.extra ?? {})) {
-        const kept = saved.extras[name]?.[part];
-        if (!kept) throw missingInCheckpoint(dir, `the part ${part} of the task ${name}`);
-        copyWeights(kept, model);
-      }
-      if (p.state) {
-        const kept = saved.states[name];
-        if (!kept) throw missingInCheckpoint(dir, `the state of the task ${name}`);
-        p.state.restore(kept);
-      }
-    }
-    await optimizer.setWeights(saved.optimizerWeights);
-    return saved.state;
-  } finally {
-    // setWeights copied the slots into the optimizer's own variables.
-    tf.dispose(saved.optimizerWeights.map((w) => w.tensor));
-    saved.encoder.dispose();
-    Object.values(saved.heads).forEach((h) => h.dispose());
-    Object.values(saved.extras).forEach((models) => Object.values(models).forEach((m) => m.dispose()));
-    Object.values(saved.states).forEach((tensors) => tf.dispose(Object.values(tensors)));
-  }
-}
-
-/** A checkpoint written by a version whose task had no such part or state cannot resume it exactly. */
-function missingInCheckpoint(dir: string, what: string): TempoError {
-  return new TempoError(`cannot resume from ${dir}: it holds no ${what} (written by another version); use a new --out`);
-}
-
 /** Drops metric lines past `step`: a killed run logged steps that its last checkpoint does not hold. */
 async function trimMetrics(path: string, step: number): Promise<void> {
   const kept = existsSync(path)
@@ -286,10 +238,6 @@ function stepOf(line: string): number {
   } catch {
     return Infinity;
   }
-}
-
-function copyWeights(from: tf.LayersModel, to: tf.LayersModel): void {
-  to.setWeights(from.getWeights());
 }
 
 /**
