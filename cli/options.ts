@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 
 /** Commander parser for a positive integer flag; the message names the flag's value and what is expected. */
 export function positiveInt(value: string): number {
@@ -36,4 +36,18 @@ export function printTable(rows: Record<string, string | number>[]): void {
   console.log(line(keys));
   console.log(line(widths.map((w) => '-'.repeat(w))));
   for (const row of rows) console.log(line(keys.map((k) => cell(row[k]))));
+}
+
+/** `--format`: the format of dialogue files (pretrain, process-corpus). */
+export function dialogueFormatOption(): Option {
+  return new Option('--format <name>', 'dialogue file format')
+    .choices(['auto', 'dailydialog', 'jsonl', 'text'])
+    .default('auto');
+}
+
+/** `--on-invalid skip|fail` for inputs that can be partly bad; `what` names them for the help text. */
+export function onInvalidOption(what: string): Option {
+  return new Option('--on-invalid <mode>', `${what}: fail with the error, or skip and count them`)
+    .choices(['skip', 'fail'])
+    .default('fail');
 }

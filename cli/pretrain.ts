@@ -8,7 +8,7 @@ import { OptionError, TempoError } from '../core/errors.ts';
 import type { TrainResult } from '../training/trainer.ts';
 import { parseTaskList, tasksReading } from '../tasks/registry.ts';
 import { stopSignal, useBackend } from './backend.ts';
-import { nonNegativeInt, positiveInt, positiveNumber } from './options.ts';
+import { nonNegativeInt, positiveInt, positiveNumber, dialogueFormatOption, onInvalidOption } from './options.ts';
 
 interface PretrainFlags {
   video?: string[];
@@ -73,19 +73,8 @@ export function pretrainCommand(): Command {
       positiveInt,
       4096,
     )
-    .addOption(
-      new Option('--format <name>', 'dialogue file format')
-        .choices(['auto', 'dailydialog', 'jsonl', 'text'])
-        .default('auto'),
-    )
-    .addOption(
-      new Option(
-        '--on-invalid <mode>',
-        'text runs: binary files, invalid UTF-8 lines, bad dialogue records: fail, or skip and count them',
-      )
-        .choices(['skip', 'fail'])
-        .default('fail'),
-    )
+    .addOption(dialogueFormatOption())
+    .addOption(onInvalidOption('text runs: binary files, invalid UTF-8 lines, bad dialogue records'))
     .option(
       '--tasks <list>',
       `tasks with optional loss weights, e.g. order,frame-sim,cpc:0.5 (video: ${tasksReading('frames').join(', ')}, default order; text: ${TEXT_TASKS.join(', ')}, default nsp,mlm, or dialogue-order with --dialogues)`,

@@ -1,10 +1,10 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { parseShard, type Shard } from '../pipeline/inputs.ts';
 import { processCorpus } from '../recipes/processCorpus.ts';
 import { TEXT_TASKS } from '../recipes/textTasks.ts';
 import type { TextSkip } from '../text/sources.ts';
 import { parseTaskList } from '../tasks/registry.ts';
-import { nonNegativeInt, positiveInt } from './options.ts';
+import { nonNegativeInt, positiveInt, dialogueFormatOption, onInvalidOption } from './options.ts';
 
 interface ProcessCorpusFlags {
   input?: string[];
@@ -45,19 +45,8 @@ export function processCorpusCommand(): Command {
     .option('--shard-size <N>', 'samples per shard file', positiveInt, 10000)
     .option('--max-length <L>', 'tokens per sequence', positiveInt, 32)
     .option('--turns <T>', 'utterances per dialogue-order window', positiveInt, 3)
-    .addOption(
-      new Option('--format <name>', 'dialogue file format')
-        .choices(['auto', 'dailydialog', 'jsonl', 'text'])
-        .default('auto'),
-    )
-    .addOption(
-      new Option(
-        '--on-invalid <mode>',
-        'binary files, invalid UTF-8 lines, bad dialogue records: fail with the error, or skip and count them',
-      )
-        .choices(['skip', 'fail'])
-        .default('fail'),
-    )
+    .addOption(dialogueFormatOption())
+    .addOption(onInvalidOption('binary files, invalid UTF-8 lines, bad dialogue records'))
     .option('--json', 'print a JSON summary at the end')
     .action(async (flags: ProcessCorpusFlags) => {
       const tasks = parseTaskList(flags.tasks, TEXT_TASKS).map((t) => t.name);

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { onInvalidOption } from './options.ts';
 import { once } from 'node:events';
 import { lastValueFrom, mergeMap, reduce } from 'rxjs';
 import { scoreDialogues, type ScoredDialogue } from '../recipes/scoreDialogues.ts';
@@ -31,11 +32,7 @@ export function scoreDialogueCommand(): Command {
         .choices(['auto', 'dailydialog', 'jsonl', 'text'])
         .default('auto'),
     )
-    .addOption(
-      new Option('--on-invalid <mode>', 'bad records: fail with the error, or skip and count them')
-        .choices(['skip', 'fail'])
-        .default('fail'),
-    )
+    .addOption(onInvalidOption('bad records'))
     .option('--json', 'one JSON line per dialogue: {"id", "source", "score", "turns": [per-turn scores]}')
     .action(async (flags: ScoreDialogueFlags, command: Command) => {
       await useBackend(command);

@@ -1,27 +1,16 @@
+import { CLI, runCli } from './_runCli.ts';
 import test, { type ExecutionContext } from 'ava';
-import { spawn, execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { truncateCopy } from '../../fixtures/edgeCaseVideos.ts';
 import { generateLabelledClips } from '../../fixtures/syntheticVideos.ts';
 
-const run = promisify(execFile);
-const CLI = join(import.meta.dirname, '..', '..', 'bin', 'tempo-ssl.js');
-
-/** Runs the CLI to completion; never rejects, so tests can look at failures. */
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { maxBuffer: 1 << 24 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+/** Runs the CLI to completion (see `runCli`). */
+const cli = (args: string[]) => runCli(args);
 
 let dir: string;
 let clipsDir: string;

@@ -1,3 +1,4 @@
+import { runCli } from './_runCli.ts';
 /**
  * issue 10: every command's error paths through the CLI (bin/tempo-ssl.js). Each case must exit 1 with exactly one
  * line of its own (`tempo-ssl: ...`), no stack trace and no control bytes, and name what the issue asked for.
@@ -15,18 +16,9 @@ import { WordPiece } from '../../text/tokenizers/WordPiece.ts';
 import { writeCorpus } from './_textFixtures.ts';
 
 const run = promisify(execFile);
-const CLI = join(import.meta.dirname, '..', '..', 'bin', 'tempo-ssl.js');
-const ENV = { ...process.env, TEMPO_BACKEND: 'wasm' };
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { maxBuffer: 1 << 24, env: ENV });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+/** Runs the CLI to completion (see `runCli`). */
+const cli = (args: string[]) => runCli(args, 'wasm');
 
 let dir = '';
 let clip = '';

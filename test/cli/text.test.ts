@@ -1,29 +1,18 @@
+import { CLI, runCli } from './_runCli.ts';
 import test from 'ava';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { processCorpus } from '../../recipes/processCorpus.ts';
 import { WordPiece } from '../../text/tokenizers/WordPiece.ts';
 import { writeCorpus, writeDailyDialog } from './_textFixtures.ts';
 
-const run = promisify(execFile);
-const CLI = join(import.meta.dirname, '..', '..', 'bin', 'tempo-ssl.js');
-// The wasm backend loads everywhere and the runs here are tiny.
-const ENV = { ...process.env, TEMPO_BACKEND: 'cpu' };
+// The cpu backend loads everywhere and the runs here are tiny.
 
-/** Runs the CLI to completion; never rejects, so tests can look at failures. */
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { maxBuffer: 1 << 24, env: ENV });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+/** Runs the CLI to completion (see `runCli`). */
+const cli = (args: string[]) => runCli(args, 'cpu');
 
 /** The last line of stderr, after checking that the CLI failed with exactly one line of its own. */
 function oneLineError(
@@ -171,7 +160,10 @@ test('process-corpus killed after its first shard and rerun ends with the bytes 
     dialogueFormat: 'auto',
     onInvalid: 'fail',
   });
-  const child = spawn(process.execPath, [CLI, ...args(killed)], { stdio: 'ignore', env: ENV });
+  const child = spawn(process.execPath, [CLI, ...args(killed)], {
+    stdio: 'ignore',
+    env: { ...process.env, TEMPO_BACKEND: 'cpu' },
+  });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   while (child.exitCode === null && !existsSync(join(killed, 'shard-00001.jsonl.gz')))
     await new Promise((r) => setTimeout(r, 5));
