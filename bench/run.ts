@@ -45,7 +45,7 @@ const BENCHES: Record<string, { run: () => Promise<object[]>; quick: boolean; wh
   'video-tasks': {
     run: () => benchVideoTasks(),
     quick: false,
-    what: 'each video task: pretext accuracy, probe vs random init, held-out real clips',
+    what: 'each video task over 3 seeds: evaluation protocol on unseen clips (pretrained / random init / supervised), pretext accuracy on held-out real video',
   },
 };
 

@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import { join } from 'node:path';
 import { generateLabelledClips } from '../fixtures/syntheticVideos.ts';
-import { probeAgainstRandomInit } from '../evaluation/evaluate.ts';
+import { evaluateEncoder, type EncoderEvaluation, type ProtocolScores } from '../evaluation/evaluateEncoder.ts';
+import { splitLabelled } from '../evaluation/splitLabelled.ts';
 import { pretrainVideo } from '../recipes/pretrainVideo.ts';
 import { evaluateTask } from '../evaluation/pretextMetrics.ts';
 import { labelledFrames } from '../evaluation/videoLabels.ts';
@@ -22,8 +23,9 @@ interface DemoFlags {
 
 /**
  * `tempo-ssl demo` (what `npm start` runs): generate the labelled fixture videos if missing, pretrain order
- * verification for a few minutes, then report pretext accuracy on held-out clips and a linear probe against a
- * random-init encoder.
+ * verification for a few minutes on 32 clips, then report pretext accuracy on 32 other clips and the evaluation
+ * protocol (`evaluateEncoder`: linear, few-label, kNN, fine-tune; pretrained beside random init and supervised) on
+ * those clips only, fit on frames of half of them and scored on the other half.
  */
 export function demoCommand(): Command {
   return new Command('demo')
@@ -49,7 +51,7 @@ export function demoCommand(): Command {
       const heldOut = await generateLabelledClips({
         dir: join(flags.fixtures, 'heldout'),
         seed: flags.seed + 1001,
-        count: 16,
+        count: 32,
         ...clipOptions,
       });
       const backend = await useBackend(command);
@@ -85,52 +87,58 @@ export function demoCommand(): Command {
         heldOut.clips.map((c) => c.path),
         format,
       );
-      const readAll = async (pick: (set: typeof trainSet) => string) => [
-        ...(await readVideoLabels(pick(trainSet))).videos,
-        ...(await readVideoLabels(pick(heldOut))).videos,
-      ];
-      const position = await probeAgainstRandomInit(
-        run.encoder,
-        await labelledFrames(await readAll((s) => s.positionsFile), format, 2),
-        { seed: flags.seed },
-      );
-      const shape = await probeAgainstRandomInit(
-        run.encoder,
-        await labelledFrames(await readAll((s) => s.labelsFile), format, 2),
-        { seed: flags.seed },
-      );
+      // Probes see only clips pretraining never saw: fit on frames of some held-out clips, scored on the others.
+      const evaluate = async (labelsFile: string, name: string) => {
+        const { train, test } = splitLabelled(
+          await labelledFrames((await readVideoLabels(labelsFile)).videos, format, 2),
+          0.5,
+          flags.seed,
+        );
+        console.log(
+          `${name}: ${train.items.length} frames of ${new Set(train.groups).size} clips to fit, ${test.items.length} of ${new Set(test.groups).size} others to score`,
+        );
+        return evaluateEncoder(run.encoder, train, test, {
+          seed: flags.seed,
+          labelsPerClass: 5,
+          draws: 3,
+          log: (line) => console.log(`  ${line}`),
+        });
+      };
+      const position = await evaluate(heldOut.positionsFile, 'object position (quadrant)');
+      const shape = await evaluate(heldOut.labelsFile, 'shape class');
+      const rows = (what: string, report: EncoderEvaluation) => {
+        const { linear, fewLabel, knn, fineTune } = report.protocols;
+        return [
+          { measure: `${what}: linear probe`, ...scores(linear) },
+          { measure: `${what}: linear, ${report.labelsPerClass} labels/class`, ...scores(fewLabel) },
+          { measure: `${what}: kNN (k=20, cosine)`, ...scores(knn) },
+          {
+            measure: `${what}: fine-tune`,
+            pretrained: fineTune.pretrained,
+            'random init': '-',
+            supervised: fineTune.randomInit,
+          },
+        ];
+      };
       console.log();
       printTable([
         {
           measure: 'order verification acc, held-out clips (chance 0.5)',
           pretrained: order.accuracy,
           'random init': '-',
+          supervised: '-',
         },
-        {
-          measure: 'linear probe acc, object position (quadrant, chance 0.25)',
-          pretrained: position.accuracy,
-          'random init': position.randomInitAccuracy,
-        },
-        {
-          measure: 'kNN acc (k=5), object position',
-          pretrained: position.knnAccuracy,
-          'random init': position.randomInitKnnAccuracy,
-        },
-        {
-          measure: 'linear probe acc, shape class (chance 0.25)',
-          pretrained: shape.accuracy,
-          'random init': shape.randomInitAccuracy,
-        },
-        {
-          measure: 'kNN acc (k=5), shape class',
-          pretrained: shape.knnAccuracy,
-          'random init': shape.randomInitKnnAccuracy,
-        },
+        ...rows('position (chance 0.25)', position),
+        ...rows('shape (chance 0.25)', shape),
       ]);
       console.log(
         `\n${run.steps} steps on ${backend.label} in ${run.last?.elapsedSeconds.toFixed(0) ?? 0} s; ${order.samples} held-out tuples; ` +
-          `probes on ${position.trainCount} train / ${position.testCount} held-out frames, split by clip. Encoder: ${flags.out}/encoder`,
+          `probes on ${heldOut.clips.length} clips never seen in pretraining, split by clip. Encoder: ${flags.out}/encoder`,
       );
       // Order needs where the shape is, not which shape it is: the position probe is the one pretraining should win.
     });
+}
+
+function scores({ pretrained, randomInit, supervised }: ProtocolScores) {
+  return { pretrained, 'random init': randomInit, supervised };
 }
