@@ -1,7 +1,6 @@
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Writable } from 'node:stream';
-import ffmpeg from 'fluent-ffmpeg';
 import { Observable, type Subscriber } from 'rxjs';
 import { OptionError, VideoDecodeError, VideoNotFoundError } from '../core/errors.ts';
 import { resolveFfmpegPath } from './ffmpegPaths.ts';
@@ -180,10 +179,9 @@ function runDecoder(
 ): () => void {
   const frameBytes = g.width * g.height * g.channels;
   let stopped = false;
-  let child: ChildProcess | undefined;
   let index = 0;
   let sinkFinished = false;
-  let exit: { error?: Error; stderr: string } | undefined;
+  let exit: { error?: Error; code?: number | null; stderr: string } | undefined;
 
   // Without `fps` and a probe, frames wait in the sink until ffmpeg's input dump has named the rate.
   let rate = fps;
@@ -225,8 +223,8 @@ function runDecoder(
   const settle = () => {
     if (stopped || !sinkFinished || !exit) return;
     stopped = true;
-    const stderr = tail(problemLines(exit.stderr));
-    if (exit.error) subscriber.error(classifyProbeFailure(input, stderr, exitCode(exit.error)));
+    const stderr = tail(exit.stderr);
+    if (exit.error) subscriber.error(classifyProbeFailure(input, stderr, exit.code ?? null));
     else if (TRUNCATION.test(stderr))
       subscriber.error(
         new VideoDecodeError(input, `the stream broke off after ${index} frames (truncated or corrupt)`, stderr),
@@ -237,12 +235,15 @@ function runDecoder(
   };
 
   const { inputOptions, outputOptions } = ffmpegArgs(input, o, g);
-  const command = ffmpeg({ source: input === '-' ? process.stdin : input, stdoutLines: 200 })
-    .setFfmpegPath(resolveFfmpegPath())
-    .inputOptions(inputOptions)
-    .outputOptions(outputOptions);
+  const args = [...inputOptions, '-i', input === '-' ? 'pipe:0' : input, ...outputOptions, 'pipe:1'];
+  // Spawned directly: fluent-ffmpeg (deprecated upstream) cost a capability probe per process and ~12 ms of
+  // process handling per decode, which short clips pay in full.
+  const child = spawn(resolveFfmpegPath(), args, { stdio: [input === '-' ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+  let problems = '';
+  let partialLine = '';
   let inInputDump = true;
-  command.on('stderr', (line: string) => {
+  const readLine = (line: string) => {
+    if (PROBLEM_LINE.test(line)) problems = tail(problems + line.replace(PROBLEM_LINE, '') + '\n', 8000);
     if (rate !== undefined || !inInputDump) return;
     if (/Stream #\S+.*: Video: /.test(line)) setRate(readRate(line));
     // The input dump ends where the mapping starts; an input that named no video rate gets NaN timestamps.
@@ -250,35 +251,44 @@ function runDecoder(
       inInputDump = false;
       setRate(Number.NaN);
     }
+  };
+  child.stderr!.setEncoding('utf8').on('data', (text: string) => {
+    const lines = (partialLine + text).split(/\r?\n/);
+    partialLine = lines.pop()!;
+    lines.forEach(readLine);
   });
-  command.on('start', () => {
-    child = (command as unknown as { ffmpegProc: ChildProcess }).ffmpegProc;
-    if (stopped) return killGently(child, o.killGraceMs);
-    o.onProcess?.(child);
-  });
-  command.on('end', (_stdout: string | null, stderr: string | null) => {
-    exit = { stderr: stderr ?? '' };
+  child.on('error', (error: Error) => {
+    // The process did not start: no output will come to finish the sink.
+    sinkFinished = true;
+    exit ??= { error, code: null, stderr: `could not run ffmpeg (${error.message})` };
     setRate(Number.NaN);
     settle();
   });
-  command.on('error', (error: Error, _stdout: string | null, stderr: string | null) => {
-    // Without a process (spawn or capability check failed) no output will come to finish the sink.
-    if (!child) sinkFinished = true;
-    exit = { error, stderr: stderr ?? `[error] ${error.message}` };
+  child.on('close', (code: number | null) => {
+    if (partialLine) readLine(partialLine);
+    exit ??=
+      code === 0
+        ? { stderr: problems }
+        : { error: new Error(`ffmpeg exited with code ${code}`), code, stderr: problems };
     setRate(Number.NaN);
     settle();
   });
+  if (input === '-') {
+    child.stdin!.on('error', () => {}); // ffmpeg may exit before it has read all of stdin
+    process.stdin.pipe(child.stdin!);
+  }
+  o.onProcess?.(child);
   sink.on('finish', () => {
     sinkFinished = true;
     settle();
   });
-  command.pipe(sink, { end: true });
+  child.stdout!.pipe(sink, { end: true });
 
   return () => {
     stopped = true;
     sink.cancel();
-    if (input === '-' && child?.stdin) process.stdin.unpipe(child.stdin);
-    if (child) killGently(child, o.killGraceMs);
+    if (input === '-' && child.stdin) process.stdin.unpipe(child.stdin);
+    killGently(child, o.killGraceMs);
   };
 }
 
@@ -286,20 +296,6 @@ function runDecoder(
 function readRate(streamLine: string): number {
   const match = /, ([\d.]+)(k?) fps/.exec(streamLine) ?? /, ([\d.]+)(k?) tbr/.exec(streamLine);
   return match ? Number(match[1]) * (match[2] ? 1000 : 1) : Number.NaN;
-}
-
-/** The warning and error lines of a level-tagged ffmpeg log, tags removed. */
-function problemLines(log: string): string {
-  return log
-    .split('\n')
-    .filter((line) => PROBLEM_LINE.test(line))
-    .map((line) => line.replace(PROBLEM_LINE, ''))
-    .join('\n');
-}
-
-function exitCode(error: Error): number | null {
-  const match = /exited with code (\d+)/.exec(error.message);
-  return match ? Number(match[1]) : null;
 }
 
 /**
@@ -322,8 +318,7 @@ function frameSink(
 
   const sink = new Writable({
     highWaterMark: maxBufferedFrames * frameBytes,
-    // fluent-ffmpeg reports 'Output stream closed' as an error when the target closes more than 20 ms before
-    // ffmpeg exits, which a loaded machine hits after a clean end: finishing is reported through 'finish'.
+    // Finishing is reported through 'finish'; 'close' would add nothing.
     emitClose: false,
     write(chunk: Buffer, _encoding, callback) {
       let offset = 0;
