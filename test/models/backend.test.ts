@@ -190,6 +190,63 @@ serial('matMul products with transposed operands (the dense gradients) match cpu
 });
 
 /**
+ * What wasm's stock `BatchMatMul` computes for transposed operands, term for term: each output sums the shared axis
+ * sequentially in float32, in blocks of 48 terms whose sums are added in order (checked against the stock kernel
+ * before it was replaced). The replacement must give exactly these bits.
+ */
+function stockBlockedProduct(
+  a: Float32Array,
+  b: Float32Array,
+  m: number,
+  k: number,
+  n: number,
+  ta: boolean,
+  tb: boolean,
+) {
+  const f = Math.fround;
+  const out = new Float32Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let total = 0;
+      for (let k0 = 0; k0 < k; k0 += 48) {
+        let block = 0;
+        for (let q = k0; q < Math.min(k, k0 + 48); q++) {
+          block = f(block + f((ta ? a[q * m + i]! : a[i * k + q]!) * (tb ? b[j * k + q]! : b[q * n + j]!)));
+        }
+        total = f(total + block);
+      }
+      out[i * n + j] = total;
+    }
+  }
+  return out;
+}
+
+serial(
+  'matMul with a transposed operand on wasm is bit-identical to the stock kernel, across blocks of 48',
+  async (t) => {
+    await selectBackend({ backend: 'wasm', log: quiet });
+    registerWasmTrainingKernels();
+    for (const [m, k, n, ta, tb, rank3] of [
+      [32, 32, 64, true, false, false],
+      [32, 64, 100, false, true, false],
+      [7, 150, 9, true, false, true],
+      [5, 97, 6, true, true, false],
+      [3, 48, 4, false, true, true],
+      [4, 49, 3, true, false, false],
+    ] as const) {
+      const lead = rank3 ? [1] : [];
+      const a = randomTensor([...lead, ...(ta ? [k, m] : [m, k])], m + k);
+      const b = randomTensor([...lead, ...(tb ? [n, k] : [k, n])], n + k);
+      const product = tf.matMul(a, b, ta, tb);
+      t.deepEqual(product.shape, [...lead, m, n]);
+      const expected = stockBlockedProduct(a.dataSync() as Float32Array, b.dataSync() as Float32Array, m, k, n, ta, tb);
+      t.deepEqual(product.dataSync(), expected, `m ${m} k ${k} n ${n} transposeA ${ta} transposeB ${tb}`);
+      tf.dispose([a, b, product]);
+    }
+  },
+);
+
+/**
  * Batch norm written with elementary ops only (their stock gradients): the reference for the replaced
  * `FusedBatchNorm` gradient.
  */
@@ -285,8 +342,15 @@ serial('the wasm conv2d and matMul gradients leak no tensors or buffers', (t) =>
     tf.tidy(() => {
       const [dx, dw] = convGrads(c, 3)();
       const a = randomTensor([5, 4], 5);
+      const long = randomTensor([100, 3], 6); // a shared axis of 100: three blocks of the stock kernel
       return tf
-        .addN([dx.sum(), dw.sum(), tf.matMul(a, a, true, false).sum(), tf.matMul(a, a, false, true).sum()])
+        .addN([
+          dx.sum(),
+          dw.sum(),
+          tf.matMul(a, a, true, false).sum(),
+          tf.matMul(a, a, false, true).sum(),
+          tf.matMul(long, long, true, false).sum(),
+        ])
         .dataSync();
     });
   step(); // burn in
