@@ -1,8 +1,14 @@
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { firstValueFrom, toArray } from 'rxjs';
 import { OptionError } from '../../core/errors.ts';
 import { crossViewRetrieval } from '../../evaluation/crossViewRetrieval.ts';
+import { generateSyncedViews } from '../../fixtures/syncedViews.ts';
 import type { Frame } from '../../pipeline/frame.ts';
+import { checkViewGroups, decodeViewGroup } from '../../pipeline/viewGroups.ts';
+import { buildFrameEncoder } from '../../models/frameEncoder.ts';
 import { selectBackend } from '../../models/backend.ts';
 
 test.before(() => selectBackend({ backend: 'wasm', log: () => {} }));
@@ -72,4 +78,19 @@ test('cross-view retrieval refuses one-camera moments and a bad window', (t) => 
     message: /two or more cameras/,
   });
   t.throws(() => crossViewRetrieval(embed, [], { window: -1 }), { instanceOf: OptionError, message: /window/ });
+});
+
+test('cross-view retrieval of an encoder on recorded camera files, as on real recordings', async (t) => {
+  const dir = join(tmpdir(), 'tempo-ssl-fixtures', 'crossViewRetrieval-test');
+  const { groups } = await generateSyncedViews({ dir, seed: 5, frames: 24 });
+  const [group] = await checkViewGroups([groups[0]!.files]);
+  const moments = await firstValueFrom(decodeViewGroup(group!, { width: 32, height: 32 }).pipe(toArray()));
+  const encoder = buildFrameEncoder({ inputShape: [32, 32, 3], featureSize: 16, width: 4, blocks: 2, seed: 1 });
+  const before = tf.memory().numTensors;
+  const result = crossViewRetrieval((x) => encoder.predict(x) as tf.Tensor2D, [moments], { window: 1 });
+  t.is(tf.memory().numTensors, before);
+  encoder.dispose();
+  // 24 scene frames, camera 2 at half the rate: 12 moments of 3 cameras, 6 ordered camera pairs.
+  t.is(result.queries, 12 * 6);
+  t.true(result.hit >= 0 && result.hit <= 1 && result.meanError >= 0);
 });
