@@ -14,6 +14,7 @@ export { motionScore, scoreMotion } from './pipeline/motionScore.ts';
 export { preferMotion } from './pipeline/preferMotion.ts';
 export { detectSceneCuts } from './pipeline/detectSceneCuts.ts';
 export { alignViews, syntheticViews } from './pipeline/multiView.ts';
+export { checkViewGroups, decodeViewGroup, viewGroupMix, type ViewGroup } from './pipeline/viewGroups.ts';
 export {
   augment,
   randomResizedCrop,
@@ -37,6 +38,7 @@ export { splitLabelled, takePerClass } from './evaluation/splitLabelled.ts';
 export { knnClassify } from './evaluation/knnClassify.ts';
 export { fitLinearClassifier } from './evaluation/linearClassifier.ts';
 export { rocAuc } from './evaluation/rocAuc.ts';
+export { crossViewRetrieval, type CrossViewRetrieval } from './evaluation/crossViewRetrieval.ts';
 export { evaluateEncoder, type EvaluateEncoderOptions, type EncoderEvaluation } from './evaluation/evaluateEncoder.ts';
 export { trainClassifier, predictClasses } from './evaluation/trainClassifier.ts';
 export { readLabelledSet } from './evaluation/readLabelledSet.ts';
@@ -44,6 +46,7 @@ export { probeAgainstRandomInit, loadEncoder, randomInitLike, idxImages } from '
 export { pretrainVideo, type VideoPretrainOptions } from './recipes/pretrainVideo.ts';
 export { videoEpoch, videoMix } from './pipeline/videoMix.ts';
 export { videoSamples } from './recipes/videoSamples.ts';
+export { viewSamples, singleCameraTask } from './recipes/viewSamples.ts';
 export { evaluateTask } from './evaluation/pretextMetrics.ts';
 export { readVideoLabels, labelledFrames } from './evaluation/videoLabels.ts';
 export { pretrainText } from './recipes/pretrainText.ts';
@@ -66,6 +69,7 @@ export {
 export type { Sample } from './pipeline/sample.ts';
 export { TASKS, parseTaskList, taskReading, tasksReading, type TaskName } from './tasks/registry.ts';
 export { orderVerification, sampleFrameOrder } from './tasks/temporal/orderVerification.ts';
+export { timeContrastive, sampleTimeContrastive } from './tasks/temporal/timeContrastive.ts';
 export { createMlmTask } from './tasks/text/maskedLm.ts';
 export { createNspTask } from './tasks/text/nextSentence.ts';
 export { createTextCpcTask } from './tasks/text/textCpc.ts';

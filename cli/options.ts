@@ -51,3 +51,15 @@ export function onInvalidOption(what: string): Option {
     .choices(['skip', 'fail'])
     .default('fail');
 }
+
+/**
+ * Commander parser of the repeatable `--views cam1.mp4,cam2.mp4`: each use adds one group (one synchronized
+ * recording) of its comma-separated entries; how many a group needs is checked when the run is built.
+ */
+export function collectViewGroup(value: string, previous: string[][] | undefined): string[][] {
+  const group = value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  return [...(previous ?? []), group];
+}

@@ -8,10 +8,18 @@ import { OptionError, TempoError } from '../core/errors.ts';
 import type { TrainResult } from '../training/trainer.ts';
 import { parseTaskList, tasksReading } from '../tasks/registry.ts';
 import { stopSignal, useBackend } from './backend.ts';
-import { nonNegativeInt, positiveInt, positiveNumber, dialogueFormatOption, onInvalidOption } from './options.ts';
+import {
+  collectViewGroup,
+  nonNegativeInt,
+  positiveInt,
+  positiveNumber,
+  dialogueFormatOption,
+  onInvalidOption,
+} from './options.ts';
 
 interface PretrainFlags {
   video?: string[];
+  views?: string[][];
   text?: string[];
   dialogues?: string[];
   shards?: string;
@@ -50,6 +58,11 @@ export function pretrainCommand(): Command {
     )
     .option('--video <inputs...>', 'video files, folders, globs, live URLs (http, rtsp, udp, tcp) or - for stdin')
     .option(
+      '--views <cameras>',
+      'synchronized cameras of one recording, comma-separated files (or a folder or glob of them), e.g. cam1.mp4,cam2.mp4; repeat for more recordings (task tcn: multi-view)',
+      collectViewGroup,
+    )
+    .option(
       '--text <corpus...>',
       'text corpus: files, folders, globs, .gz or - (tasks skipgram, cbow, mlm, nsp, text-cpc)',
     )
@@ -77,7 +90,7 @@ export function pretrainCommand(): Command {
     .addOption(onInvalidOption('text runs: binary files, invalid UTF-8 lines, bad dialogue records'))
     .option(
       '--tasks <list>',
-      `tasks with optional loss weights, e.g. order,frame-sim,cpc:0.5 (video: ${tasksReading('frames').join(', ')}, default order; text: ${TEXT_TASKS.join(', ')}, default nsp,mlm, or dialogue-order with --dialogues)`,
+      `tasks with optional loss weights, e.g. order,frame-sim,cpc:0.5 (video: ${tasksReading('frames', 'views').join(', ')}, default order, tcn with --views; text: ${TEXT_TASKS.join(', ')}, default nsp,mlm, or dialogue-order with --dialogues)`,
     )
     .option(
       '--steps <N>',
@@ -114,6 +127,7 @@ export function pretrainCommand(): Command {
     .action(async (flags: PretrainFlags, command: Command) => {
       const kinds = [
         flags.video && '--video',
+        flags.views && '--views',
         (flags.text || flags.dialogues) && '--text/--dialogues',
         flags.shards && '--shards',
       ].filter(Boolean);
@@ -121,19 +135,21 @@ export function pretrainCommand(): Command {
         throw new OptionError(
           'pretrain',
           kinds.length === 0 ? 'no input' : kinds.join(' and '),
-          'given exactly one source: --video <inputs...>, --text <corpus...> and/or --dialogues <file>, or --shards <DIR>',
+          'given exactly one source: --video <inputs...>, --views <cameras> (repeatable), --text <corpus...> and/or --dialogues <file>, or --shards <DIR>',
         );
       }
-      if (!flags.video) return pretrainTextAction(flags, command);
-      const tasks = parseTaskList(flags.tasks ?? 'order', tasksReading('frames'));
-      const specs = await expandInputs(flags.video, { shard: flags.shard });
+      if (!flags.video && !flags.views) return pretrainTextAction(flags, command);
+      const tasks = parseTaskList(flags.tasks ?? (flags.views ? 'tcn' : 'order'), tasksReading('frames', 'views'));
+      const specs = flags.video ? await expandInputs(flags.video, { shard: flags.shard }) : [];
       const videos = specs.map((spec) => spec.input);
+      const views = flags.views && (await expandViewGroups(flags.views, flags.shard));
       // A live stream has no end: without --steps the run goes on until SIGINT or SIGTERM checkpoints and stops it.
       const endless = flags.steps === undefined && specs.some((spec) => spec.live);
       const steps = flags.steps ?? (endless ? Number.MAX_SAFE_INTEGER : 1000);
       await useBackend(command);
       const result = await pretrainVideo({
         videos,
+        views,
         tasks,
         steps,
         onBadInput: flags.onBadInput,
@@ -172,6 +188,16 @@ export function pretrainCommand(): Command {
         }
       }
     });
+}
+
+/**
+ * Each `--views` group's entries expanded (a folder or glob gives the cameras in it, sorted), keeping shard `i/N`'s
+ * groups only (a recording is not split between workers).
+ */
+async function expandViewGroups(groups: string[][], shard: Shard | undefined): Promise<string[][]> {
+  const expanded: string[][] = [];
+  for (const group of groups) expanded.push((await expandInputs(group)).map((spec) => spec.input));
+  return shard ? expanded.filter((_, i) => i % shard.count === shard.index) : expanded;
 }
 
 /** `pretrain --text / --dialogues / --shards`: the text encoder with text and dialogue tasks. */

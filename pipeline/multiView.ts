@@ -1,7 +1,8 @@
 import { Observable, map, type OperatorFunction, type Subscription } from 'rxjs';
-import { OptionError } from '../core/errors.ts';
+import { OptionError, VideoError } from '../core/errors.ts';
 import type { Frame } from './frame.ts';
 import type { Rng } from '../core/rng.ts';
+import type { Valve } from '../core/valve.ts';
 
 /** Options of `alignViews`. */
 export interface AlignViewsOptions {
@@ -9,6 +10,12 @@ export interface AlignViewsOptions {
   tolerance: number;
   /** Frames a view may hold while waiting for the others; past it, its oldest frame is dropped. Default 64. */
   bufferSize?: number;
+  /**
+   * One valve per view (the one its decoder pauses on), or `undefined` for a view that cannot pause: a view's valve
+   * is closed while it holds `bufferSize / 2` frames or more, so a fast decoder waits for the slow ones instead of
+   * losing frames past `bufferSize`.
+   */
+  valves?: ReadonlyArray<Valve | undefined>;
 }
 
 /**
@@ -16,7 +23,10 @@ export interface AlignViewsOptions {
  * 2018) by timestamp: emits `[frame of view 0, ..., frame of view N-1]` whose timestamps lie within `tolerance`
  * seconds of each other. A frame that cannot be matched (another view has already moved past it) is dropped.
  * Each view must emit frames in increasing timestamp order. Completes when a view has completed and has nothing
- * left to match; errors of any view pass through. Memory: at most `bufferSize` frames per view.
+ * left to match (streams of different lengths give the moments they share; a view that ends early or is empty ends
+ * the output); errors of any view pass through. A frame whose timestamp is not a number (a container that states no
+ * frame rate decodes to NaN timestamps) ends the output with a `VideoError` naming its source and the fix, since
+ * such frames cannot be put in time. Memory: at most `bufferSize` frames per view.
  *
  * @example
  * alignViews([decodeFrames(left, opts), decodeFrames(right, opts)], { tolerance: 0.02 });
@@ -25,18 +35,35 @@ export function alignViews<F extends Frame>(
   views: ReadonlyArray<Observable<F>>,
   options: AlignViewsOptions,
 ): Observable<F[]> {
-  const { tolerance, bufferSize = 64 } = options;
+  const { tolerance, bufferSize = 64, valves = [] } = options;
   if (views.length < 1) throw new OptionError('views', views.length, 'at least one stream');
   if (!(tolerance >= 0 && Number.isFinite(tolerance)))
     throw new OptionError('tolerance', tolerance, 'a non-negative number of seconds, e.g. half the frame interval');
   if (!Number.isInteger(bufferSize) || bufferSize < 1)
     throw new OptionError('bufferSize', bufferSize, 'a positive integer');
+  if (valves.length > views.length)
+    throw new OptionError('valves', `${valves.length} valves`, `at most one valve per view (${views.length} views)`);
+  const highWater = Math.max(1, Math.floor(bufferSize / 2));
   return new Observable<F[]>((subscriber) => {
     let queues: F[][] = views.map(() => []);
     const done = views.map(() => false);
     const subscriptions: Subscription[] = [];
+    let draining = false;
 
-    const drain = (): void => {
+    // Open the valve of every view that holds less than the high-water mark, close the others.
+    const regulate = (): void => {
+      queues.forEach((q, i) => {
+        const valve = valves[i];
+        if (!valve) return;
+        if (q.length >= highWater) valve.close();
+        else valve.open();
+      });
+    };
+
+    // Every pass either emits a tuple (one frame off each queue) or drops at least one head that can never be
+    // matched, so the loop ends; timestamps are known to be numbers (checked on arrival), without which the
+    // comparisons below would all be false and nothing would ever leave the queues.
+    const drainQueues = (): void => {
       while (!subscriber.closed) {
         if (queues.some((q, i) => q.length === 0 && done[i])) {
           subscriber.complete();
@@ -53,12 +80,33 @@ export function alignViews<F extends Frame>(
         for (const q of queues) if (q[0]!.timestamp < latest - tolerance) q.shift();
       }
     };
+    // Not re-entrant: emitting or opening a valve can make a view emit synchronously; its frame is only queued
+    // and the running loop takes it.
+    const drain = (): void => {
+      if (draining) return;
+      draining = true;
+      try {
+        drainQueues();
+      } finally {
+        draining = false;
+      }
+      if (!subscriber.closed) regulate();
+    };
 
     views.forEach((view, i) => {
       if (subscriber.closed) return;
       subscriptions.push(
         view.subscribe({
           next(frame) {
+            if (Number.isNaN(frame.timestamp)) {
+              subscriber.error(
+                new VideoError(
+                  `${frame.source}: frame ${frame.index} has no timestamp (the container states no frame rate), so its views cannot be aligned in time: resample every view to one rate (--fps, or decodeFrames' fps option)`,
+                  frame.source,
+                ),
+              );
+              return;
+            }
             const queue = queues[i]!;
             queue.push(frame);
             if (queue.length > bufferSize) queue.shift();
@@ -74,6 +122,8 @@ export function alignViews<F extends Frame>(
     });
     return () => {
       for (const s of subscriptions) s.unsubscribe();
+      // A view left paused would keep its decoder waiting after the output has gone.
+      for (const valve of valves) valve?.open();
       queues = [];
     };
   });

@@ -2,7 +2,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { taskReading, tasksReading, type TaskChoice } from '../tasks/registry.ts';
+import { TASKS, taskReading, tasksReading, type TaskChoice } from '../tasks/registry.ts';
 import { writeJson } from '../core/atomicWrite.ts';
 import { buildFrameEncoder, type FrameEncoderOptions } from '../models/frameEncoder.ts';
 import { OptionError, type VideoError } from '../core/errors.ts';
@@ -15,11 +15,18 @@ import { videoSamples } from './videoSamples.ts';
 import { finishRunFolder, prepareRunFolder } from './runFolder.ts';
 import { frameShape } from '../pipeline/frameFormat.ts';
 import type { FrameFormat } from '../pipeline/frameFormat.ts';
+import { checkViewGroups } from '../pipeline/viewGroups.ts';
+import { singleCameraTask, viewSamples } from './viewSamples.ts';
 
 /** Options of `pretrainVideo`. */
 export interface VideoPretrainOptions extends RunOptions {
   /** Video files (already expanded from globs and folders), URLs or `-` (stdin); URLs and stdin are live: read once, forever. */
   videos: string[];
+  /**
+   * Instead of `videos`: groups of synchronized camera files, one group per recording (`--views`). Tasks that read
+   * views (tcn) get moments of all cameras of a group (see `checkViewGroups`); frame tasks get every file as a video.
+   */
+  views?: string[][];
   /** 'fail' (default): a video that cannot be read stops the run with its error; 'skip': it is counted, named in `badInputs` and left out. */
   onBadInput?: 'skip' | 'fail';
   /** Reconnect and stall settings for live inputs. */
@@ -40,11 +47,15 @@ export interface RunInfo {
   encoder: FrameEncoderOptions;
   tasks: TaskChoice[];
   videos: string[];
+  /** The `--views` groups (camera files of one recording each), when the run read synchronized cameras. */
+  viewGroups?: string[][];
 }
 
 /**
  * Pretrains the shared frame encoder on videos with the chosen tasks: builds the encoder (or restores it with
  * `resume`), streams each task's samples from ffmpeg, and trains. The encoder ends up in `outDir/encoder`.
+ * Tasks that read views (tcn) get moments of synchronized cameras from `views`, or single frames of `videos` as
+ * one-camera moments; frame tasks get frames of `videos` (or of every camera file).
  *
  * @example
  * const { encoder } = await pretrainVideo({ videos: ['a.mp4'], tasks: parseTaskList('order'), steps: 200,
@@ -53,14 +64,34 @@ export interface RunInfo {
 export async function pretrainVideo(
   options: VideoPretrainOptions,
 ): Promise<TrainResult & { encoder: tf.LayersModel; badInputs: BadInput[] }> {
-  if (options.videos.length === 0) throw new OptionError('--video', [], 'at least one video file');
+  const viewGroups = options.views ?? [];
+  if (options.videos.length === 0 && viewGroups.length === 0)
+    throw new OptionError('--video', [], 'at least one video file (or --views groups of synchronized cameras)');
+  if (options.videos.length > 0 && viewGroups.length > 0)
+    throw new OptionError(
+      '--views',
+      viewGroups.map((g) => g.join(',')),
+      'given without --video (one source a run)',
+    );
   if (options.onBadInput !== undefined && options.onBadInput !== 'skip' && options.onBadInput !== 'fail') {
     throw new OptionError('--on-bad-input', options.onBadInput, "'skip' or 'fail'");
   }
-  const frameTasks = tasksReading('frames');
+  const frameTasks = tasksReading('frames', 'views');
   const notVideo = options.tasks.filter((t) => !frameTasks.includes(t.name)).map((t) => t.name);
   if (notVideo.length > 0)
     throw new OptionError('--tasks', notVideo.join(','), `tasks that read video frames: ${frameTasks.join(', ')}`);
+  const bad = new Map<string, BadInput>();
+  const onBadInput = (input: string, error: VideoError) => {
+    const entry = bad.get(input) ?? { input, error: error.message.split('\n')[0]!, failures: 0 };
+    entry.failures++;
+    bad.set(input, entry);
+  };
+  // Camera files are probed before anything is written, so a bad group fails with nothing to clean up.
+  const groups =
+    viewGroups.length > 0
+      ? await checkViewGroups(viewGroups, { fps: options.format.fps, badInputs: options.onBadInput, onBadInput })
+      : undefined;
+  const videos = groups ? viewGroups.flat() : options.videos;
   const folder = options.outDir ? await prepareRunFolder(options.outDir, options) : undefined;
   const info: RunInfo = {
     format: options.format,
@@ -73,7 +104,8 @@ export async function pretrainVideo(
       inputShape: frameShape(options.format),
     },
     tasks: options.tasks,
-    videos: options.videos,
+    videos,
+    ...(groups ? { viewGroups } : {}),
   };
   if (options.resume && options.outDir && existsSync(join(options.outDir, 'run.json'))) {
     // The encoder must be rebuilt exactly as before; the checkpoint's weights then replace its initial ones.
@@ -84,12 +116,6 @@ export async function pretrainVideo(
     await mkdir(options.outDir, { recursive: true });
     await writeJson(join(options.outDir, 'run.json'), info);
   }
-  const bad = new Map<string, BadInput>();
-  const onBadInput = (input: string, error: VideoError) => {
-    const entry = bad.get(input) ?? { input, error: error.message.split('\n')[0]!, failures: 0 };
-    entry.failures++;
-    bad.set(input, entry);
-  };
   const liveSkips =
     options.videos.some(isStreamInput) && options.resume && options.outDir ? await resumePositions(options.outDir) : {};
   const result = await train({
@@ -97,7 +123,6 @@ export async function pretrainVideo(
     encoder,
     itemShape: frameShape(options.format),
     tasks: options.tasks.map(({ name, weight }) => {
-      const task = taskReading(name, 'frames').configure({ itemShape: frameShape(options.format) });
       const samplesOptions = {
         badInputs: options.onBadInput,
         onBadInput,
@@ -105,12 +130,21 @@ export async function pretrainVideo(
         liveSkip: (liveSkips[name] ?? 0) * options.batchSize,
         signal: options.signal,
       };
-      return { task, weight, samples: videoSamples(task, options.videos, options.format, samplesOptions) };
+      const setup = { itemShape: frameShape(options.format) };
+      if (TASKS[name].reads === 'views') {
+        const task = taskReading(name, 'views').configure(setup);
+        const samples = groups
+          ? viewSamples(task, groups, options.format, samplesOptions)
+          : videoSamples(singleCameraTask(task), videos, options.format, samplesOptions);
+        return { task, weight, samples };
+      }
+      const task = taskReading(name, 'frames').configure(setup);
+      return { task, weight, samples: videoSamples(task, videos, options.format, samplesOptions) };
     }),
   });
   // A live stream that the signal cut short ends the data; the run was still stopped by the signal.
   const stoppedBy = result.stoppedBy === 'data' && options.signal?.aborted ? 'signal' : result.stoppedBy;
-  await finishRunFolder(folder, { ...result, stoppedBy }, options.videos, 'frames').catch((error: unknown) => {
+  await finishRunFolder(folder, { ...result, stoppedBy }, videos, 'frames').catch((error: unknown) => {
     encoder.dispose();
     Object.values(result.heads).forEach((h) => h.dispose());
     throw error;

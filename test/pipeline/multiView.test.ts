@@ -1,7 +1,8 @@
 import test, { type ExecutionContext } from 'ava';
-import { Subject, firstValueFrom, from, of, toArray } from 'rxjs';
+import { EMPTY, NEVER, Subject, firstValueFrom, from, of, toArray } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { OptionError } from '../../core/errors.ts';
+import { OptionError, VideoError } from '../../core/errors.ts';
+import { Valve } from '../../core/valve.ts';
 import type { Frame } from '../../pipeline/frame.ts';
 import { alignViews, cropResize, syntheticViews } from '../../pipeline/multiView.ts';
 import { Rng } from '../../core/rng.ts';
@@ -105,6 +106,73 @@ test('alignViews rejects bad options when built', (t) => {
     instanceOf: OptionError,
     message: /bufferSize/,
   });
+  t.throws(() => alignViews([of()], { tolerance: 0, valves: [new Valve(), new Valve()] }), {
+    instanceOf: OptionError,
+    message: /valves/,
+  });
+});
+
+test('alignViews errors, instead of spinning forever, on frames without timestamps (issue 9)', async (t) => {
+  const a = [0, 0.1, 0.2].map((s) => at(s, 'a.mp4'));
+  // A container without a frame rate decodes to NaN timestamps; every comparison with NaN is false.
+  const b = [0, 0.1, 0.2].map((s, i) => (i === 1 ? at(Number.NaN, 'b.ts') : at(s, 'b.ts')));
+  const error = await t.throwsAsync(
+    firstValueFrom(alignViews([from(a), from(b)], { tolerance: 0.01 }).pipe(toArray())),
+    {
+      instanceOf: VideoError,
+    },
+  );
+  t.regex(error.message, /b\.ts: frame 0 has no timestamp.*--fps/);
+  // Both views NaN from the first frame: the same error at once, nothing emitted.
+  const nan = (name: string) => from([at(Number.NaN, name), at(Number.NaN, name)]);
+  await t.throwsAsync(firstValueFrom(alignViews([nan('x'), nan('y')], { tolerance: 0 }).pipe(toArray())), {
+    instanceOf: VideoError,
+    message: /x: frame 0 has no timestamp/,
+  });
+});
+
+test('alignViews gives the moments streams of different lengths share, then completes', async (t) => {
+  const view = (n: number, name: string) => from(Array.from({ length: n }, (_, i) => at(i / 10, name)));
+  const groups = await firstValueFrom(
+    alignViews([view(30, 'long'), view(12, 'short'), view(20, 'mid')], { tolerance: 0.01 }).pipe(toArray()),
+  );
+  t.is(groups.length, 12);
+  t.deepEqual(
+    groups.at(-1)!.map((f) => f.timestamp),
+    [1.1, 1.1, 1.1],
+  );
+});
+
+test('alignViews completes when a stream ends early or is empty, and unsubscribes the endless others', async (t) => {
+  t.deepEqual(await firstValueFrom(alignViews([EMPTY, NEVER], { tolerance: 0 }).pipe(toArray())), []);
+  const live = new Subject<Frame>();
+  const done = firstValueFrom(alignViews([live, from([at(0, 'b'), at(1, 'b')])], { tolerance: 0 }).pipe(toArray()));
+  live.next(at(0, 'a'));
+  live.next(at(1, 'a'));
+  live.next(at(2, 'a'));
+  t.deepEqual(stamps(await done), [
+    [0, 0],
+    [1, 1],
+  ]);
+  t.false(live.observed);
+});
+
+test('alignViews pauses a view that runs ahead through its valve, and opens it again once matched', (t) => {
+  const fast = new Subject<Frame>();
+  const slow = new Subject<Frame>();
+  const valves = [new Valve(), new Valve()];
+  const groups: Frame[][] = [];
+  const sub = alignViews([fast, slow], { tolerance: 0, bufferSize: 8, valves }).subscribe((g) => groups.push(g));
+  for (let s = 0; s < 3; s++) fast.next(at(s, 'fast'));
+  t.true(valves[0]!.isOpen);
+  fast.next(at(3, 'fast'));
+  // Four frames queued (half the buffer) while the slow view has none: the fast view waits.
+  t.false(valves[0]!.isOpen);
+  t.true(valves[1]!.isOpen);
+  slow.next(at(0, 'slow'));
+  t.true(valves[0]!.isOpen);
+  t.deepEqual(stamps(groups), [[0, 0]]);
+  sub.unsubscribe();
 });
 
 // A frame whose pixel value encodes its position, so a crop's content can be checked.
