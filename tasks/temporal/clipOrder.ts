@@ -179,9 +179,10 @@ export function encodeClips(encoder: tf.LayersModel, inputs: tf.Tensor[], traini
  * encoder is shared with every other video task, which read single frames, and a 3-D CNN could not be. Averaging
  * discards the order of frames inside a clip, so order must be read from how the clips differ (where things are),
  * not from motion inside a clip. (2) Clips are 4 frames with 2 between them (default), not 16 and 8: the encoder
- * runs on every frame of the tuple, 12 frames a sample instead of 3 in the frame-order variant, and on the CPU
- * backends 48 frames a sample would make steps ~4x slower; at 12-30 fps a tuple still covers 0.5-1.3 s (`step`
- * stretches it). The head has no dropout (see `buildClipOrderHead`) and 64 relation units for 64-d features.
+ * runs on every frame of the tuple, and a step's cost grows about linearly with the frames (wasm, 60 steps of 16
+ * tuples at 24x24: 6.0 s at 1 frame a clip, 9.2 s at 2, 15.2 s at 4), so 16-frame clips would be ~4x slower again;
+ * at 12-30 fps a tuple of 16 frames still covers 0.5-1.3 s, and `step` stretches it. The head has no dropout (see
+ * `buildClipOrderHead`) and 64 relation units for 64-d features.
  *
  * Chance is `1 / n!`. Motion that looks the same played backwards (a shape sliding across, as in the synthetic
  * fixtures) does not tell a permutation from its reversal, so the attainable accuracy on such clips is 1/2 for n = 3.
