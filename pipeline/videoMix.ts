@@ -174,8 +174,9 @@ export interface SourceFrame {
 /**
  * Feeds each run's frames to its own instance of `perSource` (made at the run's first item, completed at its end)
  * and emits what the instances emit, in the order the frames came. The instances run one at a time in the input's
- * order, so state they share sees the same sequence on every run with the same input. Memory: one instance per run
- * not yet ended (a lane holds one at a time).
+ * order, so state they share sees the same sequence on every run with the same input (for synchronous operators,
+ * as samplers are; one that delays its output would emit in timing order). Memory: one instance per run not yet
+ * ended (a lane holds one at a time).
  *
  * @example
  * roundRobin(lanes).pipe(samplePerSource((rng) => sampleFrameOrder({ rng })));
