@@ -232,6 +232,32 @@ export class NoSamplesError extends TempoError {
   }
 }
 
+/**
+ * A task cannot make samples from the inputs it was given (too few videos for negatives of other videos, videos
+ * too short or too still for its windows): names the task, the inputs, what it needs and the fix. A
+ * `NoSamplesError`, so whoever handles an empty run handles this too.
+ *
+ * @example
+ * new TaskSamplesError('tracking', ['a.mp4'], 'needs at least 2 videos (its negatives are patches of other videos)', 'give --video more files');
+ * // "tracking needs at least 2 videos (its negatives are patches of other videos): got 1 (a.mp4); give --video more files"
+ */
+export class TaskSamplesError extends NoSamplesError {
+  constructor(
+    /** The task's registry name. */
+    readonly task: string,
+    inputs: readonly string[],
+    /** What the task did or needs, after its name: "needs at least 2 videos". */
+    need: string,
+    /** What to do about it. */
+    fix: string,
+  ) {
+    super(inputs, `${task} ${need}`);
+    const shown =
+      inputs.length > 3 ? `${inputs.slice(0, 3).join(', ')} and ${inputs.length - 3} more` : inputs.join(', ');
+    this.message = `${task} ${need}: got ${inputs.length} (${shown || 'no input'}); ${fix}`;
+  }
+}
+
 /** A run stopped by SIGINT/SIGTERM (an aborted signal) before it had trained anything. */
 export class StoppedError extends TempoError {
   constructor(where: string) {

@@ -12,7 +12,9 @@ export interface MotionWindow<F extends Frame = Frame> {
 /**
  * How much a window moves: the mean absolute difference between consecutive frames, over all pixels and
  * channels, scaled to [0, 1] (0 for a still window or one of a single frame). A cheap stand-in for the optical
- * flow magnitude that Shuffle and Learn (Misra et al., ECCV 2016) uses to pick informative windows.
+ * flow magnitude that Shuffle and Learn (Misra et al., ECCV 2016) uses to pick informative windows (the `order`
+ * task's sampler scores its windows with it): both are large where things move, but a change of lighting or
+ * exposure counts as motion here and not in flow.
  *
  * @throws OptionError when the frames differ in size.
  * @example

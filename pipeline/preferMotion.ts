@@ -23,7 +23,8 @@ export interface PreferMotionOptions {
  * motion is at least `minScore` and ranks in the top `topFraction` of the windows of the same video seen so far,
  * estimated from a fixed-size reservoir sample of their scores (memory bounded for any video length). The
  * reservoir restarts at each new video, since motion levels differ between videos. The first windows of a video
- * are judged against few scores; the very first is always kept if above `minScore`.
+ * are judged against few scores; the very first is always kept if above `minScore`. The `order` task's sampler
+ * selects its windows with it (motion from `motionScore`, pixel difference in place of the paper's optical flow).
  *
  * @example
  * windows$.pipe(scoreMotion(), preferMotion({ rng: new Rng(1), topFraction: 0.3 }));

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { TASKS, taskReading, tasksReading, type TaskChoice } from '../tasks/registry.ts';
 import { writeJson } from '../core/atomicWrite.ts';
 import { buildFrameEncoder, type FrameEncoderOptions } from '../models/frameEncoder.ts';
-import { OptionError, type VideoError } from '../core/errors.ts';
+import { NoSamplesError, OptionError, type VideoError } from '../core/errors.ts';
 import type { CheckpointState } from '../training/checkpoint.ts';
 import { isStreamInput } from '../pipeline/probeVideo.ts';
 import { mkdir } from 'node:fs/promises';
@@ -129,6 +129,7 @@ export async function pretrainVideo(
         live: options.live,
         liveSkip: (liveSkips[name] ?? 0) * options.batchSize,
         signal: options.signal,
+        batchSize: options.batchSize,
       };
       const setup = { itemShape: frameShape(options.format) };
       if (TASKS[name].reads === 'views') {
@@ -141,6 +142,11 @@ export async function pretrainVideo(
       const task = taskReading(name, 'frames').configure(setup);
       return { task, weight, samples: videoSamples(task, videos, options.format, samplesOptions) };
     }),
+  }).catch(async (error: unknown) => {
+    // A task that cannot sample its inputs fails before the first step: leave no run files, as below.
+    if (error instanceof NoSamplesError)
+      await finishRunFolder(folder, { steps: 0, startStep: 0, stoppedBy: 'steps' }, options.videos, 'frames');
+    throw error;
   });
   // A live stream that the signal cut short ends the data; the run was still stopped by the signal.
   const stoppedBy = result.stoppedBy === 'data' && options.signal?.aborted ? 'signal' : result.stoppedBy;

@@ -12,6 +12,20 @@ export type TaskFamily = 'temporal' | 'image-context' | 'text-context' | 'contra
 export interface SamplerContext {
   /** The sampler's own seeded generator: the same seed and input give the same samples. */
   readonly rng: Rng;
+  /**
+   * Every input of the run (video paths, URLs), when a run builds the sampler (`videoSamples`): a sampler that
+   * needs more than its inputs can give (tracking needs two videos) throws a `TaskSamplesError` when built, before
+   * any frame is decoded. Absent when the caller feeds the sampler directly.
+   */
+  readonly inputs?: readonly string[];
+  /**
+   * A store shared by every instance of this task's sampler in one epoch. A run makes one instance per video and
+   * feeds all of them in one seeded order (`videoMixBy`), so what an instance finds here is the same in every run
+   * with the same seed: an instance keeps items of its video here for the instances of other videos (tracking's
+   * negatives are patches of other videos). Absent when one instance reads every video in one stream; the sampler
+   * then keeps its own store.
+   */
+  readonly shared?: Map<string, unknown>;
 }
 
 /** What a task's sampler reads; a run picks the source of each task from it. */

@@ -1,6 +1,10 @@
 import { mlpHead } from '../../models/heads.ts';
 import * as tf from '@tensorflow/tfjs';
-import { defer, mergeMap, type OperatorFunction, type Observable } from 'rxjs';
+import { map, pipe, type OperatorFunction } from 'rxjs';
+import { detectSceneCuts } from '../../pipeline/detectSceneCuts.ts';
+import { motionScore, scoreMotion } from '../../pipeline/motionScore.ts';
+import { preferMotion } from '../../pipeline/preferMotion.ts';
+import { windowFrames } from '../../pipeline/windowFrames.ts';
 import { OptionError } from '../../core/errors.ts';
 import { frameToFloat, type Frame } from '../../pipeline/frame.ts';
 import type { Rng } from '../../core/rng.ts';
@@ -10,14 +14,17 @@ import { binaryAccuracy, binaryCrossEntropy } from '../losses/binaryCrossEntropy
 
 /** Options of the order-verification sampler. */
 export interface OrderSamplerOptions {
-  /** Frames between consecutive picks a, b, c, d, e of a window (the window spans 4 * gap frames). Default 2. */
+  /** Frames between consecutive picks a, b, c, d, e of a window (the window spans 4 * gap + 1 frames). Default 2. */
   gap?: number;
-  /** Frames between the starts of consecutive windows. Default 2. */
+  /** Frames between the starts of consecutive candidate windows. Default 1 (with `topFraction` 0.5, about one tuple per two frames of a video). */
   stride?: number;
   /**
-   * Windows whose motion (mean absolute difference between frames b and d, in [0, 1]) is below this are dropped,
-   * as Shuffle and Learn prefers high-motion windows: a still window has no order to verify. Default 0.01.
+   * Keep a window when its motion ranks in this top fraction of the windows of its video so far (`preferMotion`):
+   * Shuffle and Learn samples its tuples from high-motion windows, since order cannot be told in a still one.
+   * Default 0.5.
    */
+  topFraction?: number;
+  /** Windows whose motion (`motionScore` of a..e, in [0, 1]) is below this are dropped whatever their rank. Default 0.01. */
   minMotion?: number;
   /** Fraction of negative (shuffled) tuples. Default 0.5. */
   negativeFraction?: number;
@@ -25,9 +32,7 @@ export interface OrderSamplerOptions {
 
 /** Mean absolute difference of two frames' pixels, in [0, 1]. */
 export function frameDifference(a: Frame, b: Frame): number {
-  let sum = 0;
-  for (let i = 0; i < a.data.length; i++) sum += Math.abs(a.data[i]! - b.data[i]!);
-  return sum / (a.data.length * 255);
+  return motionScore([a, b]);
 }
 
 /**
@@ -48,54 +53,61 @@ export function orderTuple(
 }
 
 /**
- * The sampler: keeps the last `4 * gap + 1` frames of the current video (memory bounded by the window),
- * and every `stride` frames emits one tuple from the window if it moves enough. A change of `frame.source`
- * starts a new window, so no tuple mixes two videos.
+ * The sampler: windows of five frames a..e, `gap` frames apart, inside one scene of one video (`detectSceneCuts`,
+ * then `windowFrames`: a cut would look like motion), one starting every `stride` frames; each window's motion is
+ * scored (`scoreMotion`, mean absolute difference of consecutive picks, in place of the paper's optical flow) and
+ * `preferMotion` keeps those in the top `topFraction` of their video so far; each kept window gives one tuple
+ * (`orderTuple`). Memory: one window and `preferMotion`'s reservoir of scores.
+ *
+ * @example
+ * frames$.pipe(sampleFrameOrder({ rng: new Rng(1) }, { gap: 2, topFraction: 0.5 }));
  */
 export function sampleFrameOrder(
   context: SamplerContext,
   options: OrderSamplerOptions = {},
 ): OperatorFunction<Frame, Sample> {
-  const { gap, stride, minMotion, negativeFraction } = validateOrderOptions(options);
-  const span = 4 * gap + 1;
-  return (frames: Observable<Frame>) =>
-    defer(() => {
-      let recent: Frame[] = [];
-      let sinceLast = 0;
-      return frames.pipe(
-        mergeMap((frame): Sample[] => {
-          if (recent.length > 0 && recent[0]!.source !== frame.source) {
-            recent = [];
-            sinceLast = 0;
-          }
-          recent.push(frame);
-          if (recent.length > span) recent.shift();
-          if (recent.length < span || sinceLast++ % stride !== 0) return [];
-          const window = [0, 1, 2, 3, 4].map((k) => recent[k * gap]!);
-          if (frameDifference(window[1]!, window[3]!) < minMotion) return [];
-          const tuple = orderTuple(window, context.rng, negativeFraction);
-          return [
-            { inputs: tuple.frames.map(frameToFloat), label: Float32Array.of(tuple.label), source: frame.source },
-          ];
-        }),
-      );
-    });
+  const { gap, stride, topFraction, minMotion, negativeFraction } = validateOrderOptions(options);
+  const { rng } = context;
+  return pipe(
+    detectSceneCuts(),
+    windowFrames({ size: 5, step: gap, stride, withinScene: true }),
+    scoreMotion(),
+    preferMotion({ rng, topFraction, minScore: minMotion }),
+    map(({ frames: window }): Sample => {
+      const tuple = orderTuple(window, rng, negativeFraction);
+      return { inputs: tuple.frames.map(frameToFloat), label: Float32Array.of(tuple.label), source: window[0]!.source };
+    }),
+  );
 }
 
 function validateOrderOptions(options: OrderSamplerOptions): Required<OrderSamplerOptions> {
-  const { gap = 2, stride = 2, minMotion = 0.01, negativeFraction = 0.5 } = options;
+  const { gap = 2, stride = 1, topFraction = 0.5, minMotion = 0.01, negativeFraction = 0.5 } = options;
   if (!Number.isInteger(gap) || gap < 1) throw new OptionError('gap', gap, 'a positive integer (frames between picks)');
   if (!Number.isInteger(stride) || stride < 1) throw new OptionError('stride', stride, 'a positive integer');
+  if (!(topFraction > 0 && topFraction <= 1))
+    throw new OptionError('topFraction', topFraction, 'a number in (0, 1] (1 keeps every window above minMotion)');
   if (!(minMotion >= 0 && minMotion < 1)) throw new OptionError('minMotion', minMotion, 'a number in [0, 1)');
   if (!(negativeFraction > 0 && negativeFraction < 1))
     throw new OptionError('negativeFraction', negativeFraction, 'a number in (0, 1)');
-  return { gap, stride, minMotion, negativeFraction };
+  return { gap, stride, topFraction, minMotion, negativeFraction };
 }
 
 /**
  * Frame order verification (Shuffle and Learn, Misra, Zitnick and Hebert, ECCV 2016): is this tuple of three
  * frames in temporal order (forwards or backwards)? The shared encoder embeds each frame (siamese); the head
  * reads the concatenated features `[batch, 3 * featureSize]` and outputs one logit `[batch, 1]`.
+ *
+ * The paper: five frames a < b < c < d < e are sampled from windows of high motion (frames weighted by their
+ * coarse optical-flow magnitude); (b, c, d) and (d, c, b) are positives, (b, a, d) and (b, e, d) (and reversed)
+ * negatives; an AlexNet triplet siamese network with a concatenating classifier, cross-entropy.
+ *
+ * This: windows of five frames `gap` apart (default 2) inside one scene; motion is the mean absolute pixel
+ * difference of consecutive picks (`motionScore`), and `preferMotion` keeps a window when it ranks in the top half
+ * of its video's windows so far (and moves at all); tuples as the paper, negatives half of them. Differences, and
+ * why: pixel difference stands in for optical flow (no flow library; both are large where things move, though a
+ * global brightness change counts as motion here); picks are evenly spaced in the window rather than drawn at
+ * random within it; windows are ranked within their video as it streams (a whole video's ranking would need it
+ * decoded first).
  *
  * @example
  * const samples$ = decodeFrames('clip.mp4', { width: 64, height: 64 }).pipe(orderVerification.sampler({ rng: new Rng(1) }));

@@ -1,27 +1,30 @@
 import { defer, mergeMap, type Observable, type OperatorFunction } from 'rxjs';
 import { detectSceneCuts } from '../../pipeline/detectSceneCuts.ts';
-import { OptionError } from '../../core/errors.ts';
+import { OptionError, TaskSamplesError } from '../../core/errors.ts';
 import type { Frame } from '../../pipeline/frame.ts';
 import { cropResize } from '../../pipeline/multiView.ts';
 import type { Rng } from '../../core/rng.ts';
 import { windowFrames } from '../../pipeline/windowFrames.ts';
-import { tripletSample, tripletTask } from '../contrastive/tripletTask.ts';
-import type { SamplerContext } from '../task.ts';
+import { tripletSampleWithVideos, tripletTask, type BatchNegativesOptions } from '../contrastive/tripletTask.ts';
+import type { PretextTask, SamplerContext } from '../task.ts';
 import type { Sample } from '../../pipeline/sample.ts';
 
 /** Options of the patch-tracking sampler. */
 export interface TrackPatchesOptions {
   /** Side of a square patch as a fraction of the frame's shorter side, in (0, 1). Default 0.5. */
   patchFraction?: number;
-  /** Frames a patch is tracked over (the positive is the patch in the last one). Default 4. */
+  /**
+   * Frames a patch is tracked over (the positive is the patch in the last one), at the pipeline's frame rate.
+   * Default 30, as the paper (about a second of 25-30 fps video; with `--fps 12` it spans 2.5 s).
+   */
   trackLength?: number;
   /** Block-matching search radius in pixels, per frame. Default 6. */
   searchRadius?: number;
-  /** Frames between the starts of consecutive tracks. Default 4. */
+  /** Frames between the starts of consecutive tracks (tracks overlap when below `trackLength`). Default 6. */
   stride?: number;
   /** Tracks whose start patch moves less than this (mean absolute difference in [0, 1]) are dropped. Default 0.02. */
   minMotion?: number;
-  /** Patches of earlier tracks kept as negative candidates. Default 32. */
+  /** Patches of earlier tracks (both ends, every video) kept as negative candidates, a uniform reservoir. Default 64. */
   bankSize?: number;
 }
 
@@ -120,26 +123,47 @@ export function trackPatch(
   return track;
 }
 
+/** Patches of earlier tracks (both ends): a uniform reservoir over every video, shared by the per-video instances. */
+interface PatchBank {
+  patches: Frame[];
+  /** Patches offered so far (the reservoir's count). */
+  seen: number;
+}
+
 /**
  * The tracking sampler (Wang and Gupta, ICCV 2015): in each window of `trackLength` frames inside one scene,
  * the most-moving patch of the first two frames is tracked by block matching to the last frame; the first and
- * the last patch are the anchor and positive (the same thing, seen later), and a patch of an earlier track of
- * another video is the negative. Patches are cut and resized to the frame shape (the shared encoder has one
- * input shape), so a patch fills the encoder's input as a zoomed-in view. Memory: `bankSize` patches plus one
- * window. Windows before any other video's track has been seen give no sample.
+ * the last patch are the anchor and positive (the same thing, seen later), and a patch of a track of another
+ * video (its first or last) is the negative. Patches are cut and resized to the frame shape (the shared encoder has one
+ * input shape), so a patch fills the encoder's input as a zoomed-in view. Samples carry their videos
+ * (`tripletSampleWithVideos`) for the task's negatives mined from the batch.
  *
+ * The negatives' bank is `context.shared` when a run gives one (`videoSamples`: one instance per video, fed in one
+ * seeded order, so each draws from the others' patches reproducibly), else the instance's own (one stream holding
+ * several videos, as in tests). Windows before any other video's patch is in the bank give no sample. Memory:
+ * `bankSize` patches plus one window per instance.
+ *
+ * @throws TaskSamplesError when `context.inputs` holds fewer than two videos: there would be no negative.
  * @example
- * frames$.pipe(sampleTrackedPatches({ rng: new Rng(1) }, { trackLength: 4, searchRadius: 6 }));
+ * frames$.pipe(sampleTrackedPatches({ rng: new Rng(1) }, { trackLength: 30, searchRadius: 6 }));
  */
 export function sampleTrackedPatches(
   context: SamplerContext,
   options: TrackPatchesOptions = {},
 ): OperatorFunction<Frame, Sample> {
   const { patchFraction, trackLength, searchRadius, stride, minMotion, bankSize } = validateTrackOptions(options);
+  if (context.inputs && context.inputs.length < 2) {
+    throw new TaskSamplesError(
+      'tracking',
+      context.inputs,
+      'needs at least 2 videos (its negatives are patches of other videos)',
+      'give --video more files',
+    );
+  }
   const { rng } = context;
   return (frames: Observable<Frame>) =>
     defer(() => {
-      const bank: Frame[] = [];
+      const bank = bankOf(context);
       return frames.pipe(
         detectSceneCuts(),
         windowFrames({ size: trackLength, stride, withinScene: true }),
@@ -152,24 +176,45 @@ export function sampleTrackedPatches(
           const cut = (f: Frame, p: PatchPosition): Frame => ({ ...f, data: cropResize(f, [p.x, p.y, side, side]) });
           const anchor = cut(first, start);
           const positive = cut(window[window.length - 1]!, track[track.length - 1]!);
-          const others = bank.filter((patch) => patch.source !== first.source);
-          bank.push(anchor);
-          if (bank.length > bankSize) bank.splice(rng.int(bank.length), 1);
+          const others = bank.patches.filter((patch) => patch.source !== first.source);
+          // Both ends of the track, as the paper's batch negatives are both patches of other pairs: a bank of start
+          // patches alone would share with each anchor what every start patch has (the object at the motion's tail).
+          remember(bank, anchor, bankSize, rng);
+          remember(bank, positive, bankSize, rng);
           if (others.length === 0) return [];
-          return [tripletSample({ anchor, positive, negative: others[rng.int(others.length)]! })];
+          return [tripletSampleWithVideos({ anchor, positive, negative: others[rng.int(others.length)]! })];
         }),
       );
     });
 }
 
+function bankOf(context: SamplerContext): PatchBank {
+  const key = 'tracking:patches';
+  const found = context.shared?.get(key) as PatchBank | undefined;
+  if (found) return found;
+  const bank: PatchBank = { patches: [], seen: 0 };
+  context.shared?.set(key, bank);
+  return bank;
+}
+
+/** Reservoir sampling: after `seen` offers, every offered patch is in the bank with the same probability. */
+function remember(bank: PatchBank, patch: Frame, size: number, rng: Rng): void {
+  bank.seen++;
+  if (bank.patches.length < size) bank.patches.push(patch);
+  else {
+    const j = rng.int(bank.seen);
+    if (j < size) bank.patches[j] = patch;
+  }
+}
+
 function validateTrackOptions(options: TrackPatchesOptions): Required<TrackPatchesOptions> {
   const {
     patchFraction = 0.5,
-    trackLength = 4,
+    trackLength = 30,
     searchRadius = 6,
-    stride = 4,
+    stride = 6,
     minMotion = 0.02,
-    bankSize = 32,
+    bankSize = 64,
   } = options;
   if (!(patchFraction > 0 && patchFraction < 1))
     throw new OptionError('patchFraction', patchFraction, 'a fraction in (0, 1) of the frame side');
@@ -186,15 +231,50 @@ function validateTrackOptions(options: TrackPatchesOptions): Required<TrackPatch
   return { patchFraction, trackLength, searchRadius, stride, minMotion, bankSize };
 }
 
+/** Options of a tracking task (see `trackingTask`). */
+export interface TrackingTaskOptions {
+  /** The sampler's options. */
+  sampler?: TrackPatchesOptions;
+  /** Negatives from the batch. Default: 4 per pair, random for the first 100 steps, then the hardest. */
+  batchNegatives?: BatchNegativesOptions;
+  /** Margin of the ranking loss in cosine distance `1 - cos`. Default 0.5, the paper's M. */
+  margin?: number;
+}
+
 /**
- * Unsupervised learning of visual representations by tracking patches (Wang and Gupta, ICCV 2015): a moving
- * patch and the same patch tracked a few frames later embed close together, patches of other videos far away;
- * triplet ranking loss. Patches are resized to the frame shape to share the encoder with the other tasks.
+ * Unsupervised learning of visual representations by tracking patches (Wang and Gupta, ICCV 2015).
+ *
+ * The paper: patches that move (SURF points with IDT motion) are tracked by KCF over 30 frames; the first and last
+ * patch of a track should embed closer than the first and a patch of another video. A siamese-triplet AlexNet
+ * embeds 227 x 227 patches; the loss is `max(0, D(a, p) - D(a, n) + M)` with `D = 1 - cos` and M = 0.5. Negatives
+ * are random at first; after a warm-up, for each pair the K negatives of the mini-batch with the highest loss (the
+ * released code takes K = 4 of the batch's patches of other videos).
+ *
+ * This: the most-moving patch (pixel difference of the first two frames, summed-area table) is tracked by block
+ * matching over `trackLength` (30) frames inside one scene; anchor and positive as the paper, plus one random
+ * patch of another video per sample. The loss is the paper's (cosine distance, M = 0.5) on K = 4 negatives per
+ * pair from the batch's patches of other videos: random for the first 100 steps, then the hardest (nearest the
+ * anchor). The logged accuracy ranks each pair against its own random negative (chance 0.5).
+ *
+ * Differences, and why: block matching stands in for KCF (no tracker library; on short, small frames it follows
+ * the moving shape, see its test); pixel difference stands in for IDT motion; patches are resized to the frame
+ * shape so that the one shared encoder sees them (the paper's network is trained on patches alone); the warm-up
+ * is counted in steps (our runs are minutes, not the paper's epochs over 100K videos).
+ *
+ * @example
+ * const mined = trackingTask({ batchNegatives: { negatives: 4, warmupSteps: 20 } });
  */
-export const trackPatches = tripletTask<Frame>({
-  name: 'tracking',
-  family: 'temporal',
-  paper: 'Wang, Gupta. Unsupervised Learning of Visual Representations using Videos. ICCV 2015',
-  sampler: (context) => sampleTrackedPatches(context),
-  margin: 0.5,
-});
+export function trackingTask(options: TrackingTaskOptions = {}): PretextTask<Frame> {
+  return tripletTask<Frame>({
+    name: 'tracking',
+    family: 'temporal',
+    paper: 'Wang, Gupta. Unsupervised Learning of Visual Representations using Videos. ICCV 2015',
+    sampler: (context) => sampleTrackedPatches(context, options.sampler),
+    margin: options.margin ?? 0.5,
+    distance: 'cosine',
+    batchNegatives: options.batchNegatives ?? { negatives: 4, warmupSteps: 100 },
+  });
+}
+
+/** The tracking task as the registry holds it (see `trackingTask`). */
+export const trackPatches = trackingTask();
