@@ -10,11 +10,13 @@ import { splitLabelled } from '../evaluation/splitLabelled.ts';
 import type { FrameFormat } from '../pipeline/frameFormat.ts';
 import { probeVideo } from '../pipeline/probeVideo.ts';
 import { pretrainVideo } from '../recipes/pretrainVideo.ts';
-import { taskReading, tasksReading, type TaskName } from '../tasks/registry.ts';
+import { TASKS, tasksReading, type TaskName } from '../tasks/registry.ts';
+import type { PretextTask } from '../tasks/task.ts';
+import type { Frame } from '../pipeline/frame.ts';
 
 /** Options of {@link benchVideoTasks}. */
 export interface VideoTasksBenchOptions {
-  /** Tasks to run. Default: every task of the registry that reads frames (env BENCH_TASKS). */
+  /** Tasks to run. Default: every task of the registry that reads frames or views (env BENCH_TASKS). */
   tasks?: TaskName[];
   /** Seeds of pretraining (weights, samplers) and of the probe's split; mean and spread are over them. Default 1,2,3 (env BENCH_SEEDS). */
   seeds?: number[];
@@ -75,7 +77,7 @@ const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
  */
 export async function benchVideoTasks(options: VideoTasksBenchOptions = {}): Promise<VideoTaskRow[]> {
   const {
-    tasks = (process.env.BENCH_TASKS?.split(',') as TaskName[] | undefined) ?? tasksReading('frames'),
+    tasks = (process.env.BENCH_TASKS?.split(',') as TaskName[] | undefined) ?? tasksReading('frames', 'views'),
     seeds = process.env.BENCH_SEEDS?.split(',').map(Number) ?? [1, 2, 3],
     steps = Number(process.env.BENCH_STEPS ?? 150),
     batchSize = 16,
@@ -118,7 +120,10 @@ export async function benchVideoTasks(options: VideoTasksBenchOptions = {}): Pro
       if (real) {
         const run = await pretrainVideo({ ...common, encoder, videos: real.train });
         realSteps = run.steps;
-        const task = taskReading(name, 'frames').configure({ itemShape: [size, size, 3] });
+        // A view task (tcn) reads single frames as one-camera moments: single-view, as `pretrain --video` runs it.
+        const task = (TASKS[name] as PretextTask<never> as PretextTask<Frame>).configure({
+          itemShape: [size, size, 3],
+        });
         const result = await evaluateTask(task, run.encoder, run.parts[name]!, real.heldOut, format, { seed });
         heldOutSamples = result.samples;
         pretextHeldOut = result.samples > 0 ? result.accuracy : null;
