@@ -36,3 +36,26 @@ export class Valve {
     };
   }
 }
+
+/**
+ * A valve open only while both `a` and `b` (if given) are: a decoder pauses for its lane (or a camera for the
+ * alignment of its group) and for the consumer.
+ */
+export function bothOpen(a: Valve, b: Valve | undefined): Valve {
+  if (!b) return a;
+  return new (class extends Valve {
+    override get isOpen(): boolean {
+      return a.isOpen && b.isOpen;
+    }
+    override onOpen(wake: () => void): () => void {
+      let cancel = (): void => {};
+      const check = (): void => {
+        if (!a.isOpen) cancel = a.onOpen(check);
+        else if (!b.isOpen) cancel = b.onOpen(check);
+        else wake();
+      };
+      check();
+      return () => cancel();
+    }
+  })();
+}

@@ -22,7 +22,7 @@ import { shuffleBuffer } from '../core/shuffleBuffer.ts';
 import { liveFrames, type LiveSourceOptions } from './liveSource.ts';
 import { isStreamInput } from './probeVideo.ts';
 import type { Rng } from '../core/rng.ts';
-import { Valve } from '../core/valve.ts';
+import { Valve, bothOpen } from '../core/valve.ts';
 import { decodeOptionsOf, type FrameFormat } from './frameFormat.ts';
 
 /**
@@ -226,24 +226,4 @@ export function aborted(signal: AbortSignal): Observable<void> {
     else signal.addEventListener('abort', fire, { once: true });
     return () => signal.removeEventListener('abort', fire);
   });
-}
-
-/** A valve open only while both `a` and `b` (if given) are: a decoder pauses for its lane and for the consumer. */
-function bothOpen(a: Valve, b: Valve | undefined): Valve {
-  if (!b) return a;
-  return new (class extends Valve {
-    override get isOpen(): boolean {
-      return a.isOpen && b.isOpen;
-    }
-    override onOpen(wake: () => void): () => void {
-      let cancel = (): void => {};
-      const check = (): void => {
-        if (!a.isOpen) cancel = a.onOpen(check);
-        else if (!b.isOpen) cancel = b.onOpen(check);
-        else wake();
-      };
-      check();
-      return () => cancel();
-    }
-  })();
 }

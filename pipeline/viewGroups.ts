@@ -1,7 +1,7 @@
 import { catchError, concat, defer, EMPTY, type Observable, type OperatorFunction, throwError } from 'rxjs';
 import { NoVideoStreamError, OptionError, VideoDecodeError, VideoNotFoundError } from '../core/errors.ts';
 import type { Rng } from '../core/rng.ts';
-import { Valve } from '../core/valve.ts';
+import { Valve, bothOpen } from '../core/valve.ts';
 import { decodeFrames } from './decodeFrames.ts';
 import type { Frame } from './frame.ts';
 import { decodeOptionsOf, type FrameFormat } from './frameFormat.ts';
@@ -189,24 +189,4 @@ export function viewGroupMix<T>(
     ),
   );
   return interleave(sources, { rng: rng.fork(), valves, bufferSize: options.bufferSize });
-}
-
-/** A valve open only while both `a` and `b` (if given) are: a camera pauses for the alignment and for the consumer. */
-function bothOpen(a: Valve, b: Valve | undefined): Valve {
-  if (!b) return a;
-  return new (class extends Valve {
-    override get isOpen(): boolean {
-      return a.isOpen && b.isOpen;
-    }
-    override onOpen(wake: () => void): () => void {
-      let cancel = (): void => {};
-      const check = (): void => {
-        if (!a.isOpen) cancel = a.onOpen(check);
-        else if (!b.isOpen) cancel = b.onOpen(check);
-        else wake();
-      };
-      check();
-      return () => cancel();
-    }
-  })();
 }
