@@ -26,7 +26,6 @@ import {
   textTaskSamples,
   type TextSampleSummary,
 } from './textTasks.ts';
-import type { PretextTask } from '../tasks/task.ts';
 import { resolveTextTaskConfig } from '../tasks/text/textTaskConfig.ts';
 import type { TextTaskConfig } from '../tasks/text/textTaskConfig.ts';
 import { trainCorpusTokenizer, type CorpusTokenizerOptions } from './corpusTokenizer.ts';
@@ -160,7 +159,7 @@ export async function pretrainText(options: TextPretrainOptions): Promise<TextPr
         options.shards
           ? shardSamples(options.shards, name, { valve })
           : textTaskSamples(made, tokenizer, options, rng, valve)
-      ).pipe(tallies.count(made.task as PretextTask<never>), shuffle);
+      ).pipe(tallies.count(made.task), shuffle);
     };
     return { task: made.task, weight, samples };
   });

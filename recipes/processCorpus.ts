@@ -19,7 +19,6 @@ import {
   TextSampleTallies,
   type TextSampleSummary,
 } from './textTasks.ts';
-import type { PretextTask } from '../tasks/task.ts';
 import { resolveTextTaskConfig } from '../tasks/text/textTaskConfig.ts';
 import type { TextTaskConfig } from '../tasks/text/textTaskConfig.ts';
 import { readFile, mkdir, copyFile, unlink, readdir } from 'node:fs/promises';
@@ -107,7 +106,7 @@ export async function processCorpus(options: ProcessCorpusOptions): Promise<Proc
     return defer(() =>
       textTaskSamples(task, tokenizer, options, new Rng(manifest.seed * 7919 + k * 104729), valve),
     ).pipe(
-      tallies.count(task.task as PretextTask<never>),
+      tallies.count(task.task),
       map((sample) => sampleLine(name, sample)),
     );
   });

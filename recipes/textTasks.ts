@@ -122,7 +122,7 @@ export class TextSampleTallies {
   }
 
   /** An operator that counts the samples passing through it for `task`. */
-  count(task: PretextTask<never>): MonoTypeOperatorFunction<Sample> {
+  count(task: Pick<PretextTask, 'name' | 'tally'>): MonoTypeOperatorFunction<Sample> {
     let entry = this.#tasks.get(task.name);
     if (!entry) this.#tasks.set(task.name, (entry = { emitted: 0, tally: task.tally?.() }));
     const counted = entry;

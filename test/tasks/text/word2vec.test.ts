@@ -19,12 +19,15 @@ import {
 } from '../../../tasks/text/word2vec.ts';
 import { skipgram } from '../../../tasks/text/skipgram.ts';
 import type { TokenizedSentence } from '../../../text/tokenizedSentence.ts';
+import type { Sample } from '../../../pipeline/sample.ts';
+import { heldOutMetric, permuteTokens } from './_heldOut.ts';
 import { WordVocab } from '../../../text/tokenizers/WordVocab.ts';
 import { buildTextEncoder } from '../../../models/textEncoder.ts';
 import { WORDS, lookup, mean, proceduralSentences, topicOf } from './_corpus.ts';
 
 test.before(() => selectBackend({ backend: 'wasm', log: () => {} }));
 const sentences = proceduralSentences(300, 1);
+const heldOut = proceduralSentences(100, 31);
 const vocabSize = WORDS.length;
 
 test('the negative-sampling loss equals a naive per-element reference', (t) => {
@@ -213,37 +216,64 @@ test('options are checked when a task is made', (t) => {
   t.throws(() => createCbowTask({ vocabSize: 10, counts: [1, 2] }), { instanceOf: OptionError, message: /counts/ });
 });
 
+/**
+ * The rank-accuracy bar of word2vec on samples: chance (1 / (1 + K)), or the context-free strategy that picks the
+ * candidate of highest corpus count (ties to the positive), whichever is higher: positives follow the subsampled
+ * unigram distribution and negatives unigram^0.75, so frequency alone could beat chance.
+ */
+function rankBaseline(samples: Sample[], input: number, counts: ArrayLike<number>): number {
+  let right = 0;
+  for (const s of samples) {
+    const targets = s.inputs[input]!;
+    if (targets.subarray(1).every((id) => counts[id]! <= counts[targets[0]!]!)) right++;
+  }
+  return Math.max(1 / samples[0]!.inputs[input]!.length, right / samples.length);
+}
+
+/** Trains a word2vec task on the procedural corpus (or its tokens permuted: the broken control), scores it held out. */
+async function trainAndScore(make: typeof createSkipgramTask, broken: boolean) {
+  const items = broken ? permuteTokens(sentences, 7) : sentences;
+  // Permuting keeps every count: the control differs in co-occurrence alone.
+  const counts = countTokens(items, vocabSize);
+  const task = make({ vocabSize, embeddingSize: 16, window: 3, negatives: 4, subsample: 1e-2, counts });
+  const encoder = buildTextEncoder({ vocabSize, maxLength: 8, embeddingSize: 16, hiddenSize: 8, seed: 1 });
+  const losses: number[] = [];
+  const result = await train({
+    encoder,
+    itemShape: [8],
+    tasks: [{ task, samples: (_e, _v, rng) => from(items).pipe(task.sampler({ rng })) }],
+    steps: 300,
+    batchSize: 64,
+    learningRate: 1e-2,
+    seed: 5,
+    onStep: (m) => losses.push(m.loss),
+  });
+  const { accuracy, batches } = await heldOutMetric(task, encoder, result.parts[task.name]!, heldOut, [8], 64);
+  const baseline = rankBaseline(batches.flat(), task.name === 'skipgram' ? 1 : 2, counts);
+  const shared = ['ship', 'bread', 'horse', 'star'].map(
+    (w) => nearestWords(encoder, lookup, w, 5).filter((n) => topicOf(n.word) === topicOf(w)).length,
+  );
+  Object.values(result.heads).forEach((h) => h.dispose());
+  encoder.dispose();
+  return { accuracy, baseline, shared, first: mean(losses.slice(0, 20)), last: mean(losses.slice(-30)) };
+}
+
 for (const make of [createSkipgramTask, createCbowTask]) {
   test.serial(
-    `${make === createSkipgramTask ? 'skip-gram' : 'CBOW'} learns: loss falls, the positive outranks negatives, topic words are neighbours`,
+    `${make === createSkipgramTask ? 'skip-gram' : 'CBOW'} learns: held-out rank accuracy beats its baseline by 0.15, topic words are neighbours; permuted tokens do not`,
     async (t) => {
-      const counts = countTokens(sentences, vocabSize);
-      const task = make({ vocabSize, embeddingSize: 16, window: 3, negatives: 4, subsample: 1e-2, counts });
       const before = tf.memory().numTensors;
-      const encoder = buildTextEncoder({ vocabSize, maxLength: 8, embeddingSize: 16, hiddenSize: 8, seed: 1 });
-      const losses: number[] = [];
-      const accuracies: number[] = [];
-      const result = await train({
-        encoder,
-        itemShape: [8],
-        tasks: [{ task, samples: (_e, _v, rng) => from(sentences).pipe(task.sampler({ rng })) }],
-        steps: 300,
-        batchSize: 64,
-        learningRate: 1e-2,
-        seed: 5,
-        onStep: (m) => (losses.push(m.loss), accuracies.push(m.tasks[task.name]!.accuracy)),
-      });
-      Object.values(result.heads).forEach((h) => h.dispose());
-      const [first, last] = [mean(losses.slice(0, 20)), mean(losses.slice(-30))];
-      t.true(last < first * 0.8, `loss ${first.toFixed(3)} -> ${last.toFixed(3)}`);
-      t.log(`loss ${first.toFixed(3)} -> ${last.toFixed(3)}, rank accuracy ${mean(accuracies.slice(-30)).toFixed(3)}`);
-      t.true(mean(accuracies.slice(-30)) > 0.4, `rank accuracy ${mean(accuracies.slice(-30)).toFixed(3)} (chance 0.2)`);
-      const shared = ['ship', 'bread', 'horse', 'star'].map(
-        (w) => nearestWords(encoder, lookup, w, 5).filter((n) => topicOf(n.word) === topicOf(w)).length,
+      const margin = 0.15;
+      const real = await trainAndScore(make, false);
+      const control = await trainAndScore(make, true);
+      t.log(
+        `loss ${real.first.toFixed(3)} -> ${real.last.toFixed(3)}; held-out rank accuracy ${real.accuracy.toFixed(3)} vs baseline ${real.baseline.toFixed(3)} (margin ${margin}); control ${control.accuracy.toFixed(3)} vs ${control.baseline.toFixed(3)}`,
       );
-      t.log(`same-topic words among 5 nearest: ${shared.join(', ')}`);
-      t.true(mean(shared) >= 3, `same-topic words among 5 nearest: ${shared.join(', ')}`);
-      encoder.dispose();
+      t.log(`same-topic words among 5 nearest: ${real.shared.join(', ')} (control ${control.shared.join(', ')})`);
+      t.true(real.last < real.first * 0.8);
+      t.true(real.accuracy > real.baseline + margin);
+      t.true(mean(real.shared) >= 3);
+      t.false(control.accuracy > control.baseline + margin, 'the broken control must fail');
       t.is(tf.memory().numTensors, before);
     },
   );
