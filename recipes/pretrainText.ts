@@ -85,7 +85,10 @@ export interface TextPretrainResult extends TrainResult {
    * `predictions` targets, to read beside their pretext accuracy.
    */
   samples: Record<string, TextSampleSummary>;
-  /** Tokens of the corpus counted for word2vec's negatives and subsampling (absent when no task needed them). */
+  /**
+   * Tokens of the corpus counted for word2vec's negatives and subsampling, here or by the process-corpus run that
+   * wrote the shards (absent when no task needed them).
+   */
   corpusTokens?: number;
 }
 
@@ -183,7 +186,7 @@ export async function pretrainText(options: TextPretrainOptions): Promise<TextPr
     encoder,
     tokenizer,
     samples: tallies.summary(),
-    corpusTokens: tokenCounts?.reduce((a, b) => a + b, 0),
+    corpusTokens: tokenCounts ? tokenCounts.reduce((a, b) => a + b, 0) : manifest?.corpusTokens,
   };
 }
 

@@ -197,8 +197,9 @@ export function maskedLmAccuracy(labels: tf.Tensor, logits: tf.Tensor): tf.Scala
  * that token alone scores several percent, far above chance (1 / vocabSize).
  *
  * BERT masks within a Transformer's 512-token sequences of sentence pairs and ties the output softmax to the input
- * embeddings; here one sentence of at most maxLength tokens is read by a bidirectional GRU and the softmax layer is
- * the head's own, because the encoder's embedding size and the head's input size differ.
+ * embeddings; here one sentence of at most maxLength tokens is read by the shared bidirectional GRU (the small
+ * encoder every text task trains), and the softmax layer is the head's own: tying it would need a projection from
+ * the GRU's features to the embedding size, which this head does not have.
  *
  * @example
  * const task = createMlmTask({ vocabulary: vocabularyOf(tokenizer), maxLength: 32 });
