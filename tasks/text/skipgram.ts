@@ -58,7 +58,7 @@ export function sampleSkipgrams(
  * The metric is the fraction of samples whose true context word outscores all K negatives (chance 1 / (1 + K)).
  *
  * As in the paper, the noise distribution and subsampling read whole-corpus counts (`counts`; a run counts its
- * corpus and passes them through `configure`); see {@link WordSampler} for what still differs from the C code.
+ * corpus and passes them through `configure`); what still differs from the C code is listed in word2vec.ts.
  * The paper trains on billions of words with vectors of 300; runs here are small (64-d by default).
  *
  * @example
