@@ -34,6 +34,8 @@ export interface TaskRun {
   /** ROC AUC of held-out logits against labels (binary tasks; NaN otherwise). */
   auc: number;
   heldOutSamples: Sample[];
+  /** The held-out batches the metric was measured on (full batches of the run's batch size). */
+  heldOutBatches: Sample[][];
   dispose(): void;
 }
 
@@ -120,7 +122,7 @@ export async function runTask<Raw>(
       toArray(),
     ),
   );
-  const { metric, auc: heldOutAuc } = evaluate(task, encoder, head, heldOutSamples, o.batchSize, o.maxLength);
+  const { metric, auc: heldOutAuc, batches } = evaluate(task, encoder, head, heldOutSamples, o.batchSize, o.maxLength);
   console.log(
     `${task.name}: ${result.steps} steps in ${seconds.toFixed(0)} s, last train loss ${result.last?.loss.toFixed(3)}, held-out metric ${metric.toFixed(3)}`,
   );
@@ -132,6 +134,7 @@ export async function runTask<Raw>(
     metric,
     auc: heldOutAuc,
     heldOutSamples,
+    heldOutBatches: batches,
     dispose: () => (encoder.dispose(), head.dispose()),
   };
 }
@@ -143,13 +146,14 @@ export function evaluate(
   samples: Sample[],
   batchSize: number,
   maxLength: number,
-): { metric: number; auc: number } {
+): { metric: number; auc: number; batches: Sample[][] } {
   let metricSum = 0;
-  let batches = 0;
+  const batches: Sample[][] = [];
   const scores: number[] = [];
   const labels: number[] = [];
   for (let i = 0; i + batchSize <= samples.length; i += batchSize) {
-    const batch = collate(samples.slice(i, i + batchSize), task.inputShapes([maxLength]), task.labelShape([maxLength]));
+    batches.push(samples.slice(i, i + batchSize));
+    const batch = collate(batches.at(-1)!, task.inputShapes([maxLength]), task.labelShape([maxLength]));
     tf.tidy(() => {
       const predictions = task.forward(encoder, { head }, batch.inputs, false);
       metricSum += task.metric(batch.labels, predictions).dataSync()[0]!;
@@ -159,10 +163,10 @@ export function evaluate(
       }
     });
     disposeBatch(batch);
-    batches++;
   }
   return {
-    metric: metricSum / Math.max(1, batches),
+    batches,
+    metric: metricSum / Math.max(1, batches.length),
     auc:
       scores.length > 0
         ? rocAuc(
@@ -171,18 +175,4 @@ export function evaluate(
           )
         : Number.NaN,
   };
-}
-
-/** Accuracy of always guessing the most frequent masked token. */
-export function unigramBaseline(samples: Sample[], predictions: number): number {
-  const counts = new Map<number, number>();
-  let n = 0;
-  for (const s of samples) {
-    for (let k = 0; k < predictions; k++) {
-      if (s.label[predictions + k] === 0) continue;
-      counts.set(s.label[k]!, (counts.get(s.label[k]!) ?? 0) + 1);
-      n++;
-    }
-  }
-  return Math.max(0, ...counts.values()) / Math.max(1, n);
 }

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { expandInputs, parseShard, type Shard } from '../pipeline/inputs.ts';
 import { pretrainVideo } from '../recipes/pretrainVideo.ts';
-import { pretrainText } from '../recipes/pretrainText.ts';
+import { pretrainText, type TextPretrainResult } from '../recipes/pretrainText.ts';
 import { TEXT_TASKS } from '../recipes/textTasks.ts';
 import type { TextSkip } from '../text/sources.ts';
 import { OptionError, TempoError } from '../core/errors.ts';
@@ -250,9 +250,12 @@ async function pretrainTextAction(flags: PretrainFlags, command: Command): Promi
     out: flags.out,
     vocabSize: result.tokenizer.vocabSize,
     skipped,
+    samples: result.samples,
+    corpusTokens: result.corpusTokens,
   };
   if (flags.json) return console.log(JSON.stringify(summary));
   console.log(`${describeRun(result)}; encoder, heads and tokenizer in ${flags.out}`);
+  for (const line of describeSamples(result)) console.log(line);
   const skips = Object.entries(skipped)
     .map(([k, v]) => `${v} ${k}`)
     .join(', ');
@@ -291,4 +294,22 @@ function describeRun(result: TrainResult): string {
           .join(', ')}`
       : '')
   );
+}
+
+/** Lines on what the text samplers emitted: NSP's label balance, the most-frequent-token baselines, word2vec's counts. */
+function describeSamples(result: TextPretrainResult): string[] {
+  const lines: string[] = [];
+  if (result.corpusTokens !== undefined)
+    lines.push(`word2vec negatives (unigram^0.75) and subsampling from ${result.corpusTokens} counted corpus tokens`);
+  for (const [task, s] of Object.entries(result.samples)) {
+    const accuracy = result.last?.tasks[task]?.accuracy;
+    if (typeof s.positives === 'number' && typeof s.negatives === 'number')
+      lines.push(`${task}: ${s.emitted} samples emitted, ${s.positives} positive / ${s.negatives} negative`);
+    else if (typeof s.baseline === 'number')
+      lines.push(
+        `${task}: last acc ${accuracy?.toFixed(3) ?? '-'} vs most-frequent-token baseline ${s.baseline.toFixed(3)} ` +
+          `(always "${s.mostFrequentToken}", over ${s.predictions} targets of ${s.emitted} samples emitted)`,
+      );
+  }
+  return lines;
 }

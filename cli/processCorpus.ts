@@ -76,6 +76,8 @@ export function processCorpusCommand(): Command {
         written: result.written,
         reused: result.reused,
         counts: result.manifest.counts,
+        samples: result.samples,
+        corpusTokens: result.manifest.corpusTokens,
         skipped,
         seconds,
       };
@@ -91,6 +93,16 @@ export function processCorpusCommand(): Command {
           .map(([k, v]) => `${v} ${k}`)
           .join(', ');
         if (skips) console.log(`skipped: ${skips}`);
+        if (result.manifest.corpusTokens !== undefined)
+          console.log(`word2vec negatives and subsampling from ${result.manifest.corpusTokens} counted corpus tokens`);
+        for (const [task, s] of Object.entries(result.samples)) {
+          if (typeof s.positives === 'number')
+            console.log(`${task}: ${s.positives} positive / ${s.negatives} negative`);
+          else if (typeof s.baseline === 'number')
+            console.log(
+              `${task}: most-frequent-token baseline ${s.baseline.toFixed(3)} (always "${s.mostFrequentToken}")`,
+            );
+        }
       }
     });
 }

@@ -39,7 +39,7 @@ export async function evaluateTask(
  * easier test.
  */
 export async function metricOverBatches(
-  task: PretextTask<Frame>,
+  task: PretextTask<never>,
   encoder: tf.LayersModel,
   parts: TaskParts,
   batches: readonly Sample[][],

@@ -16,7 +16,16 @@ import { shuffleBuffer } from '../core/shuffleBuffer.ts';
 import { train, type RunOptions, type TrainResult } from '../training/trainer.ts';
 import type { Valve } from '../core/valve.ts';
 import type { TextSourceOptions } from '../text/sources.ts';
-import { buildTextTask, checkSources, TEXT_TASKS, textTaskSamples } from './textTasks.ts';
+import {
+  buildTextTask,
+  checkSources,
+  countCorpusTokens,
+  needTokenCounts,
+  TEXT_TASKS,
+  TextSampleTallies,
+  textTaskSamples,
+  type TextSampleSummary,
+} from './textTasks.ts';
 import { resolveTextTaskConfig } from '../tasks/text/textTaskConfig.ts';
 import type { TextTaskConfig } from '../tasks/text/textTaskConfig.ts';
 import { trainCorpusTokenizer, type CorpusTokenizerOptions } from './corpusTokenizer.ts';
@@ -65,18 +74,35 @@ export interface TextRunInfo {
   heads: string[];
 }
 
+/** What {@link pretrainText} returns. */
+export interface TextPretrainResult extends TrainResult {
+  encoder: tf.LayersModel;
+  tokenizer: Tokenizer;
+  /**
+   * Per task, the samples its sampler (or the shards) emitted in this process, over every epoch, prefetched ones
+   * included: `emitted`, and the task's tally: NSP's `positives` and `negatives`; MLM's and text-CPC's
+   * `baseline` (the accuracy of always answering the most frequent target, `mostFrequentToken`) over
+   * `predictions` targets, to read beside their pretext accuracy.
+   */
+  samples: Record<string, TextSampleSummary>;
+  /**
+   * Tokens of the corpus counted for word2vec's negatives and subsampling, here or by the process-corpus run that
+   * wrote the shards (absent when no task needed them).
+   */
+  corpusTokens?: number;
+}
+
 /**
  * Pretrains the shared text encoder (buildTextEncoder) with text and dialogue tasks on one trainer: picks or
- * trains a tokenizer (saved as `outDir/tokenizer.json`), builds each task for it, streams samples from the corpus,
- * the dialogues or process-corpus shards, and trains. Writes `run.json`, `encoder/` and each head in
+ * trains a tokenizer (saved as `outDir/tokenizer.json`), counts the corpus's tokens when a task draws words by
+ * frequency (skip-gram, CBOW: one more pass over the corpus), builds each task for them, streams samples from the
+ * corpus, the dialogues or process-corpus shards, and trains. Writes `run.json`, `encoder/` and each head in
  * `heads/<task>/` (score-dialogue reads `heads/dialogue-order/`).
  *
  * @example
  * await pretrainText({ text: ['books/'], tasks: parseTaskList('nsp,mlm'), steps: 200, batchSize: 32, outDir: 'runs/t' });
  */
-export async function pretrainText(
-  options: TextPretrainOptions,
-): Promise<TrainResult & { encoder: tf.LayersModel; tokenizer: Tokenizer }> {
+export async function pretrainText(options: TextPretrainOptions): Promise<TextPretrainResult> {
   const notText = options.tasks.filter((t) => !TEXT_TASKS.includes(t.name)).map((t) => t.name);
   if (notText.length > 0) throw new OptionError('--tasks', notText.join(','), `text tasks: ${TEXT_TASKS.join(', ')}`);
   if (options.tokenizerModel && (options.tokenizer || options.shards)) {
@@ -119,9 +145,16 @@ export async function pretrainText(
     shards: options.shards,
     heads: options.tasks.map((t) => t.name),
   };
+  if (!options.shards) for (const { name } of options.tasks) checkSources(name, options);
+  // Whole-corpus counts for word2vec's negatives and subsampling (shards hold samples drawn with them already).
+  const tokenCounts =
+    !options.shards && needTokenCounts(options.tasks.map((t) => t.name))
+      ? await countCorpusTokens(tokenizer, options)
+      : undefined;
+  const tallies = new TextSampleTallies(tokenizer);
   const encoder = buildTextEncoder(info.encoder);
   const tasks = options.tasks.map(({ name, weight }) => {
-    const made = buildTextTask(name, tokenizer, taskConfig);
+    const made = buildTextTask(name, tokenizer, taskConfig, tokenCounts);
     // The buffer's rng is forked before the sampler draws, so an epoch's order is a function of its seed (exact resume).
     const samples = (_epoch: number, valve: Valve, rng: Rng): Observable<Sample> => {
       const shuffle = shuffleBuffer<Sample>({ rng: rng.fork(), bufferSize });
@@ -129,9 +162,8 @@ export async function pretrainText(
         options.shards
           ? shardSamples(options.shards, name, { valve })
           : textTaskSamples(made, tokenizer, options, rng, valve)
-      ).pipe(shuffle);
+      ).pipe(tallies.count(made.task), shuffle);
     };
-    if (!options.shards) checkSources(name, options);
     return { task: made.task, weight, samples };
   });
   if (options.outDir) {
@@ -149,7 +181,13 @@ export async function pretrainText(
   if (options.outDir) {
     for (const [name, head] of Object.entries(result.heads)) await saveModel(head, join(options.outDir, 'heads', name));
   }
-  return { ...result, encoder, tokenizer };
+  return {
+    ...result,
+    encoder,
+    tokenizer,
+    samples: tallies.summary(),
+    corpusTokens: tokenCounts ? tokenCounts.reduce((a, b) => a + b, 0) : manifest?.corpusTokens,
+  };
 }
 
 /** The tokenizer of a run: given, the shards', the run folder's (on resume), or trained on the corpus. */

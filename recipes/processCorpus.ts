@@ -9,7 +9,16 @@ import { loadTokenizer } from '../text/tokenizers/loadTokenizer.ts';
 import type { TextSourceOptions } from '../text/sources.ts';
 import { readManifestFile, manifestNames, type ShardEntry, type ShardManifest } from './shards.ts';
 import { valveValues } from '../core/asyncValues.ts';
-import { textTaskSamples, buildTextTask, TEXT_TASKS, checkSources } from './textTasks.ts';
+import {
+  textTaskSamples,
+  buildTextTask,
+  TEXT_TASKS,
+  checkSources,
+  countCorpusTokens,
+  needTokenCounts,
+  TextSampleTallies,
+  type TextSampleSummary,
+} from './textTasks.ts';
 import { resolveTextTaskConfig } from '../tasks/text/textTaskConfig.ts';
 import type { TextTaskConfig } from '../tasks/text/textTaskConfig.ts';
 import { readFile, mkdir, copyFile, unlink, readdir } from 'node:fs/promises';
@@ -36,6 +45,8 @@ export interface ProcessCorpusOptions extends TextSourceOptions {
   level?: number;
   /** Called after each shard is written (or found already written by an earlier run). */
   onShard?: (entry: ShardEntry, reused: boolean) => void;
+  /** Stops the token count that word2vec tasks need before sampling (it then fails with StoppedError). */
+  signal?: AbortSignal;
 }
 
 /** What {@link processCorpus} returns. */
@@ -47,6 +58,11 @@ export interface ProcessCorpusResult {
   reused: number;
   /** Uncompressed JSONL bytes produced (written or reused). */
   jsonBytes: number;
+  /**
+   * Per task, the samples this call produced (written or reused; empty when an earlier run had finished): `emitted`,
+   * NSP's `positives` / `negatives`, MLM's and text-CPC's most-frequent-token `baseline`.
+   */
+  samples: Record<string, TextSampleSummary>;
 }
 
 /**
@@ -55,7 +71,8 @@ export interface ProcessCorpusResult {
  * shard, seed, tokenizer hash, options). Deterministic: gzip is run with a fixed level and a zero mtime, and the
  * samplers are seeded, so the same seed gives the same bytes. Each shard and the manifest are written atomically;
  * a rerun after a kill regenerates the same sample stream but keeps shards the manifest lists as finished (checked
- * by hash) instead of writing them again. With `shard: {index, count}`, the worker takes every count-th
+ * by hash) instead of writing them again. Tasks that draw words by corpus frequency (skip-gram, CBOW) get the
+ * counts of a first pass over the whole corpus (every worker's part, so all workers share one distribution). With `shard: {index, count}`, the worker takes every count-th
  * paragraph or dialogue and names its files `shard-<i>-of-<N>-00000.jsonl.gz` and `manifest-<i>-of-<N>.json`.
  *
  * @example
@@ -73,16 +90,25 @@ export async function processCorpus(options: ProcessCorpusOptions): Promise<Proc
     );
   }
   const done = previous?.shards ?? [];
-  const result: ProcessCorpusResult = { manifest, written: 0, reused: 0, jsonBytes: 0 };
+  const result: ProcessCorpusResult = { manifest, written: 0, reused: 0, jsonBytes: 0, samples: {} };
   if (previous?.complete) return { ...result, manifest: previous, reused: previous.shards.length };
   await removeStaleTemps(options.outDir);
   const tokenizer = await loadTokenizer(join(options.outDir, manifest.tokenizer.file));
+  // Whole-corpus counts (every worker's part) for word2vec's negatives and subsampling.
+  const tokenCounts = needTokenCounts(manifest.options.tasks)
+    ? await countCorpusTokens(tokenizer, { ...options, signal: options.signal })
+    : undefined;
+  if (tokenCounts) manifest.corpusTokens = tokenCounts.reduce((a, b) => a + b, 0);
+  const tallies = new TextSampleTallies(tokenizer);
   const valve = new Valve();
   const streams = manifest.options.tasks.map((name, k) => {
-    const task = buildTextTask(name, tokenizer, manifest.taskConfig);
+    const task = buildTextTask(name, tokenizer, manifest.taskConfig, tokenCounts);
     return defer(() =>
       textTaskSamples(task, tokenizer, options, new Rng(manifest.seed * 7919 + k * 104729), valve),
-    ).pipe(map((sample) => sampleLine(name, sample)));
+    ).pipe(
+      tallies.count(task.task),
+      map((sample) => sampleLine(name, sample)),
+    );
   });
   let lines: string[] = [];
   let tasks: Record<string, number> = {};
@@ -110,7 +136,7 @@ export async function processCorpus(options: ProcessCorpusOptions): Promise<Proc
   await flush();
   manifest.complete = true;
   await writeJson(join(options.outDir, names.manifest), manifest);
-  return result;
+  return { ...result, samples: tallies.summary() };
 }
 
 /** Validates the options, copies the tokenizer and builds an empty manifest. */

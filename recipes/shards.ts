@@ -43,6 +43,8 @@ export interface ShardManifest {
   };
   /** Samples per task over finished shards. */
   counts: Record<string, number>;
+  /** Tokens of the whole corpus counted for word2vec's negatives and subsampling (absent when no task needed them). */
+  corpusTokens?: number;
   shards: ShardEntry[];
 }
 

@@ -39,6 +39,20 @@ export interface TaskSetup {
   readonly tokenizer?: Tokenizer;
   /** Sequence length, dialogue window and embedding size of text tasks. */
   readonly text?: TextTaskConfig;
+  /**
+   * The corpus's count of each token id (length: the tokenizer's vocabSize), for tasks that draw words by their
+   * frequency (word2vec's negatives and subsampling). A text run counts the corpus for tasks whose
+   * `needsTokenCounts` is set.
+   */
+  readonly tokenCounts?: ArrayLike<number>;
+}
+
+/** Counts kept over the samples a task's sampler emitted: what a run summary reports beside the pretext metric. */
+export interface SampleTally {
+  /** Counts one emitted sample. */
+  add(sample: Sample): void;
+  /** The figures so far (label balance, a trivial baseline), JSON-ready. */
+  summary(): Record<string, number>;
 }
 
 /**
@@ -91,6 +105,8 @@ export interface PretextTask<Raw = unknown> {
   readonly paper: string;
   /** What the sampler reads. */
   readonly reads: ItemKind;
+  /** The sampler draws words by their corpus frequency: a run counts the corpus first (`TaskSetup.tokenCounts`). */
+  readonly needsTokenCounts?: boolean;
   /**
    * The task made for a run: text tasks take the tokenizer's ids and sizes here. Tasks that need nothing from the
    * setup return themselves.
@@ -112,6 +128,8 @@ export interface PretextTask<Raw = unknown> {
   loss(labels: tf.Tensor, predictions: tf.Tensor): tf.Scalar;
   /** Scalar pretext metric (accuracy for classification tasks), higher is better. */
   metric(labels: tf.Tensor, predictions: tf.Tensor): tf.Scalar;
+  /** A fresh tally of emitted samples (label balance, a trivial baseline) for the run summary; absent: none. */
+  tally?(): SampleTally;
 }
 
 /** Size of the shared encoder's first output `[batch, featureSize]`: what heads are built on. */

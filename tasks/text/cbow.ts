@@ -6,6 +6,7 @@ import type { Sample } from '../../pipeline/sample.ts';
 import type { TokenizedSentence } from '../../text/tokenizedSentence.ts';
 import {
   WordSampler,
+  requireCounts,
   buildContextHead,
   lookupWords,
   negativeSamplingLoss,
@@ -29,6 +30,7 @@ export function sampleCbow(
 ): OperatorFunction<TokenizedSentence, Sample> {
   const label = word2vecLabel(options.negatives);
   const width = 2 * options.window;
+  requireCounts(options);
   return (sentences: Observable<TokenizedSentence>) =>
     defer(() => {
       const words = new WordSampler(options, context.rng);
@@ -61,11 +63,14 @@ export function sampleCbow(
 
 /**
  * Continuous bag of words with negative sampling (Mikolov et al. 2013): predict the word from the mean of its
- * context words' vectors (the shared encoder's token embeddings), against K noise words. Predictions are logits
- * `[batch, 1 + K]`; the metric is the fraction whose true word outscores all negatives (chance 1 / (1 + K)).
+ * context words' vectors (the shared encoder's token embeddings), against K noise words drawn from unigram^0.75
+ * after subsampling frequent words, both from whole-corpus counts as in the paper. Predictions are logits
+ * `[batch, 1 + K]`; the metric is the fraction whose true word outscores all negatives (chance 1 / (1 + K)). The
+ * paper's CBOW reads a window of 4 words on each side; `window` here is the largest radius of the dynamic window
+ * (default 5, the C code's).
  *
  * @example
- * const task = createCbowTask({ vocabSize: tokenizer.vocabSize, window: 4 });
+ * const task = createCbowTask({ vocabSize: tokenizer.vocabSize, window: 4, counts: countTokens(sentences, tokenizer.vocabSize) });
  */
 export function createCbowTask(options: Word2vecOptions = {}): PretextTask<TokenizedSentence> {
   const resolved = validateWord2vecOptions(options);
@@ -76,9 +81,15 @@ export function createCbowTask(options: Word2vecOptions = {}): PretextTask<Token
     paper:
       'Mikolov, Chen, Corrado, Dean. Efficient Estimation of Word Representations in Vector Space. ICLR Workshop 2013',
     reads: 'sentences',
+    needsTokenCounts: true,
     configure: (setup) => {
       const { vocabulary, config } = textSetupOf(setup, 'cbow');
-      return createCbowTask({ ...options, vocabSize: vocabulary.vocabSize, embeddingSize: config.embeddingSize });
+      return createCbowTask({
+        ...options,
+        vocabSize: vocabulary.vocabSize,
+        embeddingSize: config.embeddingSize,
+        counts: setup.tokenCounts ?? options.counts,
+      });
     },
     sampler: (context) => sampleCbow(context, resolved),
     inputShapes: () => [[width], [width], [1 + resolved.negatives]],
@@ -97,5 +108,5 @@ export function createCbowTask(options: Word2vecOptions = {}): PretextTask<Token
   };
 }
 
-/** CBOW with the default options (a 30000-id vocabulary, 64-d vectors, online counts). */
+/** CBOW with the default options (a 30000-id vocabulary, 64-d vectors); a run configures it with its counts. */
 export const cbow = createCbowTask();

@@ -5,7 +5,8 @@ import { defer, mergeMap, type Observable, type OperatorFunction } from 'rxjs';
 import { OptionError } from '../../core/errors.ts';
 import type { Rng } from '../../core/rng.ts';
 import { encodeText, lookupEmbeddings } from '../../models/textEncoder.ts';
-import { type PretextTask, type SamplerContext, featureSizeOf } from '../task.ts';
+import { type PretextTask, type SampleTally, type SamplerContext, featureSizeOf } from '../task.ts';
+import { TargetCounts, type TokenBaseline } from './tokenBaseline.ts';
 import type { Sample } from '../../pipeline/sample.ts';
 import {
   checkPositiveInteger,
@@ -124,6 +125,36 @@ export function sampleMaskedTokens(
     );
 }
 
+/** The true ids of a masked-LM label `[2, P]` (targets, then weights) that count (weight 1). */
+function maskedTargets(label: Float32Array, maxPredictions: number): number[] {
+  const ids: number[] = [];
+  for (let k = 0; k < maxPredictions; k++) if (label[maxPredictions + k]! > 0) ids.push(label[k]!);
+  return ids;
+}
+
+/**
+ * The masked-LM baseline: the accuracy of always predicting the most frequent token among the masked positions'
+ * targets of `labels` (each `[2, maxPredictions]`). Measured on the held-out samples themselves, it is the best
+ * any context-free guess can score there.
+ */
+export function mlmFrequencyBaseline(labels: Iterable<Float32Array>, maxPredictions: number): TokenBaseline {
+  const counts = new TargetCounts();
+  for (const label of labels) for (const id of maskedTargets(label, maxPredictions)) counts.add(id);
+  return counts.baseline();
+}
+
+/** Counts masked targets: `baseline`, the accuracy of always answering the most frequent one, and its id. */
+export function tallyMaskedTargets(maxPredictions: number): SampleTally {
+  const counts = new TargetCounts();
+  return {
+    add: (sample) => maskedTargets(sample.label, maxPredictions).forEach((id) => counts.add(id)),
+    summary: () => {
+      const { id, accuracy, predictions } = counts.baseline();
+      return { predictions, mostFrequentId: id, baseline: accuracy };
+    },
+  };
+}
+
 /** Per-prediction cross-entropy and correctness. labels `[batch, 2, P]`, logits `[batch, P, vocab]`. */
 function maskedTerms(
   labels: tf.Tensor,
@@ -161,7 +192,14 @@ export function maskedLmAccuracy(labels: tf.Tensor, logits: tf.Tensor): tf.Scala
  * (80/10/10) masked, replaced or kept; the model predicts the originals. The shared encoder's per-token features
  * `[batch, maxLength, 2 * hidden]` at the chosen positions go through the head (dense + ReLU, then a softmax
  * layer over the vocabulary): logits `[batch, maxPredictions, vocabSize]`. The metric is accuracy on the chosen
- * positions; compare it with the unigram baseline (always guessing the most frequent token).
+ * positions. Its trivial baseline is always answering the most frequent target token ({@link mlmFrequencyBaseline}
+ * on held-out samples; a run summary reports it over the samples emitted, {@link tallyMaskedTargets}): on English
+ * that token alone scores several percent, far above chance (1 / vocabSize).
+ *
+ * BERT masks within a Transformer's 512-token sequences of sentence pairs and ties the output softmax to the input
+ * embeddings; here one sentence of at most maxLength tokens is read by the shared bidirectional GRU (the small
+ * encoder every text task trains), and the softmax layer is the head's own: tying it would need a projection from
+ * the GRU's features to the embedding size, which this head does not have.
  *
  * @example
  * const task = createMlmTask({ vocabulary: vocabularyOf(tokenizer), maxLength: 32 });
@@ -202,6 +240,7 @@ export function createMlmTask(options: MlmOptions = {}): PretextTask<TokenizedSe
     },
     loss: maskedLmLoss,
     metric: maskedLmAccuracy,
+    tally: () => tallyMaskedTargets(maxPredictions),
   };
 }
 

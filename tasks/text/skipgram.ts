@@ -6,6 +6,7 @@ import type { Sample } from '../../pipeline/sample.ts';
 import type { TokenizedSentence } from '../../text/tokenizedSentence.ts';
 import {
   WordSampler,
+  requireCounts,
   buildContextHead,
   lookupWords,
   negativeSamplingLoss,
@@ -28,6 +29,7 @@ export function sampleSkipgrams(
   options: ResolvedWord2vecOptions,
 ): OperatorFunction<TokenizedSentence, Sample> {
   const label = word2vecLabel(options.negatives);
+  requireCounts(options);
   return (sentences: Observable<TokenizedSentence>) =>
     defer(() => {
       const words = new WordSampler(options, context.rng);
@@ -51,13 +53,17 @@ export function sampleSkipgrams(
 
 /**
  * Skip-gram with negative sampling (Mikolov et al. 2013): predict each context word from the word, against K
- * words drawn from the unigram^0.75 noise distribution. The word vector is the shared encoder's token embedding;
- * the head holds the context vectors; predictions are logits `[batch, 1 + K]`. The metric is the fraction of
- * samples whose true context word outscores all K negatives (chance 1 / (1 + K)).
+ * words drawn from the unigram^0.75 noise distribution, after subsampling frequent words. The word vector is the
+ * shared encoder's token embedding; the head holds the context vectors; predictions are logits `[batch, 1 + K]`.
+ * The metric is the fraction of samples whose true context word outscores all K negatives (chance 1 / (1 + K)).
+ *
+ * As in the paper, the noise distribution and subsampling read whole-corpus counts (`counts`; a run counts its
+ * corpus and passes them through `configure`); what still differs from the C code is listed in word2vec.ts.
+ * The paper trains on billions of words with vectors of 300; runs here are small (64-d by default).
  *
  * @example
- * const task = createSkipgramTask({ vocabSize: tokenizer.vocabSize, embeddingSize: 64, counts });
- * sentences$.pipe(task.sampler({ rng: new Rng(1) }));
+ * const task = createSkipgramTask({ vocabSize: tokenizer.vocabSize, embeddingSize: 64, counts: countTokens(sentences, tokenizer.vocabSize) });
+ * from(sentences).pipe(task.sampler({ rng: new Rng(1) }));
  */
 export function createSkipgramTask(options: Word2vecOptions = {}): PretextTask<TokenizedSentence> {
   const resolved = validateWord2vecOptions(options);
@@ -67,9 +73,15 @@ export function createSkipgramTask(options: Word2vecOptions = {}): PretextTask<T
     paper:
       'Mikolov, Sutskever, Chen, Corrado, Dean. Distributed Representations of Words and Phrases and their Compositionality. NeurIPS 2013',
     reads: 'sentences',
+    needsTokenCounts: true,
     configure: (setup) => {
       const { vocabulary, config } = textSetupOf(setup, 'skipgram');
-      return createSkipgramTask({ ...options, vocabSize: vocabulary.vocabSize, embeddingSize: config.embeddingSize });
+      return createSkipgramTask({
+        ...options,
+        vocabSize: vocabulary.vocabSize,
+        embeddingSize: config.embeddingSize,
+        counts: setup.tokenCounts ?? options.counts,
+      });
     },
     sampler: (context) => sampleSkipgrams(context, resolved),
     inputShapes: () => [[1], [1 + resolved.negatives]],
@@ -86,5 +98,5 @@ export function createSkipgramTask(options: Word2vecOptions = {}): PretextTask<T
   };
 }
 
-/** Skip-gram with the default options (a 30000-id vocabulary, 64-d vectors, online counts). */
+/** Skip-gram with the default options (a 30000-id vocabulary, 64-d vectors); a run configures it with its counts. */
 export const skipgram = createSkipgramTask();

@@ -5,7 +5,8 @@ import type { OperatorFunction } from 'rxjs';
 import { flushingOperator } from '../../core/flushingOperator.ts';
 import { OptionError } from '../../core/errors.ts';
 import { embeddingTable, encodeText, lookupEmbeddings } from '../../models/textEncoder.ts';
-import { type PretextTask, type SamplerContext, featureSizeOf } from '../task.ts';
+import { type PretextTask, type SampleTally, type SamplerContext, featureSizeOf } from '../task.ts';
+import { TargetCounts, type TokenBaseline } from './tokenBaseline.ts';
 import type { Sample } from '../../pipeline/sample.ts';
 import {
   checkPositiveInteger,
@@ -87,6 +88,79 @@ export function sampleTokenWindows(
   });
 }
 
+/** Calls `visit(k, id, weight)` for each of a window's K * (L - K) predictions: its step, target id and weight. */
+function forEachTarget(
+  label: Float32Array,
+  maxLength: number,
+  steps: number,
+  visit: (k: number, id: number, weight: number) => void,
+): void {
+  const T = maxLength - steps;
+  for (let k = 1; k <= steps; k++) for (let t = 0; t < T; t++) visit(k, label[maxLength + t + k]!, label[t + k]!);
+}
+
+/**
+ * The text-CPC baseline: the accuracy of the best context-free strategy, which scores every candidate by how
+ * frequent its token is. Each prediction chooses among the targets of its batch at its step (see
+ * {@link textCpcAccuracy}), so the strategy answers the most frequent token present there, and is right exactly
+ * when the true target is that token. Frequencies are those of the targets of `batches` themselves (each batch a
+ * list of labels `[2, maxLength]`), the same batches the accuracy is measured on; `id` is the most frequent token.
+ */
+export function textCpcFrequencyBaseline(
+  batches: Iterable<readonly Float32Array[]>,
+  maxLength: number,
+  steps: number,
+): TokenBaseline {
+  const list = [...batches];
+  const counts = new TargetCounts();
+  for (const batch of list)
+    for (const label of batch)
+      forEachTarget(label, maxLength, steps, (_, id, w) => {
+        if (w > 0) counts.add(id);
+      });
+  let correct = 0;
+  let total = 0;
+  for (const batch of list) {
+    // The token the strategy answers at each step: the most frequent one among the batch's targets there.
+    const pick = new Map<number, number>();
+    for (const label of batch)
+      forEachTarget(label, maxLength, steps, (k, id) => {
+        const best = pick.get(k);
+        if (
+          best === undefined ||
+          counts.get(id) > counts.get(best) ||
+          (counts.get(id) === counts.get(best) && id < best)
+        )
+          pick.set(k, id);
+      });
+    for (const label of batch)
+      forEachTarget(label, maxLength, steps, (k, id, w) => {
+        total += w;
+        if (id === pick.get(k)) correct += w;
+      });
+  }
+  return { ...counts.baseline(), accuracy: total > 0 ? correct / total : 0 };
+}
+
+/**
+ * Counts the targets of emitted windows: `baseline` is the share of predictions whose target is the most frequent
+ * token (`mostFrequentId`), what always answering that token scores. The strategy of
+ * {@link textCpcFrequencyBaseline} scores at least this (more when a batch lacks that token at a step).
+ */
+export function tallyCpcTargets(maxLength: number, steps: number): SampleTally {
+  const counts = new TargetCounts();
+  return {
+    add: (sample) =>
+      forEachTarget(sample.label, maxLength, steps, (_, id, w) => {
+        if (w > 0) counts.add(id);
+      }),
+    summary: () => {
+      const { id, accuracy, predictions } = counts.baseline();
+      return { predictions, mostFrequentId: id, baseline: accuracy };
+    },
+  };
+}
+
 /**
  * Per-step InfoNCE terms. labels `[batch, 2, L]` (mask, ids), scores `[K, N, N]` with N = batch * (L - K): row n
  * = (sequence b, position t) holds the scores of the prediction for t + k against the targets of every (b', t').
@@ -151,6 +225,13 @@ export function textCpcAccuracy(labels: tf.Tensor, scores: tf.Tensor): tf.Scalar
  * tokens 0..t only); the head holds one bilinear map W_k per step, scoring z_{t+k}^T W_k c_t. Every other target
  * of the batch at the same step is a negative. Predictions are the scores `[K, N, N]`, N = batch * (L - K).
  *
+ * The paper's sentence CPC encodes whole sentences (a 1D-conv encoder) and predicts up to 3 sentences ahead with
+ * a GRU context over them; here the steps are tokens, because the targets are token embeddings the other text
+ * tasks share. Negatives that hold the same token as the target are left out (they are not negatives). Since the
+ * choice is among tokens, its trivial baseline is not chance (1 / candidates) but the context-free strategy of
+ * answering the most frequent token present ({@link textCpcFrequencyBaseline}; a run summary reports the share of
+ * the most frequent target over the samples emitted, {@link tallyCpcTargets}).
+ *
  * @example
  * const task = createTextCpcTask({ vocabulary: vocabularyOf(tokenizer), maxLength: 32, steps: 3 });
  */
@@ -208,6 +289,7 @@ export function createTextCpcTask(options: TextCpcOptions = {}): PretextTask<Tok
     },
     loss: textInfoNceLoss,
     metric: textCpcAccuracy,
+    tally: () => tallyCpcTargets(maxLength, K),
   };
 }
 

@@ -11,6 +11,13 @@ import { checkPositiveInteger, type TokenizedSentence } from '../../text/tokeniz
  * 3/4, frequent-word subsampling, dynamic windows, the loss and the metric. The input ("word") vectors are the
  * shared text encoder's token embeddings, so word2vec trains the same table the sequence tasks read; the output
  * ("context") vectors are the task's head.
+ *
+ * Both the noise distribution and subsampling read whole-corpus counts, as in the paper (the C code counts the
+ * training file before its first pass): `pretrain --text` and `process-corpus` count the corpus's token ids in a
+ * pass of their own before sampling (see recipes/textTasks.ts `countCorpusTokens`), and a sampler without counts
+ * refuses to start instead of guessing them from what it has read so far. Differences that remain: a negative
+ * equal to the positive is drawn again (up to 4 times) where the C code drops it, and draws are exact (Walker's
+ * alias method) where the C code reads a table of 1e8 slots.
  */
 
 /** Options of the word2vec tasks. */
@@ -24,14 +31,16 @@ export interface Word2vecOptions {
   /** Negative words drawn per positive. Default 5. */
   negatives?: number;
   /**
-   * Subsampling threshold t: a word of corpus frequency f is kept with probability (sqrt(f / t) + 1) t / f (the
-   * word2vec C code's form of the paper's 1 - sqrt(t / f)). 0 turns subsampling off. Default 1e-3.
+   * Subsampling threshold t: a word of corpus frequency f is kept with probability min(1, sqrt(t / f) + t / f),
+   * the word2vec C code's form ((sqrt(f / t) + 1) t / f); the paper writes the discard probability as
+   * 1 - sqrt(t / f), which keeps sqrt(t / f) alone. 0 turns subsampling off. Default 1e-3 (the C code's default;
+   * the paper used 1e-5 on billions of words).
    */
   subsample?: number;
   /**
-   * Corpus count of each id (length vocabSize), e.g. from {@link countTokens}. With it, negatives follow
-   * count^0.75 as in the paper; without it, counts are gathered as the stream goes and negatives are drawn from a
-   * reservoir of words seen so far (the unigram distribution, unsmoothed).
+   * Whole-corpus count of each id (length vocabSize), e.g. from {@link countTokens}: negatives follow
+   * count^0.75 and subsampling reads count / total. Required by the sampler; a run passes the counts of its own
+   * counting pass through `configure` (`TaskSetup.tokenCounts`).
    */
   counts?: ArrayLike<number>;
 }
@@ -46,8 +55,17 @@ export function validateWord2vecOptions(options: Word2vecOptions): ResolvedWord2
   checkPositiveInteger('negatives', negatives);
   if (!(subsample >= 0 && subsample < 1))
     throw new OptionError('subsample', subsample, 'a threshold in [0, 1), e.g. 1e-3 (0: keep every word)');
-  if (counts && counts.length !== vocabSize)
-    throw new OptionError('counts', `${counts.length} counts`, `one count per id (${vocabSize})`);
+  if (counts) {
+    if (counts.length !== vocabSize)
+      throw new OptionError('counts', `${counts.length} counts`, `one count per id (${vocabSize})`);
+    let total = 0;
+    for (let i = 0; i < counts.length; i++) {
+      const c = counts[i]!;
+      if (!(c >= 0 && Number.isFinite(c))) throw new OptionError(`counts[${i}]`, c, 'a count >= 0');
+      total += c;
+    }
+    if (total === 0) throw new OptionError('counts', 'all 0', 'the counts of a corpus that holds tokens');
+  }
   return { vocabSize, embeddingSize, window, negatives, subsample, counts };
 }
 
@@ -58,50 +76,86 @@ export function countTokens(sentences: Iterable<TokenizedSentence>, vocabSize: n
   return counts;
 }
 
-const TABLE_SIZE = 1_000_000;
-const RESERVOIR_SIZE = 100_000;
+/**
+ * The noise distribution of negative sampling: P(i) = count_i^0.75 / sum_j count_j^0.75 (the paper's U(w)^{3/4}/Z),
+ * drawn exactly in O(1) by Walker's alias method (Vose's construction).
+ */
+export class NoiseDistribution {
+  /** P(i) of each id. */
+  readonly probabilities: Float64Array;
+  readonly #accept: Float64Array;
+  readonly #alias: Int32Array;
+
+  constructor(counts: ArrayLike<number>, power = 0.75) {
+    const n = counts.length;
+    const weights = Float64Array.from({ length: n }, (_, i) => (counts[i]! > 0 ? Math.pow(counts[i]!, power) : 0));
+    const norm = weights.reduce((a, b) => a + b, 0);
+    if (!(norm > 0)) throw new OptionError('counts', 'all 0', 'the counts of a corpus that holds tokens');
+    this.probabilities = weights.map((w) => w / norm);
+    this.#accept = new Float64Array(n);
+    this.#alias = new Int32Array(n);
+    const scaled = this.probabilities.map((p) => p * n);
+    const small: number[] = [];
+    const large: number[] = [];
+    scaled.forEach((p, i) => (p < 1 ? small : large).push(i));
+    while (small.length > 0 && large.length > 0) {
+      const s = small.pop()!;
+      const l = large.pop()!;
+      this.#accept[s] = scaled[s]!;
+      this.#alias[s] = l;
+      scaled[l] = scaled[l]! + scaled[s]! - 1;
+      (scaled[l]! < 1 ? small : large).push(l);
+    }
+    // What is left is 1 up to rounding: always accepted.
+    for (const i of [...small, ...large]) {
+      this.#accept[i] = 1;
+      this.#alias[i] = i;
+    }
+  }
+
+  /** One id drawn from the distribution. */
+  draw(rng: Rng): number {
+    const slot = rng.int(this.#accept.length);
+    return rng.next() < this.#accept[slot]! ? slot : this.#alias[slot]!;
+  }
+}
 
 /**
- * Per-subscription state of a word2vec sampler: the counts that subsampling reads and the table negatives are
- * drawn from.
+ * Per-subscription state of a word2vec sampler: subsampling and negatives, both from whole-corpus counts (fixed
+ * for the run, so every epoch subsamples and draws alike).
  */
 export class WordSampler {
   readonly #options: ResolvedWord2vecOptions;
   readonly #rng: Rng;
-  readonly #counts: Float64Array;
-  #total = 0;
-  readonly #table: Int32Array;
-  #filled = 0;
-  #seen = 0;
-  readonly #fixed: boolean;
+  /** Keep probability of each id (1 for ids the counts never saw). */
+  readonly #keep: Float64Array;
+  readonly #noise: NoiseDistribution;
 
+  /** @throws OptionError when the options hold no counts. */
   constructor(options: ResolvedWord2vecOptions, rng: Rng) {
+    const counts = requireCounts(options);
     this.#options = options;
     this.#rng = rng;
-    this.#fixed = options.counts !== undefined;
-    this.#counts = Float64Array.from(options.counts ?? new Float64Array(options.vocabSize));
-    for (const c of this.#counts) this.#total += c;
-    this.#table = this.#fixed ? unigramTable(this.#counts, TABLE_SIZE) : new Int32Array(RESERVOIR_SIZE);
-    this.#filled = this.#fixed ? this.#table.length : 0;
+    this.#keep = keepProbabilities(counts, options.subsample);
+    this.#noise = new NoiseDistribution(counts);
   }
 
-  /** The ids of a sentence that survive subsampling (online counts are updated first). */
+  /** The ids of a sentence that survive subsampling. */
   keep(ids: Int32Array): number[] {
-    if (!this.#fixed) for (const id of ids) this.#observe(id);
-    const t = this.#options.subsample;
-    if (t === 0 || this.#total === 0) return [...ids];
-    return [...ids].filter((id) => {
-      const f = this.#counts[id]! / this.#total;
-      return f === 0 || this.#rng.next() < (Math.sqrt(f / t) + 1) * (t / f);
-    });
+    const kept: number[] = [];
+    for (const id of ids) {
+      const p = this.#keep[id] ?? 1;
+      if (p >= 1 || this.#rng.next() < p) kept.push(id);
+    }
+    return kept;
   }
 
-  /** `negatives` ids from the noise distribution, avoiding `positive` where the table allows. */
+  /** `negatives` ids from the noise distribution; one equal to `positive` is drawn again, up to 4 times. */
   negatives(positive: number): number[] {
     const out: number[] = [];
     for (let k = 0; k < this.#options.negatives; k++) {
-      let id = this.#draw();
-      for (let tries = 0; id === positive && tries < 4; tries++) id = this.#draw();
+      let id = this.#noise.draw(this.#rng);
+      for (let tries = 0; id === positive && tries < 4; tries++) id = this.#noise.draw(this.#rng);
       out.push(id);
     }
     return out;
@@ -111,43 +165,29 @@ export class WordSampler {
   radius(): number {
     return 1 + this.#rng.int(this.#options.window);
   }
-
-  #draw(): number {
-    if (this.#filled === 0) return this.#rng.int(this.#options.vocabSize);
-    return this.#table[this.#rng.int(this.#filled)]!;
-  }
-
-  #observe(id: number): void {
-    this.#counts[id]!++;
-    this.#total++;
-    // Reservoir sampling keeps the table a uniform sample of every token seen, i.e. a unigram sample.
-    this.#seen++;
-    if (this.#filled < this.#table.length) this.#table[this.#filled++] = id;
-    else {
-      const slot = this.#rng.int(this.#seen);
-      if (slot < this.#table.length) this.#table[slot] = id;
-    }
-  }
 }
 
-/** The C code's unigram table: id i fills a share of `size` slots proportional to count_i^0.75. */
-export function unigramTable(counts: ArrayLike<number>, size: number): Int32Array {
-  const table = new Int32Array(size);
-  let norm = 0;
-  for (let i = 0; i < counts.length; i++) norm += Math.pow(counts[i]!, 0.75);
-  if (norm === 0) return table.map((_, k) => k % counts.length);
-  let id = 0;
-  while (counts[id] === 0) id++;
-  let cumulative = Math.pow(counts[id]!, 0.75) / norm;
-  for (let k = 0; k < size; k++) {
-    table[k] = id;
-    if (k / size > cumulative && id < counts.length - 1) {
-      id++;
-      while (counts[id] === 0 && id < counts.length - 1) id++;
-      cumulative += Math.pow(counts[id]!, 0.75) / norm;
-    }
-  }
-  return table;
+/** The counts of the options. @throws OptionError naming the fix when there are none. */
+export function requireCounts(options: ResolvedWord2vecOptions): ArrayLike<number> {
+  if (options.counts) return options.counts;
+  throw new OptionError(
+    'counts',
+    undefined,
+    "the corpus's count of each token id (countTokens, or pretrainText / processCorpus, which count the corpus): negatives and subsampling read whole-corpus counts",
+  );
+}
+
+/**
+ * The probability that subsampling keeps each id: min(1, sqrt(t / f) + t / f) with f = count / total (the C
+ * code's form); 1 everywhere when t is 0 and for ids of count 0.
+ */
+export function keepProbabilities(counts: ArrayLike<number>, t: number): Float64Array {
+  let total = 0;
+  for (let i = 0; i < counts.length; i++) total += counts[i]!;
+  return Float64Array.from({ length: counts.length }, (_, i) => {
+    const f = counts[i]! / total;
+    return t === 0 || f === 0 ? 1 : Math.min(1, Math.sqrt(t / f) + t / f);
+  });
 }
 
 /** The label of every word2vec sample: the positive first, then `negatives` zeros. */

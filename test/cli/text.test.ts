@@ -69,7 +69,16 @@ test('pretrain --text trains a tokenizer, the encoder and each head, and --resum
     ...small,
   ]);
   t.is(first.code, 0, first.stderr);
-  t.like(JSON.parse(first.stdout), { steps: 2, startStep: 0, stoppedBy: 'steps' });
+  const summary = JSON.parse(first.stdout) as {
+    samples: Record<string, Record<string, number | string>>;
+    corpusTokens: number;
+  };
+  t.like(summary, { steps: 2, startStep: 0, stoppedBy: 'steps' });
+  // Issue 9: word2vec reads the counts of a pass over the corpus; NSP's label balance and MLM's baseline are reported.
+  t.true(summary.corpusTokens > 100, `corpusTokens ${summary.corpusTokens}`);
+  const { nsp, mlm } = summary.samples;
+  t.is(Number(nsp!.positives) + Number(nsp!.negatives), Number(nsp!.emitted));
+  t.true(Number(mlm!.baseline) > 0 && Number(mlm!.baseline) < 1 && typeof mlm!.mostFrequentToken === 'string');
   for (const path of [
     'tokenizer.json',
     'run.json',

@@ -5,8 +5,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { lastValueFrom, toArray } from 'rxjs';
 import { OptionError } from '../../core/errors.ts';
-import { textTaskSamples } from '../../recipes/textTasks.ts';
-import { buildTextTask } from '../../recipes/textTasks.ts';
+import { buildTextTask, countCorpusTokens, textTaskSamples } from '../../recipes/textTasks.ts';
 import { resolveTextTaskConfig } from '../../tasks/text/textTaskConfig.ts';
 import { Rng } from '../../core/rng.ts';
 import { readShardManifest, shardSamples, type ShardManifest } from '../../recipes/shards.ts';
@@ -94,10 +93,12 @@ test('samples read back from shards equal the samples made straight from the cor
   const { loadTokenizer } = await import('../../text/tokenizers/loadTokenizer.ts');
   const tokenizer = await loadTokenizer(tokenizerPath);
   const config = resolveTextTaskConfig({ maxLength: 16 });
+  // The library path: the same whole-corpus counts that process-corpus takes before sampling skip-grams.
+  const counts = await countCorpusTokens(tokenizer, { text: [corpus] });
   for (const [k, name] of (['nsp', 'mlm', 'skipgram', 'dialogue-order'] as const).entries()) {
     const direct = await lastValueFrom(
       textTaskSamples(
-        buildTextTask(name, tokenizer, config),
+        buildTextTask(name, tokenizer, config, counts),
         tokenizer,
         { text: [corpus], dialogues: [dialogues] },
         new Rng(3 * 7919 + k * 104729),

@@ -4,15 +4,23 @@ import { from, lastValueFrom, toArray } from 'rxjs';
 import { selectBackend } from '../../../models/backend.ts';
 import { OptionError } from '../../../core/errors.ts';
 import { Rng } from '../../../core/rng.ts';
-import { createMlmTask, maskedLmAccuracy, maskedLmLoss } from '../../../tasks/text/maskedLm.ts';
+import {
+  createMlmTask,
+  maskedLmAccuracy,
+  maskedLmLoss,
+  mlmFrequencyBaseline,
+  tallyMaskedTargets,
+} from '../../../tasks/text/maskedLm.ts';
+import { heldOutMetric, permuteTokens } from './_heldOut.ts';
 import { defaultVocabulary } from '../../../text/tokenizedSentence.ts';
 import { buildTextEncoder } from '../../../models/textEncoder.ts';
 import { learn } from '../_learn.ts';
-import { WORDS, mean, proceduralSentences } from './_corpus.ts';
+import { WORDS, proceduralSentences } from './_corpus.ts';
 
 test.before(() => selectBackend({ backend: 'wasm', log: () => {} }));
 const vocabulary = defaultVocabulary(WORDS.length);
 const sentences = proceduralSentences(400, 2);
+const heldOut = proceduralSentences(100, 22);
 
 test('the masked-LM loss and accuracy equal a naive reference over weighted positions', (t) => {
   const logits = [
@@ -82,21 +90,22 @@ test('options are checked when the task is made', (t) => {
   });
 });
 
-test.serial('masked LM learns: loss falls and masked accuracy beats the unigram baseline', async (t) => {
-  const task = createMlmTask({ vocabulary, maxLength: 10 });
-  // Unigram baseline: always guess the token most often chosen for prediction.
-  const probe = await lastValueFrom(from(sentences).pipe(task.sampler({ rng: new Rng(9) }), toArray()));
-  const counts = new Map<number, number>();
-  let n = 0;
-  for (const s of probe)
-    for (let k = 0; k < 2; k++)
-      if (s.label[2 + k]) {
-        counts.set(s.label[k]!, (counts.get(s.label[k]!) ?? 0) + 1);
-        n++;
-      }
-  const baseline = Math.max(...counts.values()) / n;
+test('the baseline and the tally count the most frequent masked target, weights respected', (t) => {
+  // P = 3: targets then weights. Token 7 is the target of 3 of the 5 real predictions; the padded 9s do not count.
+  const labels = [
+    Float32Array.of(7, 8, 9, 1, 1, 0),
+    Float32Array.of(7, 7, 6, 1, 1, 1),
+    Float32Array.of(9, 9, 9, 0, 0, 0),
+  ];
+  t.deepEqual(mlmFrequencyBaseline(labels, 3), { id: 7, accuracy: 3 / 5, predictions: 5 });
+  const tally = tallyMaskedTargets(3);
+  labels.forEach((label) => tally.add({ inputs: [], label }));
+  t.deepEqual(tally.summary(), { predictions: 5, mostFrequentId: 7, baseline: 3 / 5 });
+});
 
-  const before = tf.memory().numTensors;
+/** Trains MLM on a procedural corpus (or its tokens permuted, the broken control) and scores it on another. */
+async function trainAndScore(broken: boolean): Promise<{ accuracy: number; baseline: number; token: string }> {
+  const task = createMlmTask({ vocabulary, maxLength: 10 });
   const encoder = buildTextEncoder({
     vocabSize: vocabulary.vocabSize,
     maxLength: 10,
@@ -104,7 +113,7 @@ test.serial('masked LM learns: loss falls and masked accuracy beats the unigram 
     hiddenSize: 24,
     seed: 1,
   });
-  const { losses, accuracies, result } = await learn(task, sentences, 0, {
+  const { result } = await learn(task, broken ? permuteTokens(sentences, 7) : sentences, 0, {
     encoder,
     itemShape: [10],
     steps: 150,
@@ -112,13 +121,29 @@ test.serial('masked LM learns: loss falls and masked accuracy beats the unigram 
     learningRate: 1e-2,
     seed: 3,
   });
+  const { accuracy, batches } = await heldOutMetric(task, encoder, result.parts.mlm!, heldOut, [10], 32);
+  const baseline = mlmFrequencyBaseline(
+    batches.flat().map((s) => s.label),
+    2,
+  );
   Object.values(result.heads).forEach((h) => h.dispose());
   encoder.dispose();
-  const [first, last, accuracy] = [mean(losses.slice(0, 10)), mean(losses.slice(-30)), mean(accuracies.slice(-30))];
-  t.log(
-    `loss ${first.toFixed(3)} -> ${last.toFixed(3)}, masked accuracy ${accuracy.toFixed(3)}, unigram baseline ${baseline.toFixed(3)}`,
-  );
-  t.true(last < first * 0.6);
-  t.true(accuracy > baseline + 0.15);
-  t.is(tf.memory().numTensors, before);
-});
+  return { accuracy, baseline: baseline.accuracy, token: WORDS[baseline.id]! };
+}
+
+test.serial(
+  'masked LM learns: held-out accuracy beats the most-frequent-token baseline by 0.15; permuted tokens do not',
+  async (t) => {
+    const before = tf.memory().numTensors;
+    const margin = 0.15;
+    const real = await trainAndScore(false);
+    // Broken control: the same run on the training corpus with its tokens permuted (frequencies kept, context gone).
+    const control = await trainAndScore(true);
+    t.log(
+      `held-out masked accuracy ${real.accuracy.toFixed(3)} vs always "${real.token}" ${real.baseline.toFixed(3)} (margin ${margin}); control ${control.accuracy.toFixed(3)}`,
+    );
+    t.true(real.accuracy > real.baseline + margin);
+    t.false(control.accuracy > control.baseline + margin, 'the broken control must fail');
+    t.is(tf.memory().numTensors, before);
+  },
+);

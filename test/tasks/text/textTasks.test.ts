@@ -8,6 +8,7 @@ import { createCbowTask } from '../../../tasks/text/cbow.ts';
 import { createMlmTask } from '../../../tasks/text/maskedLm.ts';
 import { createNspTask } from '../../../tasks/text/nextSentence.ts';
 import { createTextCpcTask } from '../../../tasks/text/textCpc.ts';
+import { countTokens } from '../../../tasks/text/word2vec.ts';
 import { defaultVocabulary } from '../../../text/tokenizedSentence.ts';
 import { buildTextEncoder, encodeText, pooledTextEncoder } from '../../../models/textEncoder.ts';
 import { WORDS, proceduralSentences } from './_corpus.ts';
@@ -65,7 +66,13 @@ test.serial('tf.memory().numTensors stays flat over 30 steps of four text tasks 
     createMlmTask({ vocabulary, maxLength: 10 }),
     createNspTask({ vocabulary, maxLength: 10 }),
     createTextCpcTask({ vocabulary, maxLength: 10, steps: 2, embeddingSize: 8 }),
-    createCbowTask({ vocabSize: vocabulary.vocabSize, embeddingSize: 8, window: 2, negatives: 3 }),
+    createCbowTask({
+      vocabSize: vocabulary.vocabSize,
+      embeddingSize: 8,
+      window: 2,
+      negatives: 3,
+      counts: countTokens(sentences, vocabulary.vocabSize),
+    }),
   ];
   const counts: number[] = [];
   const result = await train({
