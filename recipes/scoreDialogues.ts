@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { ModelIOError } from '../core/errors.ts';
 import { loadModel } from '../models/modelIO.ts';
 import {
+  createDialogueOrderTask,
   combineWindowScores,
   dialogueWindows,
   scoreDialogue,
@@ -12,6 +13,7 @@ import {
   type UnscoredDialogue,
 } from '../tasks/dialogue/utteranceOrder.ts';
 import type { Dialogue } from '../text/dialogue.ts';
+import type { PretextTask } from '../tasks/task.ts';
 import { loadTokenizer } from '../text/tokenizers/loadTokenizer.ts';
 import { readTextRunInfo } from './pretrainText.ts';
 import { type OperatorFunction, filter, map } from 'rxjs';
@@ -47,6 +49,11 @@ export async function loadDialogueScorer(dir: string): Promise<Required<Dialogue
   const tokenizer = await loadTokenizer(join(dir, info.tokenizer));
   const encoder = await loadModel(join(dir, 'encoder'));
   return { encoder, head, tokenizer, maxLength: info.taskConfig.maxLength, turns: info.taskConfig.turns };
+}
+
+/** The dialogue-order task as a scorer's model was trained with it (to sample held-out windows, say). */
+export function dialogueOrderTaskOf(scorer: Required<DialogueScorer>): PretextTask<Dialogue> {
+  return createDialogueOrderTask({ tokenizer: scorer.tokenizer, maxLength: scorer.maxLength, turns: scorer.turns });
 }
 
 /** A dialogue's coherence score (or `null` and the reason, for a dialogue without a window) with where it came from. */
