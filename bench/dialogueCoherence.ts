@@ -14,6 +14,8 @@
  *   BENCH_TUNE=1 npx tsx bench/dialogueCoherence.ts         # train on all but the last 1000 train dialogues and
  *                                                           # measure on those 1000: for choosing settings
  *   BENCH_OUT=results.jsonl npx tsx bench/dialogueCoherence.ts      # also append the result as one JSON line
+ *   BENCH_KEEP=runs/d npx tsx bench/dialogueCoherence.ts    # keep the run folder (and the held-out files) there
+ *   npx tsx bench/dialogueCoherence.ts aggregations runs/d  # ROC AUC of other ways to combine a dialogue's windows
  *
  * Measured (wasm, 2 cores, 800 steps at 3e-3, batch 32, word-level tokenizer), before the pair-triple variant:
  * AUC 0.817 over 960 dialogues, mean score 0.573 original vs 0.482 shuffled; 820 s training, 142 s scoring. With a
@@ -22,7 +24,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -32,6 +34,7 @@ import { Rng } from '../core/rng.ts';
 import { rocAuc } from '../evaluation/rocAuc.ts';
 import { selectBackend } from '../models/backend.ts';
 import { loadDialogueScorer, dialogueOrderTaskOf } from '../recipes/scoreDialogues.ts';
+import { dialogueWindows, scoreWindows } from '../tasks/dialogue/utteranceOrder.ts';
 import { readDialogues } from '../text/dialogue.ts';
 import type { PretextTask } from '../tasks/task.ts';
 import { evaluate } from './textTaskRun.ts';
@@ -179,8 +182,49 @@ export async function benchDialogueCoherence(
       meanShuffled: mean(neg),
     };
   } finally {
+    if (process.env.BENCH_KEEP) await cp(dir, process.env.BENCH_KEEP, { recursive: true });
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Ways to combine the in-order probabilities of a dialogue's windows into its score (score-dialogue: `mean`). */
+const AGGREGATIONS: Record<string, (p: Float32Array) => number> = {
+  mean: (p) => p.reduce((a, b) => a + b, 0) / p.length,
+  meanLogit: (p) => p.reduce((a, b) => a + Math.log(b / (1 - b)), 0) / p.length,
+  min: (p) => Math.min(...p),
+  median: (p) => [...p].sort((a, b) => a - b)[Math.floor(p.length / 2)]!,
+};
+
+/**
+ * ROC AUC of original against shuffled dialogues for each of {@link AGGREGATIONS}, from a folder kept by
+ * BENCH_KEEP (its run and the held-out originals and shuffled copies it scored).
+ */
+export async function aggregationAucs(kept: string): Promise<Record<string, number>> {
+  await selectBackend({ backend: 'wasm', log: () => {} });
+  const scorer = await loadDialogueScorer(join(kept, 'run'));
+  const probabilities = async (file: string): Promise<(Float32Array | undefined)[]> => {
+    const dialogues = await lastValueFrom(readDialogues(file).pipe(toArray()));
+    return dialogues.map((d) => {
+      const prepared = dialogueWindows(scorer, d);
+      return 'reason' in prepared ? undefined : scoreWindows(scorer, prepared);
+    });
+  };
+  const [originals, shuffled] = [
+    await probabilities(join(kept, 'original.txt')),
+    await probabilities(join(kept, 'shuffled.txt')),
+  ];
+  scorer.encoder.dispose();
+  scorer.head.dispose();
+  const keptIndices = originals.map((_, i) => i).filter((i) => originals[i] && shuffled[i]);
+  return Object.fromEntries(
+    Object.entries(AGGREGATIONS).map(([name, combine]) => [
+      name,
+      rocAuc(
+        keptIndices.map((i) => combine(originals[i]!)),
+        keptIndices.map((i) => combine(shuffled[i]!)),
+      ),
+    ]),
+  );
 }
 
 /** The trained model on its task's own samples of the held-out dialogues: accuracy and ROC AUC of its logits. */
@@ -227,7 +271,9 @@ export function shuffleTurns(turns: readonly string[], rng: Rng): string[] {
   return out;
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href && process.argv[2] === 'aggregations') {
+  console.table([{ kept: process.argv[3], ...(await aggregationAucs(process.argv[3]!)) }]);
+} else if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const result = await benchDialogueCoherence();
   if (result) {
     console.table([result]);
