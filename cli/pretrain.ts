@@ -3,6 +3,7 @@ import { expandInputs, parseShard, type Shard } from '../pipeline/inputs.ts';
 import { pretrainVideo } from '../recipes/pretrainVideo.ts';
 import { pretrainText, type TextPretrainResult } from '../recipes/pretrainText.ts';
 import { TEXT_TASKS } from '../recipes/textTasks.ts';
+import { DEFAULT_DIALOGUE_VARIANT, DIALOGUE_VARIANTS, type DialogueVariant } from '../tasks/dialogue/utteranceOrder.ts';
 import type { TextSkip } from '../text/sources.ts';
 import { OptionError, TempoError } from '../core/errors.ts';
 import type { TrainResult } from '../training/trainer.ts';
@@ -30,6 +31,7 @@ interface PretrainFlags {
   shuffleBuffer: number;
   format: 'auto' | 'dailydialog' | 'jsonl' | 'text';
   onInvalid: 'skip' | 'fail';
+  dialogueVariant?: DialogueVariant;
   tasks?: string;
   steps?: number;
   shard?: Shard;
@@ -87,6 +89,12 @@ export function pretrainCommand(): Command {
       4096,
     )
     .addOption(dialogueFormatOption())
+    .addOption(
+      new Option(
+        '--dialogue-variant <name>',
+        `dialogue-order: pairs (Wu et al.: triples of utterance pairs beside reference triples) or utterances (windows of single turns); default ${DEFAULT_DIALOGUE_VARIANT}, recorded in run.json for score-dialogue`,
+      ).choices([...DIALOGUE_VARIANTS]),
+    )
     .addOption(onInvalidOption('text runs: binary files, invalid UTF-8 lines, bad dialogue records'))
     .option(
       '--tasks <list>',
@@ -221,6 +229,7 @@ async function pretrainTextAction(flags: PretrainFlags, command: Command): Promi
     dialogues: flags.dialogues,
     shards: flags.shards,
     dialogueFormat: flags.format,
+    dialogueVariant: flags.dialogueVariant,
     onInvalid: flags.onInvalid,
     onSkip,
     shard: flags.shard,

@@ -16,11 +16,14 @@ interface ScoreDialogueFlags {
   json?: boolean;
 }
 
-/** `tempo-ssl score-dialogue`: how coherent each dialogue's turn order is, by a trained dialogue-order model. */
+/**
+ * `tempo-ssl score-dialogue`: how coherent each dialogue's turn order is, by a trained dialogue-order model, in the
+ * variant the run trained (`dialogueVariant` in its run.json; `utterances` for runs from before it was recorded).
+ */
 export function scoreDialogueCommand(): Command {
   return new Command('score-dialogue')
     .description(
-      'score the coherence of dialogues with a model from pretrain --dialogues --tasks dialogue-order: one line per dialogue',
+      'score the coherence of dialogues with a model from pretrain --dialogues --tasks dialogue-order, in the variant it trained (run.json): one line per dialogue; null and the reason for a dialogue shorter than a window (3 turns, or 6 for --dialogue-variant pairs)',
     )
     .requiredOption('--model <DIR>', 'a pretrain --out folder that trained dialogue-order')
     .requiredOption(

@@ -25,7 +25,14 @@ import {
   TextSampleTallies,
   textTaskSamples,
   type TextSampleSummary,
+  type TextTask,
 } from './textTasks.ts';
+import {
+  configureDialogueOrder,
+  DEFAULT_DIALOGUE_VARIANT,
+  DIALOGUE_VARIANTS,
+  type DialogueVariant,
+} from '../tasks/dialogue/utteranceOrder.ts';
 import { resolveTextTaskConfig } from '../tasks/text/textTaskConfig.ts';
 import type { TextTaskConfig } from '../tasks/text/textTaskConfig.ts';
 import { trainCorpusTokenizer, type CorpusTokenizerOptions } from './corpusTokenizer.ts';
@@ -57,6 +64,8 @@ export interface TextPretrainOptions extends RunOptions, TextSourceOptions {
   onTokenizerProgress?: CorpusTokenizerOptions['onProgress'];
   /** Start afresh in an `outDir` that holds a run, removing its run files (see `prepareRunFolder`). */
   force?: boolean;
+  /** The formulation of dialogue-order (see `DialogueVariant`). Default `DEFAULT_DIALOGUE_VARIANT`. */
+  dialogueVariant?: DialogueVariant;
 }
 
 /** What a text run folder's `run.json` records, so that `--resume` and `score-dialogue` rebuild the same model. */
@@ -72,6 +81,8 @@ export interface TextRunInfo {
   shards?: string;
   /** Heads saved for later use (scoring), each in `heads/<task>/`. */
   heads: string[];
+  /** The variant dialogue-order trained with, when the run trained it; absent in runs before it was recorded (`utterances`). */
+  dialogueVariant?: DialogueVariant;
 }
 
 /** What {@link pretrainText} returns. */
@@ -115,6 +126,7 @@ export async function pretrainText(options: TextPretrainOptions): Promise<TextPr
   const bufferSize = options.shuffleBuffer ?? 4096;
   if (!Number.isInteger(bufferSize) || bufferSize < 1)
     throw new OptionError('--shuffle-buffer', bufferSize, 'a positive integer (1 keeps the corpus order)');
+  const dialogueVariant = await resolveDialogueVariant(options);
   // Before the tokenizer is trained: a folder that cannot be used should not cost minutes first.
   const folder = options.outDir ? await prepareRunFolder(options.outDir, options) : undefined;
   const { readShardManifest, shardSamples } = await import('./shards.ts');
@@ -144,6 +156,7 @@ export async function pretrainText(options: TextPretrainOptions): Promise<TextPr
     dialogues: [...(options.dialogues ?? [])],
     shards: options.shards,
     heads: options.tasks.map((t) => t.name),
+    dialogueVariant,
   };
   if (!options.shards) for (const { name } of options.tasks) checkSources(name, options);
   // Whole-corpus counts for word2vec's negatives and subsampling (shards hold samples drawn with them already).
@@ -154,7 +167,10 @@ export async function pretrainText(options: TextPretrainOptions): Promise<TextPr
   const tallies = new TextSampleTallies(tokenizer);
   const encoder = buildTextEncoder(info.encoder);
   const tasks = options.tasks.map(({ name, weight }) => {
-    const made = buildTextTask(name, tokenizer, taskConfig, tokenCounts);
+    const made: TextTask =
+      name === 'dialogue-order' && dialogueVariant
+        ? { reads: 'dialogues', task: configureDialogueOrder(dialogueVariant, tokenizer, taskConfig) }
+        : buildTextTask(name, tokenizer, taskConfig, tokenCounts);
     // The buffer's rng is forked before the sampler draws, so an epoch's order is a function of its seed (exact resume).
     const samples = (_epoch: number, valve: Valve, rng: Rng): Observable<Sample> => {
       const shuffle = shuffleBuffer<Sample>({ rng: rng.fork(), bufferSize });
@@ -188,6 +204,39 @@ export async function pretrainText(options: TextPretrainOptions): Promise<TextPr
     samples: tallies.summary(),
     corpusTokens: tokenCounts ? tokenCounts.reduce((a, b) => a + b, 0) : manifest?.corpusTokens,
   };
+}
+
+/**
+ * The dialogue-order variant of a run that trains dialogue-order (undefined otherwise): as given, else the one the
+ * resumed run trained, else the default. Shards hold samples of the variant process-corpus made them with, the
+ * default: another one is refused, and so is one other than a resumed run's.
+ */
+async function resolveDialogueVariant(options: TextPretrainOptions): Promise<DialogueVariant | undefined> {
+  const { dialogueVariant } = options;
+  if (dialogueVariant !== undefined && !DIALOGUE_VARIANTS.includes(dialogueVariant))
+    throw new OptionError('--dialogue-variant', dialogueVariant, DIALOGUE_VARIANTS.join(' or '));
+  const saved =
+    options.resume && options.outDir && existsSync(join(options.outDir, 'run.json'))
+      ? await readTextRunInfo(options.outDir)
+      : undefined;
+  // A run from before the variant was recorded trained `utterances`.
+  const resumed = saved?.tasks.some((t) => t.name === 'dialogue-order')
+    ? (saved.dialogueVariant ?? 'utterances')
+    : undefined;
+  if (resumed && dialogueVariant !== undefined && dialogueVariant !== resumed)
+    throw new OptionError(
+      '--dialogue-variant',
+      dialogueVariant,
+      `${resumed}, the variant of the run resumed in ${options.outDir} (or start afresh with --force)`,
+    );
+  if (options.shards && dialogueVariant !== undefined && dialogueVariant !== DEFAULT_DIALOGUE_VARIANT)
+    throw new OptionError(
+      '--dialogue-variant',
+      dialogueVariant,
+      `left out with --shards: process-corpus makes dialogue-order samples of the default variant (${DEFAULT_DIALOGUE_VARIANT})`,
+    );
+  if (!options.tasks.some((t) => t.name === 'dialogue-order')) return undefined;
+  return dialogueVariant ?? resumed ?? DEFAULT_DIALOGUE_VARIANT;
 }
 
 /** The tokenizer of a run: given, the shards', the run folder's (on resume), or trained on the corpus. */

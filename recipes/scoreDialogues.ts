@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { ModelIOError } from '../core/errors.ts';
 import { loadModel } from '../models/modelIO.ts';
 import {
+  createDialogueOrderTask,
   combineWindowScores,
   dialogueWindows,
   scoreDialogue,
@@ -12,13 +13,15 @@ import {
   type UnscoredDialogue,
 } from '../tasks/dialogue/utteranceOrder.ts';
 import type { Dialogue } from '../text/dialogue.ts';
+import type { PretextTask } from '../tasks/task.ts';
 import { loadTokenizer } from '../text/tokenizers/loadTokenizer.ts';
 import { readTextRunInfo } from './pretrainText.ts';
 import { type OperatorFunction, filter, map } from 'rxjs';
 
 /**
- * The dialogue scorer of a text run folder: its encoder, `heads/dialogue-order/`, tokenizer and the window it was
- * trained with. The caller disposes `encoder` and `head`.
+ * The dialogue scorer of a text run folder: its encoder, `heads/dialogue-order/`, tokenizer, and the variant and
+ * window it was trained with (`run.json`; a run from before the variants were recorded trained `utterances`).
+ * The caller disposes `encoder` and `head`.
  *
  * @throws ModelIOError when the run did not train dialogue-order or a file is missing.
  */
@@ -33,20 +36,28 @@ export async function loadDialogueScorer(dir: string): Promise<Required<Dialogue
       `no heads/dialogue-order/: the run trained ${info.tasks.map((t) => t.name).join(', ')} (pretrain with --dialogues FILE --tasks dialogue-order)`,
     );
   }
+  const variant = info.dialogueVariant ?? 'utterances';
   const head = await loadModel(headDir);
-  // A head from before the pairwise comparison (a GRU over [turns, hidden]) would fail deep inside tfjs.
-  const expected = [info.taskConfig.turns - 1, 8 * (info.encoder.hiddenSize ?? 64)];
-  const shape = head.inputs[0]!.shape.slice(1);
-  if (shape.join() !== expected.join()) {
+  // A head of another shape (the GRU head of an old version, or a run.json edited by hand) would fail deep in tfjs.
+  const hidden = 8 * (info.encoder.hiddenSize ?? 64);
+  const expected = variant === 'pairs' ? [[3, 3, hidden]] : [[info.taskConfig.turns - 1, hidden]];
+  const shapes = head.inputs.map((input) => input.shape.slice(1));
+  if (JSON.stringify(shapes) !== JSON.stringify(expected)) {
     head.dispose();
     throw new ModelIOError(
       headDir,
-      `head takes [${shape.join(', ')}], this version scores with [${expected.join(', ')}] (adjacent utterance pairs): retrain it with pretrain --dialogues`,
+      `head takes ${JSON.stringify(shapes)}, the ${variant} variant scores with ${JSON.stringify(expected)}: retrain it with pretrain --dialogues`,
     );
   }
   const tokenizer = await loadTokenizer(join(dir, info.tokenizer));
   const encoder = await loadModel(join(dir, 'encoder'));
-  return { encoder, head, tokenizer, maxLength: info.taskConfig.maxLength, turns: info.taskConfig.turns };
+  return { encoder, head, tokenizer, variant, maxLength: info.taskConfig.maxLength, turns: info.taskConfig.turns };
+}
+
+/** The dialogue-order task as a scorer's model was trained with it (to sample held-out windows, say). */
+export function dialogueOrderTaskOf(scorer: Required<DialogueScorer>): PretextTask<Dialogue> {
+  const { variant, tokenizer, maxLength, turns } = scorer;
+  return createDialogueOrderTask({ variant, tokenizer, maxLength, turns });
 }
 
 /** A dialogue's coherence score (or `null` and the reason, for a dialogue without a window) with where it came from. */

@@ -1,26 +1,57 @@
-import { textSetupOf } from '../text/textTaskConfig.ts';
+import { textSetupOf, type TextTaskConfig } from '../text/textTaskConfig.ts';
 import * as tf from '@tensorflow/tfjs';
 import { defer, mergeMap, type Observable, type OperatorFunction } from 'rxjs';
 import { OptionError } from '../../core/errors.ts';
-import type { Rng } from '../../core/rng.ts';
+import { Rng } from '../../core/rng.ts';
 import type { Dialogue } from '../../text/dialogue.ts';
-import { encodeText } from '../../models/textEncoder.ts';
 import type { Tokenizer } from '../../text/tokenizers/Tokenizer.ts';
 import { type PretextTask, type SamplerContext, featureSizeOf } from '../task.ts';
 import type { Sample } from '../../pipeline/sample.ts';
 import { binaryAccuracy } from '../losses/binaryCrossEntropy.ts';
 import { binaryCrossEntropy } from '../losses/binaryCrossEntropy.ts';
-import { checkPositiveInteger, fitIds } from '../../text/tokenizedSentence.ts';
+import { checkPositiveInteger } from '../../text/tokenizedSentence.ts';
+import { disorder, encodeTurns, pairFeatures, slotVectors } from './utterances.ts';
+import {
+  buildPairTripleHead,
+  PAIR_SLOTS,
+  PAIR_WINDOW_TURNS,
+  PAIRS_PER_TRIPLE,
+  pairTripleLogits,
+  pairTripleWindows,
+  samplePairTriples,
+} from './pairTriples.ts';
+
+export { disorder } from './utterances.ts';
+
+/**
+ * The two formulations of dialogue-order:
+ * - `pairs`: Wu et al.'s: is a triple of utterance pairs in order, judged beside an ordered and a misordered
+ *   reference triple of the same dialogue (see `samplePairTriples`); a window needs 6 turns;
+ * - `utterances`: is a window of `turns` consecutive single utterances in order (no references); a window needs
+ *   `turns` turns (3 by default).
+ */
+export type DialogueVariant = 'pairs' | 'utterances';
+
+/** The variants, the default first. */
+export const DIALOGUE_VARIANTS: readonly DialogueVariant[] = ['utterances', 'pairs'];
+
+/** The variant a run trains and scores with unless told otherwise (the better on DailyDialog, see the README). */
+export const DEFAULT_DIALOGUE_VARIANT: DialogueVariant = DIALOGUE_VARIANTS[0]!;
 
 /** Options of the dialogue utterance-order task. */
 export interface DialogueOrderOptions {
+  /** The formulation. Default {@link DEFAULT_DIALOGUE_VARIANT}. */
+  variant?: DialogueVariant;
   /** Encodes each utterance (`encode(text)` with [CLS] ... [SEP]). Required to sample or score. */
   tokenizer?: Tokenizer;
   /** Tokens per utterance, special tokens included; longer ones are cut. Default 24. */
   maxLength?: number;
-  /** Consecutive utterances per sample. Dialogues shorter than this are padded in front with empty turns. Default 3. */
+  /**
+   * `utterances` variant: consecutive utterances per sample; dialogues shorter than this are padded in front with
+   * empty turns. Default 3. The `pairs` variant's window is always three pairs.
+   */
   turns?: number;
-  /** Windows between the starts of consecutive samples of one dialogue. Default 1. */
+  /** `utterances` variant: windows between the starts of consecutive samples of one dialogue. Default 1. */
   stride?: number;
   /** Fraction of negatives (turns out of order). Default 0.5. */
   negativeFraction?: number;
@@ -29,14 +60,23 @@ export interface DialogueOrderOptions {
 type ResolvedDialogueOrderOptions = Required<Omit<DialogueOrderOptions, 'tokenizer'>> & { tokenizer?: Tokenizer };
 
 function validateDialogueOrderOptions(options: DialogueOrderOptions): ResolvedDialogueOrderOptions {
-  const { tokenizer, maxLength = 24, turns = 3, stride = 1, negativeFraction = 0.5 } = options;
+  const {
+    variant = DEFAULT_DIALOGUE_VARIANT,
+    tokenizer,
+    maxLength = 24,
+    turns = 3,
+    stride = 1,
+    negativeFraction = 0.5,
+  } = options;
+  if (!DIALOGUE_VARIANTS.includes(variant))
+    throw new OptionError('variant', variant, DIALOGUE_VARIANTS.map((v) => `'${v}'`).join(' or '));
   checkPositiveInteger('maxLength', maxLength);
   checkPositiveInteger('stride', stride);
   if (!Number.isInteger(turns) || turns < 2)
     throw new OptionError('turns', turns, 'an integer >= 2 (an order needs two turns)');
   if (!(negativeFraction > 0 && negativeFraction < 1))
     throw new OptionError('negativeFraction', negativeFraction, 'a fraction in (0, 1), e.g. 0.5');
-  return { tokenizer, maxLength, turns, stride, negativeFraction };
+  return { variant, tokenizer, maxLength, turns, stride, negativeFraction };
 }
 
 function requireTokenizer(options: ResolvedDialogueOrderOptions): Tokenizer {
@@ -47,17 +87,6 @@ function requireTokenizer(options: ResolvedDialogueOrderOptions): Tokenizer {
       'a tokenizer: createDialogueOrderTask({ tokenizer }) (e.g. from loadTokenizer or WordVocab.train)',
     );
   return options.tokenizer;
-}
-
-/** Each turn's ids, cut and padded to maxLength. */
-function encodeTurns(dialogue: Dialogue, tokenizer: Tokenizer, maxLength: number): Float32Array[] {
-  const pad = tokenizer.padId ?? 0;
-  return dialogue.turns.map((turn) => {
-    const ids = tokenizer.encode(turn);
-    // Keep [SEP] at the end of a cut utterance, so the encoder always sees where it stops.
-    const cut = ids.length > maxLength ? [...ids.slice(0, maxLength - 1), ids[ids.length - 1]!] : ids;
-    return fitIds(cut, maxLength, pad);
-  });
 }
 
 /** Windows of `turns` consecutive encoded utterances, `stride` apart; a short dialogue is front-padded with empty turns. */
@@ -73,32 +102,9 @@ function turnWindows(encoded: Float32Array[], turns: number, stride: number, pad
 }
 
 /**
- * A negative order of a window, as in Wu et al.: half the time two turns swapped, else a random shuffle; never the
- * original order. Empty padding turns stay in front, so a negative is never told apart by where the padding is.
- */
-export function disorder(
-  window: Float32Array[],
-  rng: Rng,
-  isEmpty: (turn: Float32Array) => boolean,
-): Float32Array[] | undefined {
-  const first = window.findIndex((turn) => !isEmpty(turn));
-  const real = window.slice(first);
-  if (first < 0 || real.length < 2) return undefined;
-  let order = real.map((_, i) => i);
-  if (rng.next() < 0.5) {
-    const i = rng.int(real.length);
-    const j = (i + 1 + rng.int(real.length - 1)) % real.length;
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  } else {
-    do order = rng.shuffle(order);
-    while (order.every((v, i) => v === i));
-  }
-  return [...window.slice(0, first), ...order.map((i) => real[i]!)];
-}
-
-/**
- * The sampler: each window of `turns` consecutive utterances of a dialogue becomes one sample, in order (label 1)
- * or, with probability negativeFraction, out of order (label 0). Inputs `turns` arrays of `[maxLength]` ids.
+ * The sampler of the `utterances` variant: each window of `turns` consecutive utterances of a dialogue becomes one
+ * sample, in order (label 1) or, with probability negativeFraction, out of order (label 0). Inputs `turns` arrays
+ * of `[maxLength]` ids.
  */
 export function sampleUtteranceOrder(
   context: SamplerContext,
@@ -128,59 +134,97 @@ export function sampleUtteranceOrder(
 }
 
 /**
- * Utterance vectors `[n, 2 * hidden]` of ids `[n, maxLength]`: the max over an utterance's real tokens of the
- * encoder's per-token BiGRU features (InferSent-style max pooling), zeros for an empty (padding) turn. Not the
- * encoder's `pooled` output: its forward half is the GRU state after the padding that follows a short utterance,
- * and with it the task stayed near chance on DailyDialog (validation accuracy 0.53 after 800 steps, against 0.65
- * with max pooling, same seed and the settings of bench/textTasks.ts).
+ * Logits `[batch, 1]` of the `utterances` variant for windows given as `turns` tensors `[batch, maxLength]`. The
+ * head reads each pair of adjacent utterances (a, b) as `[a, b, a * b, a - b]`, `[batch, turns - 1, 8 * hidden]`.
  */
-function utteranceVectors(encoder: tf.LayersModel, ids: tf.Tensor, training: boolean, padId: number): tf.Tensor2D {
-  return tf.tidy(() => {
-    const { sequence } = encodeText(encoder, ids, training);
-    const real = tf.expandDims(tf.cast(tf.notEqual(ids, padId), 'float32'), -1); // [n, maxLength, 1]
-    // Pads get -1e4 so that they never win the max; the product with `nonEmpty` keeps an empty turn at zero.
-    const maxed = tf.max(tf.add(sequence, tf.mul(tf.sub(real, 1), 1e4)), 1);
-    const nonEmpty = tf.cast(tf.greater(tf.sum(real, 1), 0), 'float32');
-    return tf.mul(maxed, nonEmpty) as tf.Tensor2D;
-  });
-}
-
-/**
- * Logits `[batch, 1]` for windows given as `turns` tensors `[batch, maxLength]`. The head reads each pair of
- * adjacent utterances (a, b) as `[a, b, a * b, a - b]`, `[batch, turns - 1, 8 * hidden]`.
- */
-function orderLogits(
+function utteranceLogits(
   encoder: tf.LayersModel,
   head: tf.LayersModel,
-  inputs: tf.Tensor[],
+  inputs: readonly tf.Tensor[],
   training: boolean,
   padId: number,
 ): tf.Tensor {
   return tf.tidy(() => {
-    const batch = inputs[0]!.shape[0]!;
     const turns = inputs.length;
-    // All utterances in one encoder pass: [turns * batch, maxLength] -> [turns * batch, 2 * hidden], turn-major.
-    const vectors = utteranceVectors(encoder, tf.concat(inputs, 0), training, padId);
-    const perTurn = tf.transpose(tf.reshape(vectors, [turns, batch, -1]), [1, 0, 2]); // [batch, turns, 2 * hidden]
+    const perTurn = slotVectors(encoder, inputs, training, padId); // [batch, turns, 2 * hidden]
     const a = tf.slice(perTurn, [0, 0, 0], [-1, turns - 1, -1]);
     const b = tf.slice(perTurn, [0, 1, 0], [-1, turns - 1, -1]);
-    return head.apply(tf.concat([a, b, tf.mul(a, b), tf.sub(a, b)], 2), { training }) as tf.Tensor;
+    return head.apply(pairFeatures(a, b), { training }) as tf.Tensor;
   });
 }
 
+/** The `utterances` variant's head: one dense layer shared by the adjacent pairs, then one logit from all of them. */
+function buildUtteranceHead(featureSize: number, turns: number, seed: number): tf.LayersModel {
+  // featureSize is the encoder's pooled size (its GRU units); the per-token features are twice that.
+  const pairs = tf.input({ shape: [turns - 1, 8 * featureSize], name: 'adjacent_pairs' });
+  // One dense layer shared by every pair (it acts on the last axis), then one logit from all pairs together.
+  const compared = tf.layers
+    .dense({
+      units: featureSize,
+      activation: 'relu',
+      kernelInitializer: tf.initializers.glorotUniform({ seed }),
+      name: 'compare_pair',
+    })
+    .apply(pairs) as tf.SymbolicTensor;
+  const flat = tf.layers.flatten().apply(compared) as tf.SymbolicTensor;
+  const logit = tf.layers
+    .dense({ units: 1, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 2 }), name: 'in_order' })
+    .apply(flat) as tf.SymbolicTensor;
+  return tf.model({ inputs: pairs, outputs: logit, name: 'dialogue_order_head' });
+}
+
+/** Logits `[batch, 1]` of either variant for a batch of its inputs. */
+function orderLogits(
+  variant: DialogueVariant,
+  encoder: tf.LayersModel,
+  head: tf.LayersModel,
+  inputs: readonly tf.Tensor[],
+  training: boolean,
+  padId: number,
+): tf.Tensor {
+  return variant === 'pairs'
+    ? pairTripleLogits(encoder, head, inputs, training, padId)
+    : utteranceLogits(encoder, head, inputs, training, padId);
+}
+
 /**
- * Dialogue utterance order (Wu, Wang, Wang, "Self-Supervised Dialogue Learning", ACL 2019: inconsistent order
- * detection): is this window of consecutive utterances in its original order? Negatives swap two turns or shuffle
- * them. The shared text encoder embeds each utterance (max over its tokens' BiGRU features); the head compares
- * each pair of adjacent utterances with one dense layer shared by the pairs and outputs one logit `[batch, 1]`.
+ * Dialogue order (Wu, Wang, Wang, "Self-Supervised Dialogue Learning", ACL 2019: inconsistent order detection),
+ * in two variants ({@link DialogueVariant}).
+ *
+ * What the paper does: a dialogue is a sequence of utterance pairs (Q_i, A_i). A target triple of pairs sampled
+ * from it, such as ⟨(Q1, A1), (Q4, A4), (Q2, A2)⟩, is ordered or misordered. Its sampling-based self-supervised
+ * network (SSN) does not encode the whole history: it samples reference triples from the dialogue, one ordered and
+ * one misordered, encodes every pair with bi-LSTM word encoders and every triple with a recurrent order-reasoning
+ * layer over its three pairs, and predicts from the references and the target together. Trained jointly with a
+ * dialogue generator, SSN's target holds the turn the generator just produced, and its judgement is an
+ * adversarial reward.
+ *
+ * `pairs` does that, with these differences and why:
+ * - encoders: each utterance is the shared text encoder's max-pooled BiGRU features (the encoder the run
+ *   pretrains; see `utteranceVectors`), and a pair is `[a, b, a * b, a - b]` of its two utterance vectors through a
+ *   dense layer shared by all pairs, rather than one bi-LSTM pass over both utterances' words; the order reasoning
+ *   is a forward and a backward GRU over a triple's pairs, max-pooled, then an MLP on [ordered reference,
+ *   misordered reference, target] (see `buildPairTripleHead`);
+ * - pairs are (u_p, u_p+1) at every offset p (DailyDialog does not mark which turn opens an exchange), and the pairs
+ *   of a triple share no utterance: with a shared one the order could be read off by matching it;
+ * - targets are drawn anywhere in the dialogue and references from all of it, never holding one of the target's
+ *   pairs (see `drawReference`); a dialogue without such a triple gets empty references. There is no generator, so
+ *   no "current turn" to anchor the target on and no adversarial training.
+ *
+ * `utterances` asks the same question of a window of `turns` consecutive single utterances, without references:
+ * negatives swap two turns or shuffle them; the head compares each pair of adjacent utterances with one dense
+ * layer shared by the pairs and outputs one logit.
+ *
+ * Both output one logit `[batch, 1]`, trained with binary cross-entropy against 1 = in order.
  *
  * @example
- * const task = createDialogueOrderTask({ tokenizer, maxLength: 24, turns: 3 });
+ * const task = createDialogueOrderTask({ variant: 'pairs', tokenizer, maxLength: 24 });
  * readDialogues('dialogues_train.txt').pipe(task.sampler({ rng: new Rng(1) }));
  */
 export function createDialogueOrderTask(options: DialogueOrderOptions = {}): PretextTask<Dialogue> {
   const resolved = validateDialogueOrderOptions(options);
-  const { maxLength, turns } = resolved;
+  const { variant, maxLength, turns } = resolved;
+  const padId = (): number => resolved.tokenizer?.padId ?? 0;
   return {
     name: 'dialogue-order',
     family: 'temporal',
@@ -190,32 +234,24 @@ export function createDialogueOrderTask(options: DialogueOrderOptions = {}): Pre
       const { tokenizer, config } = textSetupOf(setup, 'dialogue-order');
       return createDialogueOrderTask({ ...options, tokenizer, maxLength: config.maxLength, turns: config.turns });
     },
-    sampler: (context) => sampleUtteranceOrder(context, resolved),
-    inputShapes: () => Array.from({ length: turns }, () => [maxLength]),
+    sampler: (context) =>
+      variant === 'pairs'
+        ? samplePairTriples(context, { ...resolved, tokenizer: requireTokenizer(resolved) })
+        : sampleUtteranceOrder(context, resolved),
+    inputShapes: () =>
+      variant === 'pairs'
+        ? [...Array.from({ length: PAIR_SLOTS }, () => [maxLength]), [PAIRS_PER_TRIPLE]]
+        : Array.from({ length: turns }, () => [maxLength]),
     labelShape: () => [1],
     build(encoder, rng) {
       const featureSize = featureSizeOf(encoder);
       const seed = rng.int(2 ** 31);
-      // featureSize is the encoder's pooled size (its GRU units); the per-token features are twice that.
-      const pairs = tf.input({ shape: [turns - 1, 8 * featureSize], name: 'adjacent_pairs' });
-      // One dense layer shared by every pair (it acts on the last axis), then one logit from all pairs together.
-      const compared = tf.layers
-        .dense({
-          units: featureSize,
-          activation: 'relu',
-          kernelInitializer: tf.initializers.glorotUniform({ seed }),
-          name: 'compare_pair',
-        })
-        .apply(pairs) as tf.SymbolicTensor;
-      const flat = tf.layers.flatten().apply(compared) as tf.SymbolicTensor;
-      const logit = tf.layers
-        .dense({ units: 1, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 2 }), name: 'in_order' })
-        .apply(flat) as tf.SymbolicTensor;
-      const head = tf.model({ inputs: pairs, outputs: logit, name: 'dialogue_order_head' });
-      return { head };
+      return {
+        head:
+          variant === 'pairs' ? buildPairTripleHead(featureSize, seed) : buildUtteranceHead(featureSize, turns, seed),
+      };
     },
-    forward: (encoder, { head }, inputs, training) =>
-      orderLogits(encoder, head, inputs, training, resolved.tokenizer?.padId ?? 0),
+    forward: (encoder, { head }, inputs, training) => orderLogits(variant, encoder, head, inputs, training, padId()),
     loss: binaryCrossEntropy,
     metric: binaryAccuracy,
   };
@@ -224,15 +260,29 @@ export function createDialogueOrderTask(options: DialogueOrderOptions = {}): Pre
 /** Dialogue order with the default options; it needs a tokenizer to sample (the CLI makes its own with one). */
 export const dialogueOrder = createDialogueOrderTask();
 
+/**
+ * The dialogue-order task of `variant` made for a text run (its tokenizer and settings), as `configure` makes the
+ * registry's default one.
+ */
+export function configureDialogueOrder(
+  variant: DialogueVariant,
+  tokenizer: Tokenizer,
+  config: TextTaskConfig,
+): PretextTask<Dialogue> {
+  return createDialogueOrderTask({ variant }).configure({ itemShape: [config.maxLength], tokenizer, text: config });
+}
+
 /** What {@link scoreDialogue} needs: the trained encoder and head and the options the task was trained with. */
 export interface DialogueScorer {
   encoder: tf.LayersModel;
   /** The `dialogue-order` head from training (`TrainResult.heads['dialogue-order']`). */
   head: tf.LayersModel;
   tokenizer: Tokenizer;
+  /** As in training. Default {@link DEFAULT_DIALOGUE_VARIANT}. */
+  variant?: DialogueVariant;
   /** As in training. Default 24. */
   maxLength?: number;
-  /** As in training. Default 3. */
+  /** As in training (`utterances` variant). Default 3. */
   turns?: number;
 }
 
@@ -255,15 +305,18 @@ export interface UnscoredDialogue {
 
 /** The windows of one dialogue, encoded and ready to score in slices (see {@link scoreWindows}). */
 export interface DialogueWindows {
-  /** Windows of `turns` consecutive encoded utterances, stride 1. */
+  variant: DialogueVariant;
+  /** The model inputs of each window, stride 1: window w covers turns w .. w + span - 1. */
   windows: Float32Array[][];
   /** Real turns in the dialogue. */
   turnCount: number;
-  /** Turns per window. */
-  turns: number;
-  maxLength: number;
+  /** Consecutive turns a window covers: `turns` (`utterances`) or 6 (`pairs`). */
+  span: number;
   padId: number;
 }
+
+/** Seed of the reference draws of `pairs` windows: a dialogue scores the same alone or among others. */
+const REFERENCE_SEED = 1;
 
 /**
  * A dialogue's windows as {@link scoreDialogue} scores them, or why it has none: a dialogue shorter than a window
@@ -271,6 +324,7 @@ export interface DialogueWindows {
  */
 export function dialogueWindows(scorer: DialogueScorer, dialogue: Dialogue): DialogueWindows | UnscoredDialogue {
   const options = validateDialogueOrderOptions({
+    variant: scorer.variant,
     tokenizer: scorer.tokenizer,
     maxLength: scorer.maxLength,
     turns: scorer.turns,
@@ -281,12 +335,18 @@ export function dialogueWindows(scorer: DialogueScorer, dialogue: Dialogue): Dia
     turns: new Array<null>(n).fill(null),
     reason,
   });
-  if (n < options.turns)
-    return unscored(`${n} turn${n === 1 ? '' : 's'}: a window needs ${options.turns} consecutive turns`);
+  const pairs = options.variant === 'pairs';
+  const span = pairs ? PAIR_WINDOW_TURNS : options.turns;
+  if (n < span) {
+    const what = pairs ? `${span} consecutive turns (three utterance pairs)` : `${span} consecutive turns`;
+    return unscored(`${n} turn${n === 1 ? '' : 's'}: a window needs ${what}`);
+  }
   if (dialogue.turns.every((t) => t.trim() === '')) return unscored('every turn is empty');
   const padId = scorer.tokenizer.padId ?? 0;
-  const windows = turnWindows(encodeTurns(dialogue, scorer.tokenizer, options.maxLength), options.turns, 1, padId);
-  return { windows, turnCount: n, turns: options.turns, maxLength: options.maxLength, padId };
+  const windows = pairs
+    ? pairTripleWindows(dialogue, { ...options, tokenizer: scorer.tokenizer }, new Rng(REFERENCE_SEED))
+    : turnWindows(encodeTurns(dialogue, scorer.tokenizer, options.maxLength), options.turns, 1, padId);
+  return { variant: options.variant, windows, turnCount: n, span, padId };
 }
 
 /** The in-order probability of windows `[from, to)` of a dialogue: one encoder and head pass, `[to - from]`. */
@@ -299,14 +359,14 @@ export function scoreWindows(
   const slice = prepared.windows.slice(from, to);
   if (slice.length === 0) return new Float32Array(0);
   return tf.tidy(() => {
-    const inputs = Array.from({ length: prepared.turns }, (_, k) =>
+    const inputs = slice[0]!.map((first, k) =>
       tf.tensor2d(
         slice.flatMap((w) => [...w[k]!]),
-        [slice.length, prepared.maxLength],
+        [slice.length, first.length],
       ),
     );
     return tf
-      .sigmoid(orderLogits(scorer.encoder, scorer.head, inputs, false, prepared.padId))
+      .sigmoid(orderLogits(prepared.variant, scorer.encoder, scorer.head, inputs, false, prepared.padId))
       .dataSync() as Float32Array;
   });
 }
@@ -316,9 +376,9 @@ export function combineWindowScores(prepared: DialogueWindows, probabilities: Ar
   const n = prepared.turnCount;
   const sums = new Array<number>(n).fill(0);
   const counts = new Array<number>(n).fill(0);
-  // With n >= turns there is no front padding: window w covers turns w .. w + turns - 1.
+  // With n >= span there is no front padding: window w covers turns w .. w + span - 1.
   for (let w = 0; w < probabilities.length; w++) {
-    for (let k = 0; k < prepared.turns; k++) {
+    for (let k = 0; k < prepared.span; k++) {
       sums[w + k]! += probabilities[w]!;
       counts[w + k]!++;
     }
@@ -331,8 +391,10 @@ export function combineWindowScores(prepared: DialogueWindows, probabilities: Ar
 /**
  * Scores how coherent a dialogue's order is with a trained dialogue-order model: every window of consecutive
  * turns (stride 1) gets the model's probability of being in order; the dialogue's score is their mean, and each
- * turn's score is the mean over the windows that contain it (a turn out of place drags its windows down). A
- * dialogue without a window (fewer turns than a window, or all turns empty) is scored `null` with the reason.
+ * turn's score is the mean over the windows that contain it (a turn out of place drags its windows down). A window
+ * is `turns` utterances (`utterances` variant) or six, read as three pairs in the order given beside references
+ * drawn from the dialogue with a fixed seed (`pairs`). A dialogue without a window (fewer turns than a window, or
+ * all turns empty) is scored `null` with the reason.
  *
  * @example
  * const { score, turns } = scoreDialogue({ encoder, head: result.heads['dialogue-order'], tokenizer }, dialogue);
