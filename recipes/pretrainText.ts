@@ -215,6 +215,7 @@ async function resolveDialogueVariant(options: TextPretrainOptions): Promise<Dia
   const { dialogueVariant } = options;
   if (dialogueVariant !== undefined && !DIALOGUE_VARIANTS.includes(dialogueVariant))
     throw new OptionError('--dialogue-variant', dialogueVariant, DIALOGUE_VARIANTS.join(' or '));
+  if (!options.tasks.some((t) => t.name === 'dialogue-order')) return undefined;
   const saved =
     options.resume && options.outDir && existsSync(join(options.outDir, 'run.json'))
       ? await readTextRunInfo(options.outDir)
@@ -235,7 +236,6 @@ async function resolveDialogueVariant(options: TextPretrainOptions): Promise<Dia
       dialogueVariant,
       `left out with --shards: process-corpus makes dialogue-order samples of the default variant (${DEFAULT_DIALOGUE_VARIANT})`,
     );
-  if (!options.tasks.some((t) => t.name === 'dialogue-order')) return undefined;
   return dialogueVariant ?? resumed ?? DEFAULT_DIALOGUE_VARIANT;
 }
 
