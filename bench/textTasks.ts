@@ -11,11 +11,12 @@
  *
  * Default length on 2 cores: the Gutenberg tasks ~15 min together, dialogue-order ~14 min (800 steps; measured
  * 821 s beside another run: validation accuracy 0.647, AUC 0.688, scoreDialogue original vs shuffled AUC 0.797).
- * Measured (issue 9, beside other jobs; BENCH_TASKS=mlm,nsp,text-cpc took 24:37 wall, skipgram,cbow 3:59): mlm 250 steps
- * in 663 s, masked accuracy 0.200 vs baseline 0.072 (always ","); nsp 200 steps in 336 s, 0.691 vs majority label
- * 0.512, AUC 0.751; text-cpc 400 steps in 402 s, future-token accuracy 0.074 vs baseline 0.062 (the most frequent
- * token present; chance 1/336 = 0.003); skipgram 1500 steps in 136 s, rank accuracy 0.328 vs 0.184; cbow 600 steps
- * in 93 s, 0.495 vs 0.178.
+ * Measured (issue 9, beside other jobs; BENCH_TASKS=mlm,nsp,text-cpc took 24:37 wall, skipgram,cbow 3:59): mlm
+ * 250 steps in 663 s, masked accuracy 0.200 vs baseline 0.072 (always ","); nsp 200 steps in 336 s, 0.691 vs
+ * majority label 0.512, AUC 0.751; text-cpc 400 steps in 402 s, future-token accuracy 0.074 vs baseline 0.062 (the
+ * most frequent token present; chance 1/336 = 0.003), and with BENCH_SCALE=4 1600 steps in 1635 s (28:04 wall),
+ * 0.094 vs 0.062; skipgram 1500 steps in 136 s, rank accuracy 0.328 vs 0.184; cbow 600 steps in 93 s, 0.495 vs
+ * 0.178.
  *
  * Training items are reshuffled every epoch and samples go through a shuffle buffer: the samplers emit the pairs
  * of one sentence (or the windows of one dialogue) together, and batches of neighbours train far worse.

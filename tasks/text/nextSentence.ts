@@ -56,7 +56,9 @@ function packSentence(ids: Int32Array, options: ResolvedNspOptions): Float32Arra
  * sampling (Vitter's algorithm R, each of n sentences offered so far held with probability size / n), except
  * that the places chosen for the current document's sentences are filled only when that document ends. So every
  * draw is a sentence of another, earlier document, from anywhere in the corpus read so far, and memory holds at
- * most 2 * size sentences whatever the length of the documents.
+ * most 2 * size sentences whatever the length of the documents. Late in a long corpus the sample changes slowly
+ * (the n-th sentence enters with probability size / n), so pooled sentences serve as negatives more often than
+ * BERT's draws from the whole corpus would; a larger `poolSize` spreads them.
  */
 export class EarlierSentences {
   readonly #size: number;
