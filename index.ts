@@ -76,4 +76,9 @@ export { createNspTask } from './tasks/text/nextSentence.ts';
 export { createTextCpcTask, textCpcFrequencyBaseline } from './tasks/text/textCpc.ts';
 export { countTokens, nearestWords } from './tasks/text/word2vec.ts';
 export { tokenizeSentences } from './text/tokenizedSentence.ts';
-export { createDialogueOrderTask, scoreDialogue } from './tasks/dialogue/utteranceOrder.ts';
+export {
+  createDialogueOrderTask,
+  DEFAULT_DIALOGUE_VARIANT,
+  scoreDialogue,
+  type DialogueVariant,
+} from './tasks/dialogue/utteranceOrder.ts';
