@@ -81,7 +81,10 @@ export function scoreDialogues(model: DialogueScorer): OperatorFunction<Dialogue
 
 /** Options of {@link scoreDialogueInSlices}. */
 export interface SliceOptions {
-  /** Windows scored in one encoder pass before the event loop gets a turn. Default 2 (about 20 ms each on wasm). */
+  /**
+   * Windows scored in one encoder pass before the event loop gets a turn. Default 1 (each is scored in all 3! = 6
+   * orders of its turns, about 60 ms on wasm).
+   */
   windowsPerSlice?: number;
   /** Called after each slice with the windows scored so far and in all (tests and progress). */
   onSlice?: (done: number, total: number) => void;
@@ -103,7 +106,7 @@ export async function scoreDialogueInSlices(
 ): Promise<DialogueScore | UnscoredDialogue> {
   const prepared = dialogueWindows(model, dialogue);
   if ('reason' in prepared) return prepared;
-  const size = options.windowsPerSlice ?? 2;
+  const size = options.windowsPerSlice ?? 1;
   const total = prepared.windows.length;
   const probabilities = new Float32Array(total);
   for (let from = 0; from < total; from += size) {

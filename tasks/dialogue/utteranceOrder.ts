@@ -11,6 +11,7 @@ import { binaryAccuracy } from '../losses/binaryCrossEntropy.ts';
 import { binaryCrossEntropy } from '../losses/binaryCrossEntropy.ts';
 import { checkPositiveInteger } from '../../text/tokenizedSentence.ts';
 import { disorder, encodeTurns, pairFeatures, slotVectors } from './utterances.ts';
+import { permutations } from '../temporal/clipOrder.ts';
 import {
   buildPairTripleHead,
   PAIR_SLOTS,
@@ -286,11 +287,15 @@ export interface DialogueScorer {
   turns?: number;
 }
 
-/** A dialogue's coherence: overall and per turn, each in [0, 1] (1: in a natural order). */
+/**
+ * A dialogue's coherence: overall and per turn, each in (0, 1]. A window's figure is the probability the model gives
+ * its turns' order among every order of the same turns (softmax of the in-order logits over the orders): 1 when
+ * only this order looks natural, 1/6 when all 3! orders of a three-turn window look alike.
+ */
 export interface DialogueScore {
-  /** Mean probability over the dialogue's windows that each is in order. */
+  /** Geometric mean over the dialogue's windows of that probability. */
   score: number;
-  /** Per turn, the mean probability of the windows that hold it. */
+  /** Per turn, the geometric mean over the windows that hold it. */
   turns: number[];
 }
 
@@ -349,7 +354,46 @@ export function dialogueWindows(scorer: DialogueScorer, dialogue: Dialogue): Dia
   return { variant: options.variant, windows, turnCount: n, span, padId };
 }
 
-/** The in-order probability of windows `[from, to)` of a dialogue: one encoder and head pass, `[to - from]`. */
+/** Orders a window is compared with when scored: every order up to 4! = 24, else this many drawn with a fixed seed. */
+const MAX_SCORED_ORDERS = 24;
+
+/**
+ * The orders of `items` items that scoring compares a window's given order with, the given order (the identity)
+ * first: all `items!` of them, or, past {@link MAX_SCORED_ORDERS}, the identity and distinct others drawn with a
+ * fixed seed (so a dialogue scores the same every time).
+ */
+export function scoringOrders(items: number): number[][] {
+  const identity = Array.from({ length: items }, (_, i) => i);
+  let factorial = 1;
+  for (let i = 2; i <= items; i++) factorial *= i;
+  if (factorial <= MAX_SCORED_ORDERS) return permutations(items); // lexicographic: the identity comes first
+  const rng = new Rng(REFERENCE_SEED);
+  const seen = new Set([identity.join()]);
+  const orders = [identity];
+  while (orders.length < MAX_SCORED_ORDERS) {
+    const order = rng.shuffle([...identity]);
+    if (!seen.has(order.join())) orders.push(order), seen.add(order.join());
+  }
+  return orders;
+}
+
+/** A window's inputs with its items in `order`: single turns (`utterances`) or the target's three pairs (`pairs`). */
+function reorderWindow(variant: DialogueVariant, window: Float32Array[], order: readonly number[]): Float32Array[] {
+  if (variant === 'utterances') return order.map((i) => window[i]!);
+  // pairs: slots 2p and 2p + 1 hold target pair p; the references and their order input stay as they are.
+  return [...order.flatMap((i) => [window[2 * i]!, window[2 * i + 1]!]), ...window.slice(2 * PAIRS_PER_TRIPLE)];
+}
+
+/**
+ * For windows `[from, to)` of a dialogue, the probability of each window's given order among every order of its
+ * items (see {@link scoringOrders}): the model's in-order logits of all the orders, softmaxed, read at the given
+ * one. One encoder and head pass over `(to - from) * orders` windows; `[to - from]`.
+ *
+ * Why not the in-order probability alone: some turns look in order whatever their order (short, generic ones), and
+ * the raw probability carries that; against the window's own other orders only the order is left. Chosen on 1,000
+ * train dialogues left out of training (ROC AUC of original against shuffled dialogues 0.842 with the mean raw
+ * probability, 0.863 with this), then measured on validation (README).
+ */
 export function scoreWindows(
   scorer: DialogueScorer,
   prepared: DialogueWindows,
@@ -358,43 +402,52 @@ export function scoreWindows(
 ): Float32Array {
   const slice = prepared.windows.slice(from, to);
   if (slice.length === 0) return new Float32Array(0);
+  const orders = scoringOrders(prepared.variant === 'pairs' ? PAIRS_PER_TRIPLE : prepared.span);
+  const expanded = slice.flatMap((window) => orders.map((order) => reorderWindow(prepared.variant, window, order)));
   return tf.tidy(() => {
-    const inputs = slice[0]!.map((first, k) =>
+    const inputs = expanded[0]!.map((first, k) =>
       tf.tensor2d(
-        slice.flatMap((w) => [...w[k]!]),
-        [slice.length, first.length],
+        expanded.flatMap((w) => [...w[k]!]),
+        [expanded.length, first.length],
       ),
     );
-    return tf
-      .sigmoid(orderLogits(prepared.variant, scorer.encoder, scorer.head, inputs, false, prepared.padId))
-      .dataSync() as Float32Array;
+    const logits = orderLogits(prepared.variant, scorer.encoder, scorer.head, inputs, false, prepared.padId);
+    const perWindow = tf.logSoftmax(tf.reshape(logits, [slice.length, orders.length]));
+    return tf.exp(tf.slice(perWindow, [0, 0], [-1, 1])).dataSync() as Float32Array;
   });
 }
 
-/** The dialogue's score and per-turn scores from the probabilities of all its windows (in order). */
+/** The dialogue's score and per-turn scores (geometric means) from the probabilities of all its windows, in order. */
 export function combineWindowScores(prepared: DialogueWindows, probabilities: ArrayLike<number>): DialogueScore {
   const n = prepared.turnCount;
   const sums = new Array<number>(n).fill(0);
   const counts = new Array<number>(n).fill(0);
+  // A softmax can round a tiny probability to 0 in float32; its log is kept finite.
+  const log = (p: number): number => Math.log(Math.max(p, 1e-30));
   // With n >= span there is no front padding: window w covers turns w .. w + span - 1.
+  let total = 0;
   for (let w = 0; w < probabilities.length; w++) {
+    const l = log(probabilities[w]!);
+    total += l;
     for (let k = 0; k < prepared.span; k++) {
-      sums[w + k]! += probabilities[w]!;
+      sums[w + k]! += l;
       counts[w + k]!++;
     }
   }
-  let total = 0;
-  for (let w = 0; w < probabilities.length; w++) total += probabilities[w]!;
-  return { score: total / probabilities.length, turns: sums.map((s, i) => s / counts[i]!) };
+  return {
+    score: Math.exp(total / probabilities.length),
+    turns: sums.map((s, i) => Math.exp(s / counts[i]!)),
+  };
 }
 
 /**
- * Scores how coherent a dialogue's order is with a trained dialogue-order model: every window of consecutive
- * turns (stride 1) gets the model's probability of being in order; the dialogue's score is their mean, and each
- * turn's score is the mean over the windows that contain it (a turn out of place drags its windows down). A window
- * is `turns` utterances (`utterances` variant) or six, read as three pairs in the order given beside references
- * drawn from the dialogue with a fixed seed (`pairs`). A dialogue without a window (fewer turns than a window, or
- * all turns empty) is scored `null` with the reason.
+ * Scores how coherent a dialogue's order is with a trained dialogue-order model. Every window of consecutive turns
+ * (stride 1) gets the probability of its given order among every order of its turns (the model's in-order logits
+ * of all the orders, softmaxed; see `scoreWindows`); the dialogue's score is the geometric mean over its windows,
+ * and each turn's score the geometric mean over the windows that hold it (a turn out of place drags its windows
+ * down). A window is `turns` utterances (`utterances` variant), or six read as three pairs, reordered as pairs,
+ * beside references drawn from the dialogue with a fixed seed (`pairs`). A dialogue without a window (fewer turns
+ * than a window, or all turns empty) is scored `null` with the reason.
  *
  * @example
  * const { score, turns } = scoreDialogue({ encoder, head: result.heads['dialogue-order'], tokenizer }, dialogue);

@@ -4,7 +4,7 @@ import { from, lastValueFrom, toArray } from 'rxjs';
 import { selectBackend } from '../../../models/backend.ts';
 import { OptionError } from '../../../core/errors.ts';
 import { Rng } from '../../../core/rng.ts';
-import { createDialogueOrderTask, disorder, scoreDialogue } from '../../../tasks/dialogue/utteranceOrder.ts';
+import { createDialogueOrderTask, disorder, scoreDialogue, scoringOrders } from '../../../tasks/dialogue/utteranceOrder.ts';
 import type { Dialogue } from '../../../text/dialogue.ts';
 import { buildTextEncoder } from '../../../models/textEncoder.ts';
 import { WordVocab } from '../../../text/tokenizers/WordVocab.ts';
@@ -35,6 +35,30 @@ function proceduralDialogues(count: number, seed: number): Dialogue[] {
 
 const dialogues = proceduralDialogues(400, 1);
 const tokenizerPromise = WordVocab.train(dialogues.flatMap((d) => d.turns));
+
+test('scoring compares a window with every order of its turns: a head blind to order gives each window 1/3!', async (t) => {
+  t.deepEqual(scoringOrders(3)[0], [0, 1, 2]);
+  t.is(new Set(scoringOrders(3).map((o) => o.join())).size, 6);
+  // Past 4! the identity and 23 distinct others, the same every time.
+  const five = scoringOrders(5);
+  t.is(new Set(five.map((o) => o.join())).size, 24);
+  t.deepEqual(five[0], [0, 1, 2, 3, 4]);
+  t.deepEqual(scoringOrders(5), five);
+
+  const tokenizer = await tokenizerPromise;
+  const encoder = buildTextEncoder({ vocabSize: tokenizer.vocabSize, maxLength: 10, hiddenSize: 8, seed: 1 });
+  const { head } = createDialogueOrderTask({ tokenizer, maxLength: 10, turns: 3 }).build(encoder, new Rng(1));
+  // Zero weights: the same logit for every order, so no order is preferred.
+  const zeros = head.getWeights().map((w) => tf.zerosLike(w));
+  head.setWeights(zeros);
+  tf.dispose(zeros);
+  const scorer = { encoder, head, tokenizer, variant: 'utterances' as const, maxLength: 10, turns: 3 };
+  const scored = scoreDialogue(scorer, dialogues.find((d) => d.turns.length >= 5)!);
+  t.true(scored.score !== null && Math.abs(scored.score - 1 / 6) < 1e-5);
+  t.true(scored.turns.every((p) => p !== null && Math.abs(p - 1 / 6) < 1e-5));
+  head.dispose();
+  encoder.dispose();
+});
 
 test('windows are consecutive turns; negatives are never in the original order', async (t) => {
   const tokenizer = await tokenizerPromise;
@@ -68,7 +92,7 @@ test('options are checked when the task is made, and sampling without a tokenize
   });
 });
 
-test('scoreDialogue gives each turn the mean of its windows, and a dialogue shorter than a window null', async (t) => {
+test('scoreDialogue gives each turn the geometric mean of its windows, and a dialogue shorter than a window null', async (t) => {
   const tokenizer = await tokenizerPromise;
   const encoder = buildTextEncoder({ vocabSize: tokenizer.vocabSize, maxLength: 10, hiddenSize: 8, seed: 1 });
   const { head } = createDialogueOrderTask({ tokenizer, maxLength: 10, turns: 3 }).build(encoder, new Rng(1));
