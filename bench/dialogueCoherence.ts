@@ -187,8 +187,12 @@ export async function benchDialogueCoherence(
   }
 }
 
-/** Ways to combine the in-order probabilities of a dialogue's windows into its score (score-dialogue: `mean`). */
+/**
+ * Ways to combine a dialogue's window probabilities (each window's given order among all orders of its turns, see
+ * `scoreWindows`) into its score; score-dialogue uses `geometricMean`.
+ */
 const AGGREGATIONS: Record<string, (p: Float32Array) => number> = {
+  geometricMean: (p) => Math.exp(p.reduce((a, b) => a + Math.log(Math.max(b, 1e-30)), 0) / p.length),
   mean: (p) => p.reduce((a, b) => a + b, 0) / p.length,
   meanLogit: (p) => p.reduce((a, b) => a + Math.log(b / (1 - b)), 0) / p.length,
   min: (p) => Math.min(...p),
