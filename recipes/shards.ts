@@ -311,6 +311,11 @@ export class ShardBuilder {
     return this.#length;
   }
 
+  /** Bytes of the columns held (what the shard's values take in memory). */
+  get byteLength(): number {
+    return this.#inputs.reduce((n, a) => n + a.byteLength, this.#label.byteLength + this.#sources.byteLength);
+  }
+
   get full(): boolean {
     return this.#length >= this.capacity;
   }
@@ -325,9 +330,9 @@ export class ShardBuilder {
     for (let k = 0; k < widths.length; k++) {
       const input = sample.inputs[k]!;
       if (input.length !== widths[k]) throw new Error(this.#misfit(sample));
-      this.#inputs[k]!.set(input, row * widths[k]!);
+      copyInto(this.#inputs[k]!, input, row * widths[k]!);
     }
-    this.#label.set(sample.label, row * this.#labelWidth);
+    copyInto(this.#label, sample.label, row * this.#labelWidth);
     const source = sample.source ?? '';
     // Consecutive samples mostly share their source (one sentence gives many skip-grams): skip the map then.
     if (source !== this.#lastSource) {
@@ -383,6 +388,12 @@ export class ShardBuilder {
     const batch = new RecordBatch(schema, makeData({ type: new Struct(fields), length: n, nullCount: 0, children }));
     return RecordBatchFileWriter.writeAll([batch]).toUint8Array(true);
   }
+}
+
+/** `to.set(from, at)`, by hand for the short arrays of most samples (where `set`'s own cost dominates). */
+function copyInto(to: Float32Array, from: Float32Array, at: number): void {
+  if (from.length > 16) to.set(from, at);
+  else for (let i = 0; i < from.length; i++) to[at + i] = from[i]!;
 }
 
 function inputName(k: number): string {
