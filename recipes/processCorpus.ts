@@ -98,7 +98,7 @@ const PENDING_BYTES = 64 * 2 ** 20;
  * await processCorpus({ text: ['books/'], tasks: ['nsp', 'mlm'], tokenizer: 'tok.json', outDir: 'shards/' });
  */
 export async function processCorpus(options: ProcessCorpusOptions): Promise<ProcessCorpusResult> {
-  const manifest = await startManifest(options);
+  const { manifest, tokenizer } = await startManifest(options);
   const names = manifestNames(manifest.options.shard);
   const previous = await readManifestFile(join(options.outDir, names.manifest));
   if (previous && JSON.stringify(comparable(previous)) !== JSON.stringify(comparable(manifest))) {
@@ -112,7 +112,6 @@ export async function processCorpus(options: ProcessCorpusOptions): Promise<Proc
   const result: ProcessCorpusResult = { manifest, written: 0, reused: 0, bytes: 0, samples: {} };
   if (previous?.complete) return { ...result, manifest: previous, reused: previous.shards.length };
   await removeStaleTemps(options.outDir);
-  const tokenizer = await loadTokenizer(join(options.outDir, manifest.tokenizer.file));
   const corpus = new SentenceCache(tokenizer, options, options.cacheTokens ?? 16_000_000);
   // Whole-corpus counts (every worker's part) for word2vec's negatives and subsampling.
   const tokenCounts = needTokenCounts(manifest.options.tasks) ? await corpus.count(options.signal) : undefined;
@@ -357,8 +356,10 @@ function replay<T>(items: readonly T[], valve: Valve): Observable<T> {
   });
 }
 
-/** Validates the options, copies the tokenizer and builds an empty manifest. */
-export async function startManifest(options: ProcessCorpusOptions): Promise<ShardManifest> {
+/** Validates the options, loads and copies the tokenizer, and builds an empty manifest. */
+export async function startManifest(
+  options: ProcessCorpusOptions,
+): Promise<{ manifest: ShardManifest; tokenizer: Tokenizer }> {
   const shardSize = options.shardSize ?? 10000;
   if (!Number.isInteger(shardSize) || shardSize < 1)
     throw new OptionError('--shard-size', shardSize, 'a positive integer (samples per shard)');
@@ -383,10 +384,10 @@ export async function startManifest(options: ProcessCorpusOptions): Promise<Shar
       'a readable tokenizer.json (train one with pretrain --text, or take a Hugging Face one)',
     );
   }
-  await loadTokenizer(options.tokenizer);
+  const tokenizer = await loadTokenizer(options.tokenizer);
   await mkdir(options.outDir, { recursive: true });
   await copyFile(options.tokenizer, join(options.outDir, 'tokenizer.json'));
-  return {
+  const manifest: ShardManifest = {
     version: MANIFEST_VERSION,
     complete: false,
     seed,
@@ -405,6 +406,7 @@ export async function startManifest(options: ProcessCorpusOptions): Promise<Shar
     counts: {},
     shards: [],
   };
+  return { manifest, tokenizer };
 }
 
 /** Deletes temp files a killed run left behind (see writeFileAtomic's names). */
