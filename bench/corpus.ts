@@ -6,15 +6,15 @@
  *
  *   npx tsx bench/corpus.ts        # data from env TEMPO_DATA, default <repo>/../shared/data
  *
- * Measured on the 2-core machine under load from other jobs (load average 5-6), 3.21 MB, 28,725 sentences,
- * `ofBaseline` of each row (the ratios swing with the load; the baseline took 0.78-2.6 s):
+ * Measured on the 2-core machine under load from other jobs (load average 5-11), 3.21 MB, 28,725 sentences:
+ * `ofBaseline` of each row, one figure a run (the ratios swing with the load; the baseline took 0.78-2.6 s).
  *
- * | run | gzip JSON lines (before, 1 run) | Arrow (issue 11, 3 runs) |
+ * | run | gzip JSON lines (before, 2 runs) | Arrow (issue 11, 5 runs) |
  * |---|---|---|
- * | nsp | 0.577 | 0.677 / 0.96 / 1.005 |
- * | mlm | 0.597 | 0.718 / 0.384 / 0.73 |
- * | skipgram (3.42 M samples) | 0.032 (0.099 MB/s, 32.5 s, 43 MB) | 0.204 / 0.102 / 0.299 (0.75 / 0.13 / 0.68 MB/s, 4.3 / 25.3 / 4.8 s, 196 MB) |
- * | nsp,mlm,skipgram | 0.094 | 0.472 / 0.856 / 0.51 |
+ * | nsp | 0.577 / 0.61 | 0.677 / 0.96 / 1.005 / 0.906 / 0.813 |
+ * | mlm | 0.597 / 0.597 | 0.718 / 0.384 / 0.73 / 0.58 / 0.674 |
+ * | skipgram (3.42 M samples) | 0.032 / 0.041 (32.5 / 43.6 s, 43 MB) | 0.204 / 0.102 / 0.299 / 0.223 / 0.245 (4.3 / 25.3 / 4.8 / 6.9 / 6.3 s, 196 MB) |
+ * | nsp,mlm,skipgram | 0.094 / 0.101 | 0.472 / 0.856 / 0.51 / 0.617 / 0.536 |
  *
  * Skip-gram's cost was the writing (JSON.stringify and gzip of 3.4 M small samples: about half of its profile),
  * then the sample objects queued between the sampler and the writer (garbage collection), and tokenizing the
