@@ -1,9 +1,25 @@
 /**
- * Speed of `process-corpus` (pipeline/shards.ts) on the Project Gutenberg books in shared data: samples/s and
- * MB/s of corpus text, against plain reading + sentence splitting + tokenizing of the same corpus measured in the
- * same run (the floor every task sampler sits on), so a loaded machine skews both sides alike.
+ * Speed of `process-corpus` (recipes/processCorpus.ts, Arrow shards in recipes/shards.ts) on the Project Gutenberg
+ * books in shared data: samples/s and MB/s of corpus text, against plain reading + sentence splitting + tokenizing
+ * of the same corpus measured in the same run (the floor every task sampler sits on), so a loaded machine skews
+ * both sides alike.
  *
  *   npx tsx bench/corpus.ts        # data from env TEMPO_DATA, default <repo>/../shared/data
+ *
+ * Measured on the 2-core machine under load from other jobs (load average 5-11), 3.21 MB, 28,725 sentences:
+ * `ofBaseline` of each row, one figure a run (the ratios swing with the load; the baseline took 0.78-2.6 s).
+ *
+ * | run | gzip JSON lines (before, 2 runs) | Arrow (issue 11, 5 runs) |
+ * |---|---|---|
+ * | nsp | 0.577 / 0.61 | 0.677 / 0.96 / 1.005 / 0.906 / 0.813 |
+ * | mlm | 0.597 / 0.597 | 0.718 / 0.384 / 0.73 / 0.58 / 0.674 |
+ * | skipgram (3.42 M samples) | 0.032 / 0.041 (32.5 / 43.6 s, 43 MB) | 0.204 / 0.102 / 0.299 / 0.223 / 0.245 (4.3 / 25.3 / 4.8 / 6.9 / 6.3 s, 196 MB) |
+ * | nsp,mlm,skipgram | 0.094 / 0.101 | 0.472 / 0.856 / 0.51 / 0.617 / 0.536 |
+ *
+ * Skip-gram's cost was the writing (JSON.stringify and gzip of 3.4 M small samples: about half of its profile),
+ * then the sample objects queued between the sampler and the writer (garbage collection), and tokenizing the
+ * corpus twice (the count pass, then the sampling). What remains is the sampler itself (one object and one
+ * Float32Array per sample), its garbage, and 196 MB of uncompressed float32 columns to hash and fsync.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
@@ -29,7 +45,7 @@ export interface CorpusRow {
   samplesPerS: number;
   /** Megabytes (10^6 bytes) of corpus text per second. */
   mbPerS: number;
-  /** Gzipped shard bytes written, MB. */
+  /** Arrow shard bytes written, MB. */
   outMb: number;
   /** mbPerS / the baseline's mbPerS. */
   ofBaseline: number;

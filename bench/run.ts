@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { benchConvFlops } from './convFlops.ts';
 import { benchDecode } from './decode.ts';
+import { benchShardFeed } from './shardFeed.ts';
 import { benchTokenize } from './tokenize.ts';
 import { benchTrainerFeed } from './trainerFeed.ts';
 import { benchTrainStep, profileTrainStep } from './trainStep.ts';
@@ -41,6 +42,11 @@ const BENCHES: Record<string, { run: () => Promise<object[]>; quick: boolean; wh
     run: () => benchTokenize(),
     quick: true,
     what: 'WordPiece MB/s vs tokenizers.js on the same tokenizer.json',
+  },
+  'shard-feed': {
+    run: () => benchShardFeed(),
+    quick: false,
+    what: 'trainer samples/s fed from process-corpus Arrow shards vs pre-built tensors and vs samples in memory',
   },
   'video-tasks': {
     run: () => benchVideoTasks(),

@@ -22,11 +22,11 @@ interface ProcessCorpusFlags {
   json?: boolean;
 }
 
-/** `tempo-ssl process-corpus`: write pretext-task samples of a corpus as deterministic gzip JSONL shards. */
+/** `tempo-ssl process-corpus`: write pretext-task samples of a corpus as deterministic Arrow IPC shards. */
 export function processCorpusCommand(): Command {
   return new Command('process-corpus')
     .description(
-      'turn a text corpus and/or dialogues into task samples, written as gzip JSONL shards with a manifest (resumable, deterministic)',
+      'turn a text corpus and/or dialogues into task samples, written as Arrow IPC shards (one task a shard) with a manifest (resumable, deterministic)',
     )
     .option(
       '--input <inputs...>',
@@ -35,7 +35,7 @@ export function processCorpusCommand(): Command {
     .option('--dialogues <inputs...>', 'dialogue files for dialogue-order (DailyDialog, JSONL or text)')
     .option('--tasks <list>', `tasks to sample (${TEXT_TASKS.join(', ')})`, 'nsp,mlm')
     .requiredOption('--tokenizer <FILE>', 'tokenizer.json to encode with (copied into --out)')
-    .requiredOption('--out <DIR>', 'output folder: shard-00000.jsonl.gz ..., manifest.json, tokenizer.json')
+    .requiredOption('--out <DIR>', 'output folder: shard-00000.arrow ..., manifest.json, tokenizer.json')
     .option(
       '--shard <i/N>',
       'worker i of N: take every N-th paragraph or dialogue, starting at i (0-based)',

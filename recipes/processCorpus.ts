@@ -1,29 +1,38 @@
 import { Valve } from '../core/valve.ts';
 import { Rng } from '../core/rng.ts';
-import { OptionError } from '../core/errors.ts';
-import { writeFileAtomic, writeJson } from '../core/atomicWrite.ts';
-import { defer, map, concat } from 'rxjs';
+import { OptionError, StoppedError } from '../core/errors.ts';
+import { fsyncDir, tempNameFor, writeFileDurable, writeJson } from '../core/atomicWrite.ts';
+import { Observable, tap } from 'rxjs';
 import { join } from 'node:path';
 import type { TaskName } from '../tasks/registry.ts';
 import { loadTokenizer } from '../text/tokenizers/loadTokenizer.ts';
-import type { TextSourceOptions } from '../text/sources.ts';
-import { readManifestFile, manifestNames, type ShardEntry, type ShardManifest } from './shards.ts';
-import { valveValues } from '../core/asyncValues.ts';
+import type { Tokenizer } from '../text/tokenizers/Tokenizer.ts';
+import { readSentences, type TextSourceOptions } from '../text/sources.ts';
+import { tokenizeSentences, type TokenizedSentence } from '../text/tokenizedSentence.ts';
+import {
+  manifestNames,
+  MANIFEST_VERSION,
+  readManifestFile,
+  ShardBuilder,
+  type SampleShapes,
+  type ShardEntry,
+  type ShardManifest,
+} from './shards.ts';
+import { observableValues } from '../core/asyncValues.ts';
 import {
   textTaskSamples,
   buildTextTask,
   TEXT_TASKS,
   checkSources,
-  countCorpusTokens,
   needTokenCounts,
   TextSampleTallies,
   type TextSampleSummary,
+  type TextTask,
 } from './textTasks.ts';
 import { resolveTextTaskConfig } from '../tasks/text/textTaskConfig.ts';
 import type { TextTaskConfig } from '../tasks/text/textTaskConfig.ts';
-import { readFile, mkdir, copyFile, unlink, readdir } from 'node:fs/promises';
+import { readFile, mkdir, copyFile, unlink, readdir, rename } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { gzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import type { Sample } from '../pipeline/sample.ts';
 
@@ -41,8 +50,12 @@ export interface ProcessCorpusOptions extends TextSourceOptions {
   shardSize?: number;
   /** Sequence length, dialogue window and embedding size of the tasks. */
   taskConfig?: Partial<TextTaskConfig>;
-  /** gzip level, 1..9. Default 6. */
-  level?: number;
+  /**
+   * Token ids of the tokenized corpus kept in memory, so that the token count and every sentence task after the
+   * first replay it instead of reading and tokenizing the corpus again; a larger corpus is read again each time.
+   * Changes the speed only, never the bytes. Default 16,000,000 (64 MB of ids).
+   */
+  cacheTokens?: number;
   /** Called after each shard is written (or found already written by an earlier run). */
   onShard?: (entry: ShardEntry, reused: boolean) => void;
   /** Stops the token count that word2vec tasks need before sampling (it then fails with StoppedError). */
@@ -56,8 +69,8 @@ export interface ProcessCorpusResult {
   written: number;
   /** Shards an earlier (killed) run had finished, checked by hash and kept. */
   reused: number;
-  /** Uncompressed JSONL bytes produced (written or reused). */
-  jsonBytes: number;
+  /** Arrow bytes of the shards produced (written or reused). */
+  bytes: number;
   /**
    * Per task, the samples this call produced (written or reused; empty when an earlier run had finished): `emitted`,
    * NSP's `positives` / `negatives`, MLM's and text-CPC's most-frequent-token `baseline`.
@@ -65,21 +78,27 @@ export interface ProcessCorpusResult {
   samples: Record<string, TextSampleSummary>;
 }
 
+/** Bytes of full shards that may wait for their write before the corpus read pauses. */
+const PENDING_BYTES = 64 * 2 ** 20;
+
 /**
- * Turns a corpus into pretext-task samples once, as gzip-compressed JSONL shards (`shard-00000.jsonl.gz`, one
- * `{"task", "inputs": number[][], "label": number[]}` a line) and a `manifest.json` (counts per task, sha256 per
- * shard, seed, tokenizer hash, options). Deterministic: gzip is run with a fixed level and a zero mtime, and the
- * samplers are seeded, so the same seed gives the same bytes. Each shard and the manifest are written atomically;
- * a rerun after a kill regenerates the same sample stream but keeps shards the manifest lists as finished (checked
- * by hash) instead of writing them again. Tasks that draw words by corpus frequency (skip-gram, CBOW) get the
- * counts of a first pass over the whole corpus (every worker's part, so all workers share one distribution). With `shard: {index, count}`, the worker takes every count-th
- * paragraph or dialogue and names its files `shard-<i>-of-<N>-00000.jsonl.gz` and `manifest-<i>-of-<N>.json`.
+ * Turns a corpus into pretext-task samples once, as Arrow IPC shards (`shard-00000.arrow`, each the samples of one
+ * task: see {@link ShardBuilder} for the columns) and a `manifest.json` (version 2: counts and shapes per task,
+ * sha256 per shard, seed, tokenizer hash, options). Deterministic: the samplers are seeded and the Arrow bytes
+ * depend only on the samples, so the same seed gives the same bytes. Each shard and the manifest are written
+ * atomically; a rerun after a kill regenerates the same sample stream but keeps shards the manifest lists as
+ * finished (checked by hash) instead of writing them again. Tasks that draw words by corpus frequency (skip-gram,
+ * CBOW) get the counts of a first pass over the whole corpus (every worker's part, so all workers share one
+ * distribution); while the tokenized corpus fits `cacheTokens`, that pass (or the first sentence task) keeps it,
+ * and the sentence tasks replay it instead of tokenizing again. With `shard: {index, count}`, the worker takes
+ * every count-th paragraph or dialogue and names its files `shard-<i>-of-<N>-00000.arrow` and
+ * `manifest-<i>-of-<N>.json`.
  *
  * @example
  * await processCorpus({ text: ['books/'], tasks: ['nsp', 'mlm'], tokenizer: 'tok.json', outDir: 'shards/' });
  */
 export async function processCorpus(options: ProcessCorpusOptions): Promise<ProcessCorpusResult> {
-  const manifest = await startManifest(options);
+  const { manifest, tokenizer } = await startManifest(options);
   const names = manifestNames(manifest.options.shard);
   const previous = await readManifestFile(join(options.outDir, names.manifest));
   if (previous && JSON.stringify(comparable(previous)) !== JSON.stringify(comparable(manifest))) {
@@ -90,62 +109,263 @@ export async function processCorpus(options: ProcessCorpusOptions): Promise<Proc
     );
   }
   const done = previous?.shards ?? [];
-  const result: ProcessCorpusResult = { manifest, written: 0, reused: 0, jsonBytes: 0, samples: {} };
+  const result: ProcessCorpusResult = { manifest, written: 0, reused: 0, bytes: 0, samples: {} };
   if (previous?.complete) return { ...result, manifest: previous, reused: previous.shards.length };
   await removeStaleTemps(options.outDir);
-  const tokenizer = await loadTokenizer(join(options.outDir, manifest.tokenizer.file));
+  const corpus = new SentenceCache(tokenizer, options, options.cacheTokens ?? 16_000_000);
   // Whole-corpus counts (every worker's part) for word2vec's negatives and subsampling.
-  const tokenCounts = needTokenCounts(manifest.options.tasks)
-    ? await countCorpusTokens(tokenizer, { ...options, signal: options.signal })
-    : undefined;
+  const tokenCounts = needTokenCounts(manifest.options.tasks) ? await corpus.count(options.signal) : undefined;
   if (tokenCounts) manifest.corpusTokens = tokenCounts.reduce((a, b) => a + b, 0);
   const tallies = new TextSampleTallies(tokenizer);
   const valve = new Valve();
-  const streams = manifest.options.tasks.map((name, k) => {
-    const task = buildTextTask(name, tokenizer, manifest.taskConfig, tokenCounts);
-    return defer(() =>
-      textTaskSamples(task, tokenizer, options, new Rng(manifest.seed * 7919 + k * 104729), valve),
-    ).pipe(
-      tallies.count(task.task),
-      map((sample) => sampleLine(name, sample)),
-    );
-  });
-  let lines: string[] = [];
-  let tasks: Record<string, number> = {};
-  const flush = async (): Promise<void> => {
-    if (lines.length === 0) return;
-    const index = manifest.shards.length;
-    const file = names.shard(index);
-    const json = Buffer.from(lines.join(''));
-    result.jsonBytes += json.length;
-    const entry = await writeShard(options.outDir, file, json, tasks, manifest.options.level, done[index]);
-    if (entry.reused) result.reused++;
-    else result.written++;
-    manifest.shards.push(entry.entry);
-    for (const [name, n] of Object.entries(tasks)) manifest.counts[name] = (manifest.counts[name] ?? 0) + n;
+  const made = manifest.options.tasks.map((name) => buildTextTask(name, tokenizer, manifest.taskConfig, tokenCounts));
+  for (const { task } of made) manifest.shapes[task.name] = shapesOf(task, manifest.taskConfig);
+
+  // Shards of a group are written side by side, then listed in the manifest at once (fewer fsyncs, same bytes).
+  const writeGroup = async (group: readonly ShardBuilder[]): Promise<void> => {
+    const first = manifest.shards.length;
+    const files = group.map((_, g) => names.shard(first + g));
+    const written = await writeShards(options.outDir, files, group, done.slice(first, first + group.length));
+    for (const [g, { entry, reused }] of written.entries()) {
+      if (reused) result.reused++;
+      else result.written++;
+      result.bytes += entry.bytes;
+      manifest.shards.push(entry);
+      manifest.counts[entry.task] = (manifest.counts[entry.task] ?? 0) + group[g]!.length;
+    }
     await writeJson(join(options.outDir, names.manifest), manifest);
-    options.onShard?.(entry.entry, entry.reused);
-    lines = [];
-    tasks = {};
+    for (const { entry, reused } of written) options.onShard?.(entry, reused);
   };
-  for await (const line of valveValues(concat(...streams), valve, manifest.options.shardSize)) {
-    lines.push(line.text);
-    tasks[line.task] = (tasks[line.task] ?? 0) + 1;
-    if (lines.length >= manifest.options.shardSize) await flush();
+  const writer = new ShardQueue(writeGroup, valve, PENDING_BYTES);
+  for (const [k, task] of made.entries()) {
+    const rng = new Rng(manifest.seed * 7919 + k * 104729);
+    const samples =
+      task.reads === 'dialogues'
+        ? textTaskSamples(task, tokenizer, options, rng, valve)
+        : corpus.sentences(valve).pipe(task.task.sampler({ rng }));
+    await fillShards(samples.pipe(tallies.count(task.task)), task.task.name, manifest, writer);
   }
-  await flush();
+  await writer.drain();
   manifest.complete = true;
   await writeJson(join(options.outDir, names.manifest), manifest);
   return { ...result, samples: tallies.summary() };
 }
 
-/** Validates the options, copies the tokenizer and builds an empty manifest. */
-export async function startManifest(options: ProcessCorpusOptions): Promise<ShardManifest> {
+/**
+ * Copies each sample into the task's current shard as it is emitted (skip-gram makes millions of tiny samples:
+ * none waits in a queue) and hands full shards to the writer.
+ */
+function fillShards(
+  samples: Observable<Sample>,
+  task: string,
+  manifest: ShardManifest,
+  writer: ShardQueue,
+): Promise<void> {
+  const shapes = manifest.shapes[task]!;
+  const size = manifest.options.shardSize;
+  return new Promise<void>((resolve, reject) => {
+    let shard = new ShardBuilder(task, shapes, size);
+    const subscription = samples.subscribe({
+      next: (sample) => {
+        try {
+          shard.add(sample);
+          if (shard.full) {
+            writer.add(shard);
+            shard = new ShardBuilder(task, shapes, size);
+          }
+        } catch (error) {
+          subscription.unsubscribe();
+          reject(error as Error);
+        }
+      },
+      error: reject,
+      complete: () => {
+        try {
+          if (shard.length > 0) writer.add(shard);
+          resolve();
+        } catch (error) {
+          reject(error as Error);
+        }
+      },
+    });
+    writer.onFailure = (error) => {
+      subscription.unsubscribe();
+      reject(error);
+    };
+  });
+}
+
+/**
+ * Full shards waiting for their write, written in order, in groups of all that wait: while they hold more than
+ * `high` bytes, the valve (which the corpus read obeys) is closed.
+ */
+class ShardQueue {
+  readonly #write: (group: readonly ShardBuilder[]) => Promise<void>;
+  readonly #valve: Valve;
+  readonly #high: number;
+  #waiting: ShardBuilder[] = [];
+  #running: Promise<void> | undefined;
+  #failure: { error: Error } | undefined;
+  /** Called once when a write fails (the run stops there). */
+  onFailure: ((error: Error) => void) | undefined;
+
+  constructor(write: (group: readonly ShardBuilder[]) => Promise<void>, valve: Valve, high: number) {
+    this.#write = write;
+    this.#valve = valve;
+    this.#high = high;
+  }
+
+  /** Queues a full shard. @throws the failure of an earlier write. */
+  add(shard: ShardBuilder): void {
+    if (this.#failure) throw this.#failure.error;
+    this.#waiting.push(shard);
+    if (waitingBytes(this.#waiting) > this.#high) this.#valve.close();
+    this.#start();
+  }
+
+  /** Waits for every shard added so far. @throws the first write's failure. */
+  async drain(): Promise<void> {
+    while (this.#running) await this.#running;
+    if (this.#failure) throw this.#failure.error;
+  }
+
+  #start(): void {
+    if (this.#running || this.#failure) return;
+    this.#running = (async () => {
+      while (this.#waiting.length > 0) {
+        const group = this.#waiting;
+        this.#waiting = [];
+        await this.#write(group);
+        if (waitingBytes(this.#waiting) <= this.#high) this.#valve.open();
+      }
+    })()
+      .catch((cause: unknown) => {
+        const error = cause instanceof Error ? cause : new Error(String(cause));
+        this.#failure = { error };
+        this.onFailure?.(error);
+      })
+      .finally(() => {
+        this.#running = undefined;
+        if (this.#waiting.length > 0) this.#start();
+      });
+  }
+}
+
+function waitingBytes(shards: readonly ShardBuilder[]): number {
+  return shards.reduce((n, s) => n + s.byteLength, 0);
+}
+
+/** The shapes a task declares for its samples at the run's sequence length. */
+function shapesOf(task: TextTask['task'], config: TextTaskConfig): SampleShapes {
+  const item = [config.maxLength];
+  return { inputs: task.inputShapes(item).map((s) => [...s]), label: [...task.labelShape(item)] };
+}
+
+/**
+ * The tokenized sentences of the text corpus for one worker, read once and kept while they fit `limit` token ids:
+ * the token count and the second and later sentence tasks then replay them instead of reading again.
+ */
+class SentenceCache {
+  readonly #tokenizer: Tokenizer;
+  readonly #options: TextSourceOptions;
+  readonly #limit: number;
+  /** The worker's sentences (its paragraphs, numbered as `readSentences` numbers them), once a pass has kept them. */
+  #kept: TokenizedSentence[] | undefined;
+
+  constructor(tokenizer: Tokenizer, options: TextSourceOptions, limit: number) {
+    this.#tokenizer = tokenizer;
+    this.#options = options;
+    this.#limit = limit;
+  }
+
+  /**
+   * The count of each token id over the whole text corpus (every worker's part): what `countCorpusTokens` counts,
+   * keeping the worker's sentences as it goes.
+   *
+   * @throws StoppedError when `signal` aborts.
+   */
+  async count(signal?: AbortSignal): Promise<Float64Array> {
+    const counts = new Float64Array(this.#tokenizer.vocabSize);
+    const whole = readSentences(this.#options.text ?? [], { ...this.#options, shard: undefined }).pipe(
+      tokenizeSentences(this.#tokenizer),
+    );
+    const keep = this.#keeper();
+    for await (const sentence of observableValues(whole)) {
+      if (signal?.aborted) throw new StoppedError('while counting the corpus tokens (nothing was written)');
+      const ids = sentence.ids;
+      for (let i = 0; i < ids.length; i++) counts[ids[i]!]!++;
+      keep.add(sentence);
+    }
+    const shard = this.#options.shard;
+    // Unsharded, readSentences numbers every paragraph: document k is paragraph k, and a worker's paragraphs are
+    // those with k % count === index, numbered 0, 1, ... in its own stream.
+    this.#kept = shard
+      ? keep
+          .done()
+          ?.flatMap((s) =>
+            s.document % shard.count === shard.index
+              ? [{ ...s, document: (s.document - shard.index) / shard.count }]
+              : [],
+          )
+      : keep.done();
+    return counts;
+  }
+
+  /** The worker's sentences: replayed when kept, else read (and kept when they fit). */
+  sentences(valve: Valve): Observable<TokenizedSentence> {
+    if (this.#kept) return replay(this.#kept, valve);
+    const keep = this.#keeper();
+    return readSentences(this.#options.text ?? [], { ...this.#options, valve }).pipe(
+      tokenizeSentences(this.#tokenizer),
+      tap({ next: (s) => keep.add(s), complete: () => (this.#kept = keep.done()) }),
+    );
+  }
+
+  #keeper(): { add: (s: TokenizedSentence) => void; done: () => TokenizedSentence[] | undefined } {
+    let kept: TokenizedSentence[] | undefined = [];
+    let tokens = 0;
+    return {
+      add: (s) => {
+        if (!kept) return;
+        tokens += s.ids.length;
+        if (tokens > this.#limit) kept = undefined;
+        else kept.push(s);
+      },
+      done: () => kept,
+    };
+  }
+}
+
+/** `items` in order, paused while the valve is closed. */
+function replay<T>(items: readonly T[], valve: Valve): Observable<T> {
+  return new Observable<T>((subscriber) => {
+    let i = 0;
+    let cancel = (): void => {};
+    const run = (): void => {
+      while (i < items.length && !subscriber.closed) {
+        if (!valve.isOpen) {
+          cancel = valve.onOpen(run);
+          return;
+        }
+        subscriber.next(items[i++]!);
+      }
+      subscriber.complete();
+    };
+    run();
+    return () => cancel();
+  });
+}
+
+/** Validates the options, loads and copies the tokenizer, and builds an empty manifest. */
+export async function startManifest(
+  options: ProcessCorpusOptions,
+): Promise<{ manifest: ShardManifest; tokenizer: Tokenizer }> {
   const shardSize = options.shardSize ?? 10000;
   if (!Number.isInteger(shardSize) || shardSize < 1)
     throw new OptionError('--shard-size', shardSize, 'a positive integer (samples per shard)');
-  const level = options.level ?? 6;
-  if (!Number.isInteger(level) || level < 1 || level > 9) throw new OptionError('level', level, 'an integer 1..9');
+  const cacheTokens = options.cacheTokens ?? 16_000_000;
+  if (!Number.isInteger(cacheTokens) || cacheTokens < 0)
+    throw new OptionError('cacheTokens', cacheTokens, 'an integer >= 0 (token ids kept in memory)');
   const seed = options.seed ?? 0;
   if (!Number.isInteger(seed) || seed < 0) throw new OptionError('--seed', seed, 'an integer >= 0');
   if (options.tasks.length === 0) throw new OptionError('--tasks', [], 'at least one task');
@@ -164,11 +384,11 @@ export async function startManifest(options: ProcessCorpusOptions): Promise<Shar
       'a readable tokenizer.json (train one with pretrain --text, or take a Hugging Face one)',
     );
   }
-  await loadTokenizer(options.tokenizer);
+  const tokenizer = await loadTokenizer(options.tokenizer);
   await mkdir(options.outDir, { recursive: true });
   await copyFile(options.tokenizer, join(options.outDir, 'tokenizer.json'));
-  return {
-    version: 1,
+  const manifest: ShardManifest = {
+    version: MANIFEST_VERSION,
     complete: false,
     seed,
     tokenizer: { file: 'tokenizer.json', sha256: sha256(bytes) },
@@ -176,16 +396,17 @@ export async function startManifest(options: ProcessCorpusOptions): Promise<Shar
     options: {
       tasks: [...options.tasks],
       shardSize,
-      level,
       shard: options.shard ? { index: options.shard.index, count: options.shard.count } : null,
       text: [...(options.text ?? [])],
       dialogues: [...(options.dialogues ?? [])],
       dialogueFormat: options.dialogueFormat ?? 'auto',
       onInvalid: options.onInvalid ?? 'fail',
     },
+    shapes: {},
     counts: {},
     shards: [],
   };
+  return { manifest, tokenizer };
 }
 
 /** Deletes temp files a killed run left behind (see writeFileAtomic's names). */
@@ -199,33 +420,40 @@ export function comparable(m: ShardManifest): unknown {
   return { version: m.version, seed: m.seed, tokenizer: m.tokenizer, taskConfig: m.taskConfig, options: m.options };
 }
 
-/** Gzips and writes one shard atomically, unless an earlier run finished this very shard (same hash on disk). */
-export async function writeShard(
+/**
+ * Encodes and writes shards atomically, keeping those an earlier run finished (same file, task, count and hash on
+ * disk): each goes to a temp name and is fsynced, all side by side; then each is renamed into place and the
+ * folder fsynced once for the group (a crash leaves whole shards or temps, which a rerun deletes).
+ */
+export async function writeShards(
   dir: string,
-  file: string,
-  json: Buffer,
-  tasks: Record<string, number>,
-  level: number,
-  earlier: ShardEntry | undefined,
-): Promise<{ entry: ShardEntry; reused: boolean }> {
-  const samples = Object.values(tasks).reduce((a, b) => a + b, 0);
-  const path = join(dir, file);
-  if (earlier && earlier.file === file && earlier.samples === samples && existsSync(path)) {
-    const onDisk = await readFile(path);
-    if (sha256(onDisk) === earlier.sha256) return { entry: earlier, reused: true };
-  }
-  // gzipSync writes mtime 0 and no file name in the header, so equal input gives equal bytes.
-  const bytes = gzipSync(json, { level });
-  await writeFileAtomic(path, bytes);
-  return { entry: { file, samples, bytes: bytes.length, sha256: sha256(bytes), tasks: { ...tasks } }, reused: false };
+  files: readonly string[],
+  shards: readonly ShardBuilder[],
+  earlier: readonly (ShardEntry | undefined)[],
+): Promise<Array<{ entry: ShardEntry; reused: boolean }>> {
+  const out = await Promise.all(
+    shards.map(async (shard, i) => {
+      const file = files[i]!;
+      const path = join(dir, file);
+      const before = earlier[i];
+      if (before?.file === file && before.task === shard.task && before.samples === shard.length && existsSync(path)) {
+        if (sha256(await readFile(path)) === before.sha256) return { entry: before, reused: true, temp: undefined };
+      }
+      const bytes = shard.encode();
+      const temp = tempNameFor(path);
+      await writeFileDurable(temp, bytes).catch(async (error: unknown) => {
+        await unlink(temp).catch(() => {});
+        throw error;
+      });
+      const entry = { file, task: shard.task, samples: shard.length, bytes: bytes.length, sha256: sha256(bytes) };
+      return { entry, reused: false, temp };
+    }),
+  );
+  for (const { entry, temp } of out) if (temp) await rename(temp, join(dir, entry.file));
+  if (out.some((o) => o.temp)) await fsyncDir(dir);
+  return out.map(({ entry, reused }) => ({ entry, reused }));
 }
 
 export function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
-}
-
-/** One JSONL line of a sample. */
-export function sampleLine(task: TaskName, sample: Sample): { task: TaskName; text: string } {
-  const inputs = sample.inputs.map((a) => Array.from(a));
-  return { task, text: JSON.stringify({ task, inputs, label: Array.from(sample.label) }) + '\n' };
 }

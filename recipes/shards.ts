@@ -1,29 +1,53 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { concatMap, defer, filter, map, type Observable } from 'rxjs';
+import {
+  Dictionary,
+  Field,
+  FixedSizeList,
+  Float32,
+  Int32,
+  makeData,
+  RecordBatch,
+  RecordBatchFileWriter,
+  Schema,
+  Struct,
+  tableFromIPC,
+  Utf8,
+  vectorFromArray,
+  type Table,
+} from 'apache-arrow';
+import { concatMap, defer, Observable } from 'rxjs';
 import type { TaskName } from '../tasks/registry.ts';
 import type { Sample } from '../pipeline/sample.ts';
-import { readLines } from '../text/readCorpus.ts';
 import { DataFormatError, OptionError } from '../core/errors.ts';
 import type { TextTaskConfig } from '../tasks/text/textTaskConfig.ts';
 import type { Valve } from '../core/valve.ts';
 
-/** One finished shard file. */
+/** The manifest version this code writes and reads: 2 = Arrow IPC shards (1 was gzip JSON lines). */
+export const MANIFEST_VERSION = 2;
+
+/** Shapes of a task's samples (without the batch axis): each input, and the label. */
+export interface SampleShapes {
+  inputs: number[][];
+  label: number[];
+}
+
+/** One finished shard file: the samples of one task. */
 export interface ShardEntry {
   /** File name inside the output folder. */
   file: string;
+  /** The task whose samples it holds. */
+  task: string;
   samples: number;
   bytes: number;
   /** Hex sha256 of the file's bytes. */
   sha256: string;
-  /** Samples per task in this shard. */
-  tasks: Record<string, number>;
 }
 
 /** What `manifest.json` holds: enough to check, resume and read back a process-corpus run. */
 export interface ShardManifest {
-  version: 1;
+  version: typeof MANIFEST_VERSION;
   /** True once every sample has been written. */
   complete: boolean;
   seed: number;
@@ -34,13 +58,14 @@ export interface ShardManifest {
   options: {
     tasks: TaskName[];
     shardSize: number;
-    level: number;
     shard: { index: number; count: number } | null;
     text: string[];
     dialogues: string[];
     dialogueFormat: string;
     onInvalid: string;
   };
+  /** Per task, the shapes of its inputs and label (each shard's schema metadata holds them too). */
+  shapes: Record<string, SampleShapes>;
   /** Samples per task over finished shards. */
   counts: Record<string, number>;
   /** Tokens of the whole corpus counted for word2vec's negatives and subsampling (absent when no task needed them). */
@@ -54,13 +79,20 @@ export function manifestNames(shard: ShardManifest['options']['shard']): {
   shard: (i: number) => string;
 } {
   const tag = shard ? `-${shard.index}-of-${shard.count}` : '';
-  return { manifest: `manifest${tag}.json`, shard: (i) => `shard${tag}-${String(i).padStart(5, '0')}.jsonl.gz` };
+  return { manifest: `manifest${tag}.json`, shard: (i) => `shard${tag}-${String(i).padStart(5, '0')}.arrow` };
 }
 
+/**
+ * The manifest at `path`, or undefined when there is none.
+ *
+ * @throws DataFormatError when it is not JSON, or was written by an older process-corpus (version 1: gzip JSON
+ *   lines), which this one no longer reads.
+ */
 export async function readManifestFile(path: string): Promise<ShardManifest | undefined> {
   if (!existsSync(path)) return undefined;
+  let manifest: { version?: unknown };
   try {
-    return JSON.parse(await readFile(path, 'utf8')) as ShardManifest;
+    manifest = JSON.parse(await readFile(path, 'utf8')) as typeof manifest;
   } catch (cause) {
     throw new DataFormatError(
       path,
@@ -68,6 +100,12 @@ export async function readManifestFile(path: string): Promise<ShardManifest | un
       { cause },
     );
   }
+  if (manifest.version !== MANIFEST_VERSION)
+    throw new DataFormatError(
+      path,
+      `manifest version ${String(manifest.version)}${manifest.version === 1 ? ' (gzip JSON-lines shards)' : ''}, this tempo-ssl reads version ${MANIFEST_VERSION} (Arrow shards): rerun process-corpus into a new folder`,
+    );
+  return manifest as ShardManifest;
 }
 
 /**
@@ -121,10 +159,11 @@ export interface ShardSamplesOptions {
 }
 
 /**
- * The samples of one task from a process-corpus folder, in the order they were written, as plain Float32Arrays.
+ * The samples of one task from a process-corpus folder, in the order they were written, as plain Float32Arrays
+ * (copies, so a sample does not hold its shard's bytes alive); `source` is the corpus place the sample came from.
  *
- * @throws (via the stream) DataFormatError for a line that is not a sample; OptionError when the folder holds no
- *   sample of the task.
+ * @throws (via the stream) DataFormatError for a shard that is not the Arrow file its manifest lists; OptionError
+ *   when the folder holds no sample of the task.
  */
 export function shardSamples(dir: string, task: TaskName, options: ShardSamplesOptions = {}): Observable<Sample> {
   return defer(async () => {
@@ -136,43 +175,249 @@ export function shardSamples(dir: string, task: TaskName, options: ShardSamplesO
         `a task with samples in ${dir} (it has ${Object.keys(manifest.counts).join(', ') || 'none'})`,
       );
     }
-    return manifest.shards.filter((s) => (s.tasks[task] ?? 0) > 0).map((s) => join(dir, s.file));
-  }).pipe(
-    concatMap((files) => readLines(files, { valve: options.valve })),
-    filter((line) => line.text !== ''),
-    map((line) => parseSampleLine(line.text, `${line.source}:${line.line}`)),
-    filter((parsed) => parsed.task === task),
-    map((parsed) => parsed.sample),
-  );
+    return manifest.shards.filter((s) => s.task === task).map((s) => join(dir, s.file));
+  }).pipe(concatMap((files) => emitShards(files, options.valve)));
 }
 
-/** One shard line back to a sample. */
-export function parseSampleLine(text: string, where: string): { task: string; sample: Sample } {
-  let record: { task?: unknown; inputs?: unknown; label?: unknown };
+/** Reads the files one after the other and emits their samples while the valve is open. */
+function emitShards(files: readonly string[], valve: Valve | undefined): Observable<Sample> {
+  return new Observable<Sample>((subscriber) => {
+    let stopped = false;
+    let cancelWait = (): void => {};
+    const opened = (): Promise<void> =>
+      new Promise<void>((resolve) => {
+        cancelWait = valve ? valve.onOpen(resolve) : (resolve(), () => {});
+      });
+    void (async () => {
+      for (const file of files) {
+        const shard = readShard(file, await readFile(file));
+        for (let i = 0; i < shard.length && !stopped; i++) {
+          if (valve && !valve.isOpen) await opened();
+          if (!stopped) subscriber.next(shard.sample(i));
+        }
+        if (stopped) return;
+      }
+      subscriber.complete();
+    })().catch((error: unknown) => subscriber.error(error));
+    return () => {
+      stopped = true;
+      cancelWait();
+    };
+  });
+}
+
+/** One shard file read back: its task, shapes and samples by row. */
+export interface ShardTable {
+  task: string;
+  shapes: SampleShapes;
+  length: number;
+  /** Row `i` as a sample of fresh Float32Arrays. */
+  sample(i: number): Sample;
+}
+
+/**
+ * Parses one Arrow IPC shard (see {@link encodeShard}).
+ *
+ * @throws DataFormatError naming `where` when the bytes are not such a shard.
+ */
+export function readShard(where: string, bytes: Uint8Array): ShardTable {
+  let table: Table;
   try {
-    record = JSON.parse(text) as typeof record;
+    table = tableFromIPC(bytes);
   } catch (cause) {
     throw new DataFormatError(
       where,
-      `not a sample line: ${(cause as Error).message} (rerun process-corpus into a new folder)`,
+      `not an Arrow IPC shard: ${(cause as Error).message} (rerun process-corpus into a new folder)`,
       { cause },
     );
   }
-  const numbers = (v: unknown): v is number[] => Array.isArray(v) && v.every((x) => typeof x === 'number');
-  if (
-    typeof record.task !== 'string' ||
-    !Array.isArray(record.inputs) ||
-    !record.inputs.every(numbers) ||
-    !numbers(record.label)
-  ) {
-    throw new DataFormatError(where, 'a sample line needs {"task": string, "inputs": number[][], "label": number[]}');
-  }
-  return {
-    task: record.task,
-    sample: {
-      inputs: (record.inputs as number[][]).map((a) => Float32Array.from(a)),
-      label: Float32Array.from(record.label),
-      source: where,
-    },
+  const meta = table.schema.metadata;
+  const task = meta.get(META_TASK);
+  const shapes = parseShapes(meta.get(META_SHAPES));
+  if (task === undefined || !shapes)
+    throw new DataFormatError(where, `no ${META_TASK} / ${META_SHAPES} metadata (rerun process-corpus)`);
+  const column = (name: string, width: number): Float32Array => {
+    const vector = table.getChild(name);
+    if (!vector || !(vector.type instanceof FixedSizeList) || vector.type.listSize !== width)
+      throw new DataFormatError(
+        where,
+        `column ${name} is not a fixed-size list of ${width} floats (rerun process-corpus)`,
+      );
+    // One record batch per shard (more are joined here): the flat float values of every row.
+    const chunks = vector.data.map((d) =>
+      (d.children[0]!.values as Float32Array).subarray(d.offset * width, (d.offset + d.length) * width),
+    );
+    return chunks.length === 1 ? chunks[0]! : concatFloats(chunks);
   };
+  const inputWidths = shapes.inputs.map(size);
+  const labelWidth = size(shapes.label);
+  const inputs = inputWidths.map((w, k) => column(inputName(k), w));
+  const label = column('label', labelWidth);
+  const sources = table.getChild('source');
+  const length = table.numRows;
+  return {
+    task,
+    shapes,
+    length,
+    sample: (i) => ({
+      inputs: inputs.map((flat, k) => flat.slice(i * inputWidths[k]!, (i + 1) * inputWidths[k]!)),
+      label: label.slice(i * labelWidth, (i + 1) * labelWidth),
+      source: (sources?.get(i) as string | null | undefined) ?? `${where}:${i}`,
+    }),
+  };
+}
+
+/** Schema metadata keys of a shard: the task name, and its {@link SampleShapes} as JSON. */
+export const META_TASK = 'tempo-ssl.task';
+export const META_SHAPES = 'tempo-ssl.shapes';
+
+/**
+ * Gathers the samples of one task into flat typed columns and encodes them as one Arrow IPC file: columns
+ * `input_0` .. `input_{n-1}` and `label` (fixed-size lists of float32, one row a sample, flattened row-major from
+ * the shapes in the schema metadata) and `source` (dictionary-encoded utf8: the corpus place of the sample), in one
+ * record batch. The bytes depend only on the samples (the dictionary id is fixed, Arrow writes no timestamp).
+ *
+ * @example
+ * const shard = new ShardBuilder('nsp', { inputs: [[32], [32]], label: [1] }, 10000);
+ * shard.add(sample);
+ * await writeFile('shard-00000.arrow', shard.encode());
+ */
+export class ShardBuilder {
+  readonly task: string;
+  readonly shapes: SampleShapes;
+  readonly capacity: number;
+  readonly #widths: number[];
+  readonly #labelWidth: number;
+  readonly #inputs: Float32Array[];
+  readonly #label: Float32Array;
+  readonly #sources: Int32Array;
+  readonly #dictionary = new Map<string, number>();
+  #lastSource: string | undefined;
+  #lastIndex = -1;
+  #length = 0;
+
+  constructor(task: string, shapes: SampleShapes, capacity: number) {
+    this.task = task;
+    this.shapes = shapes;
+    this.capacity = capacity;
+    this.#widths = shapes.inputs.map(size);
+    this.#labelWidth = size(shapes.label);
+    this.#inputs = this.#widths.map((w) => new Float32Array(w * capacity));
+    this.#label = new Float32Array(this.#labelWidth * capacity);
+    this.#sources = new Int32Array(capacity);
+  }
+
+  get length(): number {
+    return this.#length;
+  }
+
+  /** Bytes of the columns held (what the shard's values take in memory). */
+  get byteLength(): number {
+    return this.#inputs.reduce((n, a) => n + a.byteLength, this.#label.byteLength + this.#sources.byteLength);
+  }
+
+  get full(): boolean {
+    return this.#length >= this.capacity;
+  }
+
+  /** Appends one sample. @throws Error when its arrays do not fit the task's shapes, or the shard is full. */
+  add(sample: Sample): void {
+    const row = this.#length;
+    if (row >= this.capacity) throw new Error(`shard of ${this.task} is full (${this.capacity} samples)`);
+    const widths = this.#widths;
+    if (sample.inputs.length !== widths.length || sample.label.length !== this.#labelWidth)
+      throw new Error(this.#misfit(sample));
+    for (let k = 0; k < widths.length; k++) {
+      const input = sample.inputs[k]!;
+      if (input.length !== widths[k]) throw new Error(this.#misfit(sample));
+      copyInto(this.#inputs[k]!, input, row * widths[k]!);
+    }
+    copyInto(this.#label, sample.label, row * this.#labelWidth);
+    const source = sample.source ?? '';
+    // Consecutive samples mostly share their source (one sentence gives many skip-grams): skip the map then.
+    if (source !== this.#lastSource) {
+      let index = this.#dictionary.get(source);
+      if (index === undefined) this.#dictionary.set(source, (index = this.#dictionary.size));
+      this.#lastSource = source;
+      this.#lastIndex = index;
+    }
+    this.#sources[row] = this.#lastIndex;
+    this.#length = row + 1;
+  }
+
+  #misfit(sample: Sample): string {
+    const got = `inputs of ${sample.inputs.map((a) => a.length).join(', ')} and a label of ${sample.label.length}`;
+    return `a ${this.task} sample holds ${got} values, not the shapes ${JSON.stringify(this.shapes)} its task declares`;
+  }
+
+  /** The Arrow IPC file of the samples added so far. */
+  encode(): Uint8Array {
+    const n = this.#length;
+    const list = (width: number): FixedSizeList<Float32> =>
+      new FixedSizeList(width, new Field('item', new Float32(), false));
+    const sourceType = new Dictionary(new Utf8(), new Int32(), 0);
+    const fields = [
+      ...this.#widths.map((w, k) => new Field(inputName(k), list(w), false)),
+      new Field('label', list(this.#labelWidth), false),
+      new Field('source', sourceType, false),
+    ];
+    const metadata = new Map([
+      [META_TASK, this.task],
+      [META_SHAPES, JSON.stringify(this.shapes)],
+    ]);
+    const column = (flat: Float32Array, width: number): ReturnType<typeof makeData> =>
+      makeData({
+        type: list(width),
+        length: n,
+        nullCount: 0,
+        child: makeData({ type: new Float32(), length: n * width, nullCount: 0, data: flat.subarray(0, n * width) }),
+      });
+    const sources = makeData({
+      type: sourceType,
+      length: n,
+      nullCount: 0,
+      data: this.#sources.subarray(0, n),
+      dictionary: vectorFromArray([...this.#dictionary.keys()], new Utf8()),
+    });
+    const children = [
+      ...this.#inputs.map((flat, k) => column(flat, this.#widths[k]!)),
+      column(this.#label, this.#labelWidth),
+      sources,
+    ];
+    const schema = new Schema(fields, metadata);
+    const batch = new RecordBatch(schema, makeData({ type: new Struct(fields), length: n, nullCount: 0, children }));
+    return RecordBatchFileWriter.writeAll([batch]).toUint8Array(true);
+  }
+}
+
+/** `to.set(from, at)`, by hand for the short arrays of most samples (where `set`'s own cost dominates). */
+function copyInto(to: Float32Array, from: Float32Array, at: number): void {
+  if (from.length > 16) to.set(from, at);
+  else for (let i = 0; i < from.length; i++) to[at + i] = from[i]!;
+}
+
+function inputName(k: number): string {
+  return `input_${k}`;
+}
+
+function size(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+function parseShapes(json: string | undefined): SampleShapes | undefined {
+  if (json === undefined) return undefined;
+  try {
+    const shapes = JSON.parse(json) as SampleShapes;
+    const isShape = (s: unknown): boolean => Array.isArray(s) && s.every((d) => Number.isInteger(d) && d > 0);
+    return Array.isArray(shapes.inputs) && shapes.inputs.every(isShape) && isShape(shapes.label) ? shapes : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function concatFloats(chunks: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) out.set(c, (at += c.length) - c.length);
+  return out;
 }

@@ -50,7 +50,7 @@ export function sampleCbow(
             }
             if (n === 0) return;
             samples.push({
-              inputs: [ids, mask, Float32Array.from([center, ...words.negatives(center)])],
+              inputs: [ids, mask, words.targets(center)],
               label,
               source: sentence.source,
             });

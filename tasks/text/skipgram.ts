@@ -1,6 +1,7 @@
 import { textSetupOf } from './textTaskConfig.ts';
 import * as tf from '@tensorflow/tfjs';
-import { defer, mergeMap, type Observable, type OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
+import { operate } from '../../core/operate.ts';
 import type { PretextTask, SamplerContext } from '../task.ts';
 import type { Sample } from '../../pipeline/sample.ts';
 import type { TokenizedSentence } from '../../text/tokenizedSentence.ts';
@@ -30,25 +31,23 @@ export function sampleSkipgrams(
 ): OperatorFunction<TokenizedSentence, Sample> {
   const label = word2vecLabel(options.negatives);
   requireCounts(options);
-  return (sentences: Observable<TokenizedSentence>) =>
-    defer(() => {
-      const words = new WordSampler(options, context.rng);
-      return sentences.pipe(
-        mergeMap((sentence): Sample[] => {
-          const kept = words.keep(sentence.ids);
-          const samples: Sample[] = [];
-          kept.forEach((center, i) => {
-            const b = words.radius();
-            for (let j = Math.max(0, i - b); j <= Math.min(kept.length - 1, i + b); j++) {
-              if (j === i) continue;
-              const targets = Float32Array.from([kept[j]!, ...words.negatives(kept[j]!)]);
-              samples.push({ inputs: [Float32Array.of(center), targets], label, source: sentence.source });
-            }
-          });
-          return samples;
-        }),
-      );
-    });
+  // Samples go downstream as they are drawn (millions of them: no array of a sentence's samples, no inner stream).
+  return operate<TokenizedSentence, Sample>((subscriber) => {
+    const words = new WordSampler(options, context.rng);
+    return {
+      next: (sentence) => {
+        const kept = words.keep(sentence.ids);
+        for (let i = 0; i < kept.length && !subscriber.closed; i++) {
+          const b = words.radius();
+          // The samples of one word share its input array, as all share the label (samples are read-only).
+          const center = Float32Array.of(kept[i]!);
+          for (let j = Math.max(0, i - b); j <= Math.min(kept.length - 1, i + b); j++) {
+            if (j !== i) subscriber.next({ inputs: [center, words.targets(kept[j]!)], label, source: sentence.source });
+          }
+        }
+      },
+    };
+  });
 }
 
 /**

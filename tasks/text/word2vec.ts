@@ -150,13 +150,17 @@ export class WordSampler {
     return kept;
   }
 
-  /** `negatives` ids from the noise distribution; one equal to `positive` is drawn again, up to 4 times. */
-  negatives(positive: number): number[] {
-    const out: number[] = [];
-    for (let k = 0; k < this.#options.negatives; k++) {
+  /**
+   * `[positive, negative_1..K]` as a sample input: K ids from the noise distribution, one equal to `positive`
+   * drawn again up to 4 times, written straight into the array (skip-gram makes millions of these).
+   */
+  targets(positive: number): Float32Array {
+    const out = new Float32Array(1 + this.#options.negatives);
+    out[0] = positive;
+    for (let k = 1; k < out.length; k++) {
       let id = this.#noise.draw(this.#rng);
       for (let tries = 0; id === positive && tries < 4; tries++) id = this.#noise.draw(this.#rng);
-      out.push(id);
+      out[k] = id;
     }
     return out;
   }

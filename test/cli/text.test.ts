@@ -174,7 +174,7 @@ test('process-corpus killed after its first shard and rerun ends with the bytes 
     env: { ...process.env, TEMPO_BACKEND: 'cpu' },
   });
   const exited = new Promise((resolve) => child.once('exit', resolve));
-  while (child.exitCode === null && !existsSync(join(killed, 'shard-00001.jsonl.gz')))
+  while (child.exitCode === null && !existsSync(join(killed, 'shard-00001.arrow')))
     await new Promise((r) => setTimeout(r, 5));
   child.kill('SIGKILL');
   await exited;

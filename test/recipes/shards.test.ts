@@ -2,13 +2,13 @@ import test from 'ava';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { createHash } from 'node:crypto';
 import { lastValueFrom, toArray } from 'rxjs';
 import { OptionError } from '../../core/errors.ts';
 import { buildTextTask, countCorpusTokens, textTaskSamples } from '../../recipes/textTasks.ts';
 import { resolveTextTaskConfig } from '../../tasks/text/textTaskConfig.ts';
 import { Rng } from '../../core/rng.ts';
-import { readShardManifest, shardSamples, type ShardManifest } from '../../recipes/shards.ts';
+import { readShard, readShardManifest, shardSamples, type ShardManifest } from '../../recipes/shards.ts';
 import { processCorpus } from '../../recipes/processCorpus.ts';
 import type { ProcessCorpusOptions } from '../../recipes/processCorpus.ts';
 import { WordPiece } from '../../text/tokenizers/WordPiece.ts';
@@ -49,22 +49,37 @@ async function folderBytes(folder: string): Promise<Record<string, string>> {
   return out;
 }
 
-test('the same seed writes the same bytes, and gzip headers carry no timestamp', async (t) => {
+async function folderHashes(folder: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const [f, b64] of Object.entries(await folderBytes(folder)))
+    out[f] = createHash('sha256').update(Buffer.from(b64, 'base64')).digest('hex');
+  return out;
+}
+
+test('the same seed writes the same bytes (sha256 of every file), as Arrow IPC files', async (t) => {
   const a = join(dir, 'det-a');
   const b = join(dir, 'det-b');
   const first = await processCorpus(options(a));
   await processCorpus(options(b));
   t.true(first.manifest.complete);
   t.true(first.manifest.shards.length > 2);
-  t.deepEqual(await folderBytes(a), await folderBytes(b));
+  t.deepEqual(await folderHashes(a), await folderHashes(b));
   for (const shard of first.manifest.shards) {
     const bytes = await readFile(join(a, shard.file));
-    t.deepEqual([...bytes.subarray(0, 3)], [0x1f, 0x8b, 8]);
-    t.is(bytes.readUInt32LE(4), 0, `${shard.file} header mtime`);
+    t.is(bytes.subarray(0, 6).toString('latin1'), 'ARROW1', shard.file);
+    t.is(createHash('sha256').update(bytes).digest('hex'), shard.sha256);
   }
   const other = join(dir, 'det-c');
   await processCorpus(options(other, { seed: 4 }));
-  t.notDeepEqual(await folderBytes(a), await folderBytes(other));
+  t.notDeepEqual(await folderHashes(a), await folderHashes(other));
+});
+
+test('the bytes do not depend on whether the tokenized corpus was kept in memory', async (t) => {
+  const kept = join(dir, 'cache-kept');
+  const reread = join(dir, 'cache-reread');
+  await processCorpus(options(kept));
+  await processCorpus(options(reread, { cacheTokens: 0 }));
+  t.deepEqual(await folderHashes(kept), await folderHashes(reread));
 });
 
 test('the manifest counts every task and hashes every shard', async (t) => {
@@ -76,15 +91,23 @@ test('the manifest counts every task and hashes every shard', async (t) => {
     manifest.shards.reduce((n, s) => n + s.samples, 0),
     total,
   );
-  t.true(manifest.shards.slice(0, -1).every((s) => s.samples === 100));
+  // One task a shard: each task's last shard may be short.
+  for (const task of Object.keys(manifest.counts)) {
+    const own = manifest.shards.filter((s) => s.task === task);
+    t.true(
+      own.slice(0, -1).every((s) => s.samples === 100),
+      task,
+    );
+  }
   t.is(manifest.seed, 3);
   t.regex(manifest.tokenizer.sha256, /^[0-9a-f]{64}$/);
-  const lines = gunzipSync(await readFile(join(out, manifest.shards[0]!.file)))
-    .toString('utf8')
-    .trim()
-    .split('\n');
-  t.is(lines.length, 100);
-  t.like(JSON.parse(lines[0]!), { task: 'nsp' });
+  t.deepEqual(manifest.shapes.skipgram, { inputs: [[1], [6]], label: [6] });
+  t.true(manifest.shards.every((s) => s.task in manifest.shapes));
+  const shard = readShard('first', await readFile(join(out, manifest.shards[0]!.file)));
+  t.is(shard.length, 100);
+  t.is(shard.task, 'nsp');
+  t.deepEqual(shard.shapes, manifest.shapes.nsp);
+  t.regex(shard.sample(0).source!, /corpus\.txt:\d+$/);
 });
 
 test('samples read back from shards equal the samples made straight from the corpus', async (t) => {
@@ -107,8 +130,8 @@ test('samples read back from shards equal the samples made straight from the cor
     const read = await lastValueFrom(shardSamples(out, name).pipe(toArray()));
     t.is(read.length, direct.length, name);
     t.deepEqual(
-      read.map((s) => [s.inputs.map((a) => [...a]), [...s.label]]),
-      direct.map((s) => [s.inputs.map((a) => [...a]), [...s.label]]),
+      read.map((s) => [s.inputs.map((a) => [...a]), [...s.label], s.source]),
+      direct.map((s) => [s.inputs.map((a) => [...a]), [...s.label], s.source]),
       name,
     );
   }
@@ -124,7 +147,7 @@ test('a rerun keeps the shards a killed run finished and ends with the bytes of 
   for (const s of partial.shards) await copyFile(join(clean, s.file), join(killed, s.file));
   await copyFile(tokenizerPath, join(killed, 'tokenizer.json'));
   await writeFile(join(killed, 'manifest.json'), JSON.stringify(partial, null, 2));
-  await writeFile(join(killed, '.shard-00002.jsonl.gz.999.1.tmp'), 'torn');
+  await writeFile(join(killed, '.shard-00002.arrow.999.1.tmp'), 'torn');
   const reused: string[] = [];
   const result = await processCorpus({
     ...options(killed),
@@ -173,4 +196,24 @@ test('bad options are refused before anything is written', async (t) => {
     message: /--tokenizer/,
   });
   await t.throwsAsync(lastValueFrom(shardSamples(join(dir, 'nothing'), 'nsp')), { message: /no manifest\.json/ });
+});
+
+test('a folder of the old gzip JSON-lines format fails with one line naming it and the fix', async (t) => {
+  const old = join(dir, 'version-1');
+  await mkdir(old);
+  await writeFile(join(old, 'manifest.json'), JSON.stringify({ version: 1, complete: true, shards: [], counts: {} }));
+  const error = await t.throwsAsync(lastValueFrom(shardSamples(old, 'nsp')));
+  t.is(error!.message.split('\n').length, 1);
+  t.true(error!.message.includes(join(old, 'manifest.json')));
+  t.regex(error!.message, /version 1 \(gzip JSON-lines shards\).*rerun process-corpus/);
+  await t.throwsAsync(processCorpus(options(old)), { message: /rerun process-corpus/ });
+});
+
+test('a worker reads its part from the kept whole-corpus pass exactly as it would read it alone', async (t) => {
+  const shard = { index: 1, count: 3 };
+  const kept = join(dir, 'worker-kept');
+  const reread = join(dir, 'worker-reread');
+  await processCorpus(options(kept, { tasks: ['skipgram', 'nsp'], shard }));
+  await processCorpus(options(reread, { tasks: ['skipgram', 'nsp'], shard, cacheTokens: 0 }));
+  t.deepEqual(await folderHashes(kept), await folderHashes(reread));
 });
