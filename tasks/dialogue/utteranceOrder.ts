@@ -372,7 +372,9 @@ export function scoringOrders(items: number): number[][] {
   const orders = [identity];
   while (orders.length < MAX_SCORED_ORDERS) {
     const order = rng.shuffle([...identity]);
-    if (!seen.has(order.join())) orders.push(order), seen.add(order.join());
+    if (seen.has(order.join())) continue;
+    seen.add(order.join());
+    orders.push(order);
   }
   return orders;
 }

@@ -4,7 +4,12 @@ import { from, lastValueFrom, toArray } from 'rxjs';
 import { selectBackend } from '../../../models/backend.ts';
 import { OptionError } from '../../../core/errors.ts';
 import { Rng } from '../../../core/rng.ts';
-import { createDialogueOrderTask, disorder, scoreDialogue, scoringOrders } from '../../../tasks/dialogue/utteranceOrder.ts';
+import {
+  createDialogueOrderTask,
+  disorder,
+  scoreDialogue,
+  scoringOrders,
+} from '../../../tasks/dialogue/utteranceOrder.ts';
 import type { Dialogue } from '../../../text/dialogue.ts';
 import { buildTextEncoder } from '../../../models/textEncoder.ts';
 import { WordVocab } from '../../../text/tokenizers/WordVocab.ts';
@@ -53,7 +58,10 @@ test('scoring compares a window with every order of its turns: a head blind to o
   head.setWeights(zeros);
   tf.dispose(zeros);
   const scorer = { encoder, head, tokenizer, variant: 'utterances' as const, maxLength: 10, turns: 3 };
-  const scored = scoreDialogue(scorer, dialogues.find((d) => d.turns.length >= 5)!);
+  const scored = scoreDialogue(
+    scorer,
+    dialogues.find((d) => d.turns.length >= 5)!,
+  );
   t.true(scored.score !== null && Math.abs(scored.score - 1 / 6) < 1e-5);
   t.true(scored.turns.every((p) => p !== null && Math.abs(p - 1 / 6) < 1e-5));
   head.dispose();
