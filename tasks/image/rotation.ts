@@ -5,7 +5,7 @@ import type { Frame } from '../../pipeline/frame.ts';
 import type { Sample } from '../../pipeline/sample.ts';
 import { OptionError } from '../../core/errors.ts';
 import { categoricalAccuracy, softmaxCrossEntropy } from '../losses/softmaxCrossEntropy.ts';
-import { featureSizeOf, type PretextTask } from '../task.ts';
+import { featureSizeOf, type PretextTask, type SamplerContext } from '../task.ts';
 
 /** The rotations a sample holds, in quarter turns counter-clockwise: 0, 90, 180 and 270 degrees. */
 export const ROTATIONS = 4;
@@ -105,9 +105,10 @@ export const rotation = {
       throw new OptionError('--width/--height', setup.itemShape, 'frames of at least 2 x 2 pixels for rotation');
     return this;
   },
-  sampler: () => sampleRotations(),
+  // Nothing random: every frame gives its four rotations.
+  sampler: (_context: SamplerContext) => sampleRotations(),
   inputShapes: (itemShape) => [[ROTATIONS, ...itemShape]],
-  labelShape: () => [ROTATIONS, ROTATIONS],
+  labelShape: (_itemShape: readonly number[]) => [ROTATIONS, ROTATIONS],
   build(encoder, rng) {
     const head = mlpHead(
       'rotation_head',
