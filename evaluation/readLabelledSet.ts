@@ -54,7 +54,7 @@ export function labelledSetKind(spec: string, option: string): 'csv' | 'folder' 
     throw new OptionError(
       option,
       spec,
-      'a video label CSV file, a folder of class subfolders of PNG/JPEG images, or IDX images and labels written images.gz,labels.gz (both files must exist)',
+      'a video label CSV file, or IDX images and labels written images.gz,labels.gz (both files must exist), or a folder of class subfolders of PNG/JPEG images',
     );
   }
   return pair as [string, string];
