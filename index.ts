@@ -59,6 +59,16 @@ export * from './text/index.ts';
 export { buildTextEncoder } from './models/textEncoder.ts';
 export { readIdx } from './pipeline/idx.ts';
 export {
+  listImages,
+  decodeImage,
+  imageEpoch,
+  IMAGE_EXTENSIONS,
+  type ImageRef,
+  type ImageList,
+} from './pipeline/readImages.ts';
+export { pretrainImages, imageSamples, type ImagePretrainOptions } from './recipes/pretrainImages.ts';
+export { rotation, sampleRotations, rotationSample } from './tasks/image/rotation.ts';
+export {
   featureSizeOf,
   type ItemKind,
   type PretextTask,

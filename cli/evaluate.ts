@@ -35,7 +35,10 @@ export function evaluateCommand(): Command {
       'linear probe (all labels and N per class), weighted kNN and fine-tuning of an encoder, each beside the same architecture at random init and trained supervised',
     )
     .requiredOption('--model <DIR>', 'a pretrain --out folder, or a folder with model.json')
-    .requiredOption('--train <SET>', 'labelled set: a video label CSV, or IDX images.gz,labels.gz (images first)')
+    .requiredOption(
+      '--train <SET>',
+      'labelled set: a video label CSV, a folder of class subfolders of PNG/JPEG images, or IDX images.gz,labels.gz (images first)',
+    )
     .option('--test <SET>', 'held-out labelled set (same forms); without it a seeded split of --train')
     .option(
       '--test-fraction <F>',
@@ -54,7 +57,12 @@ export function evaluateCommand(): Command {
     )
     .option('--few-label-steps <N>', 'steps of supervised training on each few-label draw', positiveInt, 100)
     .option('--lr <rate>', 'Adam learning rate of supervised training and fine-tuning', positiveNumber, 1e-3)
-    .option('--limit <N>', 'use at most N images of an IDX set', positiveInt, 5000)
+    .option(
+      '--limit <N>',
+      'use at most N images of an IDX set (the first) or an image folder (a seeded draw)',
+      positiveInt,
+      5000,
+    )
     .option('--json', 'print one JSON object instead of the table')
     .option('--out <FILE>', 'also write the JSON there (default: evaluation.json in a run folder)')
     .action(async (flags: EvaluateFlags, command: Command) => {
@@ -70,11 +78,11 @@ export function evaluateCommand(): Command {
       const format: FrameFormat = isRun
         ? (await readRunInfo(flags.model)).format
         : { height: inputShape[0]!, width: inputShape[1]!, gray: inputShape[2] === 1 };
-      const read = (spec: string, option: string) =>
-        readLabelledSet(spec, option, { inputShape, format, limit: flags.limit });
+      const read = (spec: string, option: string, classes?: readonly string[]) =>
+        readLabelledSet(spec, option, { inputShape, format, limit: flags.limit, classes });
       const labelled = await read(flags.train, '--train');
       const { train, test } = flags.test
-        ? { train: labelled, test: await read(flags.test, '--test') }
+        ? { train: labelled, test: await read(flags.test, '--test', labelled.classes) }
         : splitLabelled(labelled, flags.testFraction, flags.seed);
       const log = (line: string) => console.error(`evaluate: ${line}`);
       log(`${train.items.length} training / ${test.items.length} test items`);

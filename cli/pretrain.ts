@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { expandInputs, parseShard, type Shard } from '../pipeline/inputs.ts';
 import { pretrainVideo } from '../recipes/pretrainVideo.ts';
+import { pretrainImages } from '../recipes/pretrainImages.ts';
 import { pretrainText, type TextPretrainResult } from '../recipes/pretrainText.ts';
 import { TEXT_TASKS } from '../recipes/textTasks.ts';
 import { DEFAULT_DIALOGUE_VARIANT, DIALOGUE_VARIANTS, type DialogueVariant } from '../tasks/dialogue/utteranceOrder.ts';
@@ -20,6 +21,7 @@ import {
 
 interface PretrainFlags {
   video?: string[];
+  images?: string[];
   views?: string[][];
   text?: string[];
   dialogues?: string[];
@@ -65,6 +67,10 @@ export function pretrainCommand(): Command {
       collectViewGroup,
     )
     .option(
+      '--images <inputs...>',
+      'still images: PNG/JPEG files, folders of them (recursive), quoted globs, or IDX files (.gz too, e.g. MNIST); each resized to cover --width x --height and centre-cropped (tasks that read single images: rotation)',
+    )
+    .option(
       '--text <corpus...>',
       'text corpus: files, folders, globs, .gz or - (tasks skipgram, cbow, mlm, nsp, text-cpc)',
     )
@@ -98,7 +104,7 @@ export function pretrainCommand(): Command {
     .addOption(onInvalidOption('text runs: binary files, invalid UTF-8 lines, bad dialogue records'))
     .option(
       '--tasks <list>',
-      `tasks with optional loss weights, e.g. order,frame-sim,cpc:0.5 (video: ${tasksReading('frames', 'views').join(', ')}, default order, tcn with --views; text: ${TEXT_TASKS.join(', ')}, default nsp,mlm, or dialogue-order with --dialogues)`,
+      `tasks with optional loss weights, e.g. order,frame-sim,cpc:0.5 (video: ${tasksReading('frames', 'views', 'images').join(', ')}, default order, tcn with --views; images: ${tasksReading('images').join(', ')}, default rotation; text: ${TEXT_TASKS.join(', ')}, default nsp,mlm, or dialogue-order with --dialogues)`,
     )
     .option(
       '--steps <N>',
@@ -113,7 +119,7 @@ export function pretrainCommand(): Command {
     .addOption(
       new Option(
         '--on-bad-input <mode>',
-        'skip: count, name and leave out videos that cannot be read; fail: stop with the error',
+        'skip: count, name and leave out videos or images that cannot be read; fail: stop with the error',
       )
         .choices(['skip', 'fail'])
         .default('fail'),
@@ -135,6 +141,7 @@ export function pretrainCommand(): Command {
     .action(async (flags: PretrainFlags, command: Command) => {
       const kinds = [
         flags.video && '--video',
+        flags.images && '--images',
         flags.views && '--views',
         (flags.text || flags.dialogues) && '--text/--dialogues',
         flags.shards && '--shards',
@@ -143,11 +150,15 @@ export function pretrainCommand(): Command {
         throw new OptionError(
           'pretrain',
           kinds.length === 0 ? 'no input' : kinds.join(' and '),
-          'given exactly one source: --video <inputs...>, --views <cameras> (repeatable), --text <corpus...> and/or --dialogues <file>, or --shards <DIR>',
+          'given exactly one source: --video <inputs...>, --images <inputs...>, --views <cameras> (repeatable), --text <corpus...> and/or --dialogues <file>, or --shards <DIR>',
         );
       }
+      if (flags.images) return pretrainImagesAction(flags, command);
       if (!flags.video && !flags.views) return pretrainTextAction(flags, command);
-      const tasks = parseTaskList(flags.tasks ?? (flags.views ? 'tcn' : 'order'), tasksReading('frames', 'views'));
+      const tasks = parseTaskList(
+        flags.tasks ?? (flags.views ? 'tcn' : 'order'),
+        tasksReading('frames', 'views', 'images'),
+      );
       const specs = flags.video ? await expandInputs(flags.video, { shard: flags.shard }) : [];
       const videos = specs.map((spec) => spec.input);
       const views = flags.views && (await expandViewGroups(flags.views, flags.shard));
@@ -206,6 +217,50 @@ async function expandViewGroups(groups: string[][], shard: Shard | undefined): P
   const expanded: string[][] = [];
   for (const group of groups) expanded.push((await expandInputs(group)).map((spec) => spec.input));
   return shard ? expanded.filter((_, i) => i % shard.count === shard.index) : expanded;
+}
+
+/** `pretrain --images`: the frame encoder on still images with tasks that read single images. */
+async function pretrainImagesAction(flags: PretrainFlags, command: Command): Promise<void> {
+  // Every task name is accepted here so that a video task is refused with why (it needs time), not as unknown.
+  const tasks = parseTaskList(flags.tasks ?? 'rotation');
+  if (flags.fps !== undefined) throw new OptionError('--fps', flags.fps, 'left out with --images (still images)');
+  if (flags.shard !== undefined) throw new OptionError('--shard', flags.shard, 'left out with --images');
+  const steps = flags.steps ?? 1000;
+  await useBackend(command);
+  const result = await pretrainImages({
+    images: flags.images!,
+    tasks,
+    steps,
+    onBadInput: flags.onBadInput,
+    ...runOptions(flags),
+    format: { width: flags.width, height: flags.height, gray: flags.gray },
+    encoder: { featureSize: flags.featureSize },
+    progress: flags.json ? 'none' : 'auto',
+    signal: stopSignal(),
+  });
+  result.encoder.dispose();
+  requireProgress(result, steps);
+  const skipped = result.badInputs.length;
+  if (flags.json) {
+    const { steps: done, startStep, stoppedBy, last, badInputs, imageCount } = result;
+    return console.log(
+      JSON.stringify({
+        steps: done,
+        startStep,
+        stoppedBy,
+        last,
+        out: flags.out,
+        images: imageCount,
+        skipped,
+        badInputs,
+      }),
+    );
+  }
+  console.log(`${describeRun(result)}; ${result.imageCount} images; encoder in ${flags.out}/encoder`);
+  if (skipped > 0) {
+    console.log(`skipped ${skipped} bad image(s):`);
+    for (const bad of result.badInputs) console.log(`  ${bad.error}`);
+  }
 }
 
 /** `pretrain --text / --dialogues / --shards`: the text encoder with text and dialogue tasks. */

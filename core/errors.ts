@@ -264,3 +264,37 @@ export class StoppedError extends TempoError {
     super(`stopped by a signal ${where}`);
   }
 }
+
+/** Base of every error about an image input (a PNG or JPEG file, an IDX file of images). Carries the input. */
+export class ImageError extends TempoError {
+  constructor(
+    message: string,
+    /** The image file (or `file.idx#i` for one image of an IDX file). */
+    readonly input: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** An image input does not exist, or a folder or glob holds no PNG or JPEG. */
+export class ImageNotFoundError extends ImageError {
+  constructor(input: string, { message, ...options }: { cause?: unknown; message?: string } = {}) {
+    super(
+      message ?? `image not found: ${input} (check the path, or give a folder of PNG/JPEG files or an IDX file)`,
+      input,
+      options,
+    );
+  }
+}
+
+/** An image file cannot be read or decoded: corrupt, truncated, or not an image. */
+export class ImageDecodeError extends ImageError {
+  constructor(input: string, detail: string, options?: { cause?: unknown }) {
+    super(
+      `cannot decode image ${input}: ${detail} (re-save it as PNG or JPEG, or pass --on-bad-input skip to count and skip bad images)`,
+      input,
+      options,
+    );
+  }
+}

@@ -49,6 +49,8 @@ export interface RunInfo {
   videos: string[];
   /** The `--views` groups (camera files of one recording each), when the run read synchronized cameras. */
   viewGroups?: string[][];
+  /** The `--images` inputs as given, when the run read still images (`pretrainImages`; `videos` is then empty). */
+  images?: string[];
 }
 
 /**
@@ -76,7 +78,7 @@ export async function pretrainVideo(
   if (options.onBadInput !== undefined && options.onBadInput !== 'skip' && options.onBadInput !== 'fail') {
     throw new OptionError('--on-bad-input', options.onBadInput, "'skip' or 'fail'");
   }
-  const frameTasks = tasksReading('frames', 'views');
+  const frameTasks = tasksReading('frames', 'views', 'images');
   const notVideo = options.tasks.filter((t) => !frameTasks.includes(t.name)).map((t) => t.name);
   if (notVideo.length > 0)
     throw new OptionError('--tasks', notVideo.join(','), `tasks that read video frames: ${frameTasks.join(', ')}`);
@@ -139,7 +141,9 @@ export async function pretrainVideo(
           : videoSamples(singleCameraTask(task), videos, options.format, samplesOptions);
         return { task, weight, samples };
       }
-      const task = taskReading(name, 'frames').configure(setup);
+      // A task that reads single images takes each video frame as one.
+      const single = TASKS[name].reads === 'images' ? taskReading(name, 'images') : taskReading(name, 'frames');
+      const task = single.configure(setup);
       return { task, weight, samples: videoSamples(task, videos, options.format, samplesOptions) };
     }),
   }).catch(async (error: unknown) => {

@@ -15,6 +15,7 @@ import { mlm } from './text/maskedLm.ts';
 import { nsp } from './text/nextSentence.ts';
 import { textCpc } from './text/textCpc.ts';
 import { dialogueOrder } from './dialogue/utteranceOrder.ts';
+import { rotation } from './image/rotation.ts';
 
 /**
  * Every pretext task by its command-line name. A plain map, no registration by import side effect:
@@ -33,6 +34,7 @@ export const TASKS = {
   nsp,
   'text-cpc': textCpc,
   'dialogue-order': dialogueOrder,
+  rotation,
 } satisfies Record<string, PretextTask<never>>;
 
 export type TaskName = keyof typeof TASKS;

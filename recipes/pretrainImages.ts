@@ -1,0 +1,203 @@
+import type * as tf from '@tensorflow/tfjs';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { EMPTY, type Observable, concat, defer, tap, throwError } from 'rxjs';
+import { writeJson } from '../core/atomicWrite.ts';
+import { NoSamplesError, OptionError, TaskSamplesError, type ImageError } from '../core/errors.ts';
+import type { Rng } from '../core/rng.ts';
+import type { Valve } from '../core/valve.ts';
+import { buildFrameEncoder, type FrameEncoderOptions } from '../models/frameEncoder.ts';
+import { frameShape, type FrameFormat } from '../pipeline/frameFormat.ts';
+import { imageEpoch, listImages, type ImageRef } from '../pipeline/readImages.ts';
+import type { Sample } from '../pipeline/sample.ts';
+import { TASKS, taskReading, tasksReading, type TaskChoice } from '../tasks/registry.ts';
+import type { PretextTask } from '../tasks/task.ts';
+import type { Frame } from '../pipeline/frame.ts';
+import { train, type RunOptions, type TrainResult } from '../training/trainer.ts';
+import { readRunInfo, type BadInput, type RunInfo } from './pretrainVideo.ts';
+import { finishRunFolder, prepareRunFolder } from './runFolder.ts';
+
+/** Options of `pretrainImages`. */
+export interface ImagePretrainOptions extends RunOptions {
+  /** Image inputs as the user gave them: PNG/JPEG files, IDX files (`.gz` too), folders (walked recursively), globs. */
+  images: string[];
+  /** Tasks and their loss weights; each must read single images (`reads: 'images'`). */
+  tasks: TaskChoice[];
+  /** The size every image is resized (cover, centre crop) to, and gray or RGB; `fps` does not apply. */
+  format: FrameFormat;
+  /** 'fail' (default): a bad image stops the run with its error; 'skip': it is counted, named in `badInputs` and left out. */
+  onBadInput?: 'skip' | 'fail';
+  /** Encoder architecture; its input shape comes from `format`. */
+  encoder?: Omit<FrameEncoderOptions, 'inputShape'>;
+  /** Images decoded at once. Default 4. */
+  concurrency?: number;
+  /** Start afresh in an `outDir` that holds a run, removing its run files (see `prepareRunFolder`). */
+  force?: boolean;
+}
+
+/**
+ * Pretrains the shared frame encoder on still images with tasks that read single images (rotation): lists the
+ * images, builds the encoder (or restores it with `resume`), and trains, each task on its own stream of every
+ * image in a seeded order per epoch. The encoder ends up in `outDir/encoder`; `run.json` records the format, so
+ * `evaluate` reads labelled images at the same size.
+ *
+ * @throws OptionError naming a task that needs video frames in time order (order, vcop...), and why.
+ * @example
+ * const { encoder } = await pretrainImages({ images: ['train-images-idx3-ubyte.gz'], tasks: parseTaskList('rotation'),
+ *   steps: 200, batchSize: 16, format: { width: 28, height: 28, gray: true }, outDir: 'runs/rot' });
+ */
+export async function pretrainImages(
+  options: ImagePretrainOptions,
+): Promise<TrainResult & { encoder: tf.LayersModel; badInputs: BadInput[]; imageCount: number }> {
+  checkImageTasks(options.tasks);
+  if (options.images.length === 0) throw new OptionError('--images', [], 'at least one image file, folder or IDX file');
+  if (options.onBadInput !== undefined && options.onBadInput !== 'skip' && options.onBadInput !== 'fail') {
+    throw new OptionError('--on-bad-input', options.onBadInput, "'skip' or 'fail'");
+  }
+  const { images } = await listImages(options.images);
+  const bad = new Map<string, BadInput>();
+  const onBadInput = (input: string, error: ImageError) => {
+    const entry = bad.get(input) ?? { input, error: error.message.split('\n')[0]!, failures: 0 };
+    entry.failures++;
+    bad.set(input, entry);
+  };
+  const folder = options.outDir ? await prepareRunFolder(options.outDir, options) : undefined;
+  const itemShape = frameShape(options.format);
+  const info: RunInfo = {
+    format: { width: options.format.width, height: options.format.height, gray: options.format.gray },
+    encoder: {
+      featureSize: 64,
+      width: 16,
+      blocks: 3,
+      seed: options.seed ?? 0,
+      ...options.encoder,
+      inputShape: itemShape,
+    },
+    tasks: options.tasks,
+    videos: [],
+    images: options.images,
+  };
+  if (options.resume && options.outDir && existsSync(join(options.outDir, 'run.json'))) {
+    info.encoder = (await readRunInfo(options.outDir)).encoder;
+  }
+  const encoder = buildFrameEncoder(info.encoder);
+  if (options.outDir) {
+    await mkdir(options.outDir, { recursive: true });
+    await writeJson(join(options.outDir, 'run.json'), info);
+  }
+  const result = await train({
+    ...options,
+    encoder,
+    itemShape,
+    tasks: options.tasks.map(({ name, weight }) => {
+      const task = taskReading(name, 'images').configure({ itemShape });
+      const samples = imageSamples(task, images, options.format, {
+        batchSize: options.batchSize,
+        badInputs: options.onBadInput,
+        onBadInput,
+        concurrency: options.concurrency,
+        inputs: options.images,
+      });
+      return { task, weight, samples };
+    }),
+  }).catch(async (error: unknown) => {
+    // Inputs that give no batch fail before the first step: leave no run files, as below.
+    if (error instanceof NoSamplesError)
+      await finishRunFolder(folder, { steps: 0, startStep: 0, stoppedBy: 'steps' }, options.images, 'images');
+    encoder.dispose();
+    throw error;
+  });
+  const stoppedBy = result.stoppedBy === 'data' && options.signal?.aborted ? 'signal' : result.stoppedBy;
+  await finishRunFolder(folder, { ...result, stoppedBy }, options.images, 'images').catch((error: unknown) => {
+    encoder.dispose();
+    Object.values(result.heads).forEach((h) => h.dispose());
+    throw error;
+  });
+  return { ...result, stoppedBy, encoder, badInputs: [...bad.values()], imageCount: images.length };
+}
+
+/**
+ * Refuses tasks that cannot learn from still images, naming each and why: temporal tasks read frames of a video in
+ * time order (or synchronized cameras), which images do not have; text tasks read text.
+ *
+ * @throws OptionError naming the tasks and those that read single images.
+ */
+export function checkImageTasks(tasks: readonly TaskChoice[]): void {
+  const accepted = tasksReading('images');
+  const refused = tasks.filter((t) => !accepted.includes(t.name));
+  if (refused.length === 0) return;
+  const why = refused
+    .map((t) => {
+      const reads = TASKS[t.name].reads;
+      if (reads === 'frames' || reads === 'clips')
+        return `${t.name} reads consecutive video frames (it needs time, which still images have not)`;
+      if (reads === 'views') return `${t.name} reads synchronized cameras of one moment (give --views)`;
+      return `${t.name} reads ${reads} (give --text or --dialogues)`;
+    })
+    .join('; ');
+  throw new OptionError(
+    '--tasks',
+    refused.map((t) => t.name).join(','),
+    `tasks that read single images with --images: ${accepted.join(', ')} (${why}; give --video for it)`,
+  );
+}
+
+/** Options of `imageSamples`. */
+export interface ImageSamplesOptions {
+  /** Samples per batch: a first pass over the images that gives fewer fails naming the task. Default 1. */
+  batchSize?: number;
+  badInputs?: 'skip' | 'fail';
+  onBadInput?: (input: string, error: ImageError) => void;
+  concurrency?: number;
+  /** The inputs as the user gave them, for error messages. */
+  inputs?: readonly string[];
+}
+
+/**
+ * A task's samples over images: what `train` wants as `TrainTask.samples`. Each epoch is every image once, in an
+ * order shuffled by the epoch's generator (`imageEpoch`), through one instance of the task's sampler seeded by a
+ * generator forked after it; so the same seed gives the same samples and `--resume` replays them. A first pass that
+ * gives fewer than `batchSize` samples fails with a `NoSamplesError` (no image decoded) or a `TaskSamplesError`.
+ *
+ * @example
+ * train({ ..., tasks: [{ task: rotation, samples: imageSamples(rotation, images, { width: 28, height: 28, gray: true }) }] });
+ */
+export function imageSamples(
+  task: PretextTask<Frame>,
+  images: readonly ImageRef[],
+  format: FrameFormat,
+  options: ImageSamplesOptions = {},
+) {
+  const { batchSize = 1 } = options;
+  const names = options.inputs ?? images.map((image) => image.source);
+  let passes = 0;
+  return (_epoch: number, valve: Valve, rng: Rng): Observable<Sample> =>
+    defer(() => {
+      const first = passes++ === 0;
+      const order = rng.fork();
+      const sampler = task.sampler({ rng: rng.fork(), inputs: names });
+      let frames = 0;
+      let samples = 0;
+      const epoch = imageEpoch(images, format, order, valve, options).pipe(
+        tap(() => frames++),
+        sampler,
+        tap(() => samples++),
+      );
+      if (!first) return epoch;
+      const checked = defer(() => {
+        if (samples >= batchSize) return EMPTY;
+        if (frames === 0) return throwError(() => new NoSamplesError(names, 'no image decoded (nothing to train on)'));
+        return throwError(
+          () =>
+            new TaskSamplesError(
+              task.name,
+              names,
+              `made ${samples} samples in a whole pass over the images (${frames} decoded), fewer than one batch of ${batchSize}`,
+              'give more images, or a smaller --batch',
+            ),
+        );
+      });
+      return concat(epoch, checked);
+    });
+}
