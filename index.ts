@@ -54,7 +54,7 @@ export { pretrainText } from './recipes/pretrainText.ts';
 export { scoreDialogues, loadDialogueScorer } from './recipes/scoreDialogues.ts';
 export { processCorpus } from './recipes/processCorpus.ts';
 export { countCorpusTokens } from './recipes/textTasks.ts';
-export { shardSamples, readShardManifest } from './recipes/shards.ts';
+export { shardSamples, readShardManifest, readShard, type ShardManifest } from './recipes/shards.ts';
 export * from './text/index.ts';
 export { buildTextEncoder } from './models/textEncoder.ts';
 export { readIdx } from './pipeline/idx.ts';
