@@ -8,7 +8,7 @@
  *   6+ turns (a window in either variant, so the two variants compare on the same dialogues).
  *
  *   npx tsx bench/dialogueCoherence.ts                      # data from env TEMPO_DATA, default <repo>/../shared/data
- *   BENCH_STEPS=100 npx tsx bench/dialogueCoherence.ts      # a shorter pretrain (default 800 steps)
+ *   BENCH_STEPS=100 npx tsx bench/dialogueCoherence.ts      # a shorter pretrain (default 2400 steps)
  *   BENCH_LR=1e-3 BENCH_SEED=2 npx tsx bench/dialogueCoherence.ts   # learning rate (3e-3) and --seed (0)
  *   BENCH_VARIANT=utterances npx tsx bench/dialogueCoherence.ts     # --dialogue-variant (default: the CLI's)
  *   BENCH_TUNE=1 npx tsx bench/dialogueCoherence.ts         # train on all but the last 1000 train dialogues and
@@ -78,7 +78,7 @@ const numberFromEnv = (name: string, fallback: number): number => Number(process
 /** Runs the bench; undefined (with a message) when DailyDialog is absent. */
 export async function benchDialogueCoherence(
   dataDir = process.env.TEMPO_DATA ?? join(repoRoot, '..', 'shared', 'data'),
-  steps = numberFromEnv('BENCH_STEPS', 800),
+  steps = numberFromEnv('BENCH_STEPS', 2400),
 ): Promise<CoherenceResult | undefined> {
   const daily = join(dataDir, 'dialogue', 'dailydialog');
   const trainFile = join(daily, 'train', 'dialogues_train.txt');
