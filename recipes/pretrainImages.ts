@@ -1,13 +1,9 @@
 import type * as tf from '@tensorflow/tfjs';
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { EMPTY, type Observable, concat, defer, tap, throwError } from 'rxjs';
-import { writeJson } from '../core/atomicWrite.ts';
 import { NoSamplesError, OptionError, TaskSamplesError, type ImageError } from '../core/errors.ts';
 import type { Rng } from '../core/rng.ts';
 import type { Valve } from '../core/valve.ts';
-import { buildFrameEncoder, type FrameEncoderOptions } from '../models/frameEncoder.ts';
+import type { FrameEncoderOptions } from '../models/frameEncoder.ts';
 import { frameShape, type FrameFormat } from '../pipeline/frameFormat.ts';
 import { imageEpoch, listImages, type ImageRef } from '../pipeline/readImages.ts';
 import type { Sample } from '../pipeline/sample.ts';
@@ -15,7 +11,7 @@ import { TASKS, taskReading, tasksReading, type TaskChoice } from '../tasks/regi
 import type { PretextTask } from '../tasks/task.ts';
 import type { Frame } from '../pipeline/frame.ts';
 import { train, type RunOptions, type TrainResult } from '../training/trainer.ts';
-import { readRunInfo, type BadInput, type RunInfo } from './pretrainVideo.ts';
+import { startRun, type BadInput, type RunInfo } from './pretrainVideo.ts';
 import { finishRunFolder, prepareRunFolder } from './runFolder.ts';
 
 /** Options of `pretrainImages`. */
@@ -78,14 +74,7 @@ export async function pretrainImages(
     videos: [],
     images: options.images,
   };
-  if (options.resume && options.outDir && existsSync(join(options.outDir, 'run.json'))) {
-    info.encoder = (await readRunInfo(options.outDir)).encoder;
-  }
-  const encoder = buildFrameEncoder(info.encoder);
-  if (options.outDir) {
-    await mkdir(options.outDir, { recursive: true });
-    await writeJson(join(options.outDir, 'run.json'), info);
-  }
+  const encoder = await startRun(info, options);
   const result = await train({
     ...options,
     encoder,

@@ -109,15 +109,7 @@ export async function pretrainVideo(
     videos,
     ...(groups ? { viewGroups } : {}),
   };
-  if (options.resume && options.outDir && existsSync(join(options.outDir, 'run.json'))) {
-    // The encoder must be rebuilt exactly as before; the checkpoint's weights then replace its initial ones.
-    info.encoder = (await readRunInfo(options.outDir)).encoder;
-  }
-  const encoder = buildFrameEncoder(info.encoder);
-  if (options.outDir) {
-    await mkdir(options.outDir, { recursive: true });
-    await writeJson(join(options.outDir, 'run.json'), info);
-  }
+  const encoder = await startRun(info, options);
   const liveSkips =
     options.videos.some(isStreamInput) && options.resume && options.outDir ? await resumePositions(options.outDir) : {};
   const result = await train({
@@ -185,4 +177,20 @@ async function resumePositions(outDir: string): Promise<Record<string, number>> 
 /** Reads a run folder's `run.json`. */
 export async function readRunInfo(dir: string): Promise<RunInfo> {
   return JSON.parse(await readFile(join(dir, 'run.json'), 'utf8')) as RunInfo;
+}
+
+/**
+ * The encoder of a run about to train, and its `run.json` written: on `resume` the encoder is rebuilt exactly as
+ * the run folder's `run.json` recorded it (the checkpoint's weights then replace its initial ones).
+ */
+export async function startRun(info: RunInfo, options: { resume?: boolean; outDir?: string }): Promise<tf.LayersModel> {
+  if (options.resume && options.outDir && existsSync(join(options.outDir, 'run.json'))) {
+    info.encoder = (await readRunInfo(options.outDir)).encoder;
+  }
+  const encoder = buildFrameEncoder(info.encoder);
+  if (options.outDir) {
+    await mkdir(options.outDir, { recursive: true });
+    await writeJson(join(options.outDir, 'run.json'), info);
+  }
+  return encoder;
 }
