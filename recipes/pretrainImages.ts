@@ -11,7 +11,7 @@ import { TASKS, taskReading, tasksReading, type TaskChoice } from '../tasks/regi
 import type { PretextTask } from '../tasks/task.ts';
 import type { Frame } from '../pipeline/frame.ts';
 import { train, type RunOptions, type TrainResult } from '../training/trainer.ts';
-import { startRun, type BadInput, type RunInfo } from './pretrainVideo.ts';
+import { runEncoderOptions, startRun, type BadInput, type RunInfo } from './pretrainVideo.ts';
 import { finishRunFolder, prepareRunFolder } from './runFolder.ts';
 
 /** Options of `pretrainImages`. */
@@ -62,14 +62,7 @@ export async function pretrainImages(
   const itemShape = frameShape(options.format);
   const info: RunInfo = {
     format: { width: options.format.width, height: options.format.height, gray: options.format.gray },
-    encoder: {
-      featureSize: 64,
-      width: 16,
-      blocks: 3,
-      seed: options.seed ?? 0,
-      ...options.encoder,
-      inputShape: itemShape,
-    },
+    encoder: runEncoderOptions(options),
     tasks: options.tasks,
     videos: [],
     images: options.images,

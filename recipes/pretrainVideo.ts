@@ -97,14 +97,7 @@ export async function pretrainVideo(
   const folder = options.outDir ? await prepareRunFolder(options.outDir, options) : undefined;
   const info: RunInfo = {
     format: options.format,
-    encoder: {
-      featureSize: 64,
-      width: 16,
-      blocks: 3,
-      seed: options.seed ?? 0,
-      ...options.encoder,
-      inputShape: frameShape(options.format),
-    },
+    encoder: runEncoderOptions(options),
     tasks: options.tasks,
     videos,
     ...(groups ? { viewGroups } : {}),
@@ -177,6 +170,22 @@ async function resumePositions(outDir: string): Promise<Record<string, number>> 
 /** Reads a run folder's `run.json`. */
 export async function readRunInfo(dir: string): Promise<RunInfo> {
   return JSON.parse(await readFile(join(dir, 'run.json'), 'utf8')) as RunInfo;
+}
+
+/** The encoder a frame run builds: the defaults, the run's seed, its overrides, and the input shape of its frames. */
+export function runEncoderOptions(options: {
+  format: FrameFormat;
+  seed?: number;
+  encoder?: Partial<FrameEncoderOptions>;
+}): FrameEncoderOptions {
+  return {
+    featureSize: 64,
+    width: 16,
+    blocks: 3,
+    seed: options.seed ?? 0,
+    ...options.encoder,
+    inputShape: frameShape(options.format),
+  };
 }
 
 /**
