@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { OptionError } from '../core/errors.ts';
+import { BatchNormalization, Conv2D } from './trainingLayers.ts';
 
 /** Options of the shared conv frame encoder. */
 export interface FrameEncoderOptions {
@@ -56,18 +57,16 @@ export function buildFrameEncoder(options: FrameEncoderOptions): tf.LayersModel 
   const input = tf.input({ shape: inputShape, name: 'frame' });
   let x: tf.SymbolicTensor = input;
   for (let b = 0; b < blocks; b++) {
-    x = tf.layers
-      .conv2d({
-        filters: width * 2 ** b,
-        kernelSize: 3,
-        strides: 2,
-        padding: 'same',
-        kernelInitializer: tf.initializers.heNormal({ seed: normalSeed(seed * 101 + b) }),
-        useBias: normalization === 'none',
-        name: `conv${b}`,
-      })
-      .apply(x) as tf.SymbolicTensor;
-    if (normalization === 'batch') x = tf.layers.batchNormalization({ name: `bn${b}` }).apply(x) as tf.SymbolicTensor;
+    x = new Conv2D({
+      filters: width * 2 ** b,
+      kernelSize: 3,
+      strides: 2,
+      padding: 'same',
+      kernelInitializer: tf.initializers.heNormal({ seed: normalSeed(seed * 101 + b) }),
+      useBias: normalization === 'none',
+      name: `conv${b}`,
+    }).apply(x) as tf.SymbolicTensor;
+    if (normalization === 'batch') x = new BatchNormalization({ name: `bn${b}` }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.reLU({ name: `relu${b}` }).apply(x) as tf.SymbolicTensor;
   }
   if (pooling !== 'flatten' && pooling !== 'average')
