@@ -233,6 +233,8 @@ serial(
       [5, 97, 6, true, true, false],
       [3, 48, 4, false, true, true],
       [4, 49, 3, true, false, false],
+      // The dense layer's input gradient in the default encoder (computed as (W dy^T)^T).
+      [32, 64, 4096, false, true, true],
     ] as const) {
       const lead = rank3 ? [1] : [];
       const a = randomTensor([...lead, ...(ta ? [k, m] : [m, k])], m + k);
