@@ -8,6 +8,8 @@ const WASM_REPLACEMENTS: Record<string, Replacement> = {
   Conv2DBackpropFilter: () => conv2DBackpropFilterViaConv,
   Conv2DBackpropInput: conv2DBackpropInputViaConv,
   MaxPoolGrad: () => maxPoolGradInJs,
+  DepthwiseConv2dNativeBackpropInput: () => depthwiseBackpropInputInJs,
+  DepthwiseConv2dNativeBackpropFilter: () => depthwiseBackpropFilterInJs,
   BatchMatMul: batchMatMulTransposedViaXnn,
 };
 
@@ -24,6 +26,7 @@ const stockKernels = new Map<string, tf.KernelFunc | undefined>();
  *   then XNNPACK's matmul per block of 48 along the shared axis, summed in order: bit-identical to the stock kernel.
  * - `MaxPoolGrad` (wrong): wasm's routes no gradient from a pooling window whose maximum is <= 0 (its running max
  *   seems to start at FLT_MIN, not -inf); replaced by an exact JS loop with cpu's tie-breaking.
+ * - `DepthwiseConv2dNativeBackpropInput` and `...Filter` (missing): plain loops, as the cpu backend computes them.
  * It also replaces the `FusedBatchNorm` gradient for every backend (see {@link registerBatchNormGradient}).
  * Idempotent. Kernels are registered per backend, so cpu/tensorflow/webgpu keep their own.
  *
@@ -180,6 +183,100 @@ const maxPoolGradInJs: tf.KernelFunc = ({ inputs, backend: anyBackend, attrs }) 
     }
   }
   return { dataId: backend.write(dx, input.shape, 'float32'), shape: input.shape, dtype: 'float32' };
+};
+
+/**
+ * Visits every (input pixel, output pixel, tap) pair of a depthwise convolution: `visit(xBase, yBase, wBase)` gets
+ * the offsets of channel 0 at the input pixel `[n, y, x]`, the output pixel `[n, oy, ox]` and the tap `[i, j]`; the
+ * caller loops over channels c and multipliers m (input c, output c*M + m, filter c*M + m).
+ */
+function forEachDepthwiseTap(
+  info: tf.backend_util.Conv2DInfo,
+  visit: (xBase: number, yBase: number, wBase: number) => void,
+): void {
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, strideHeight, strideWidth } =
+    info;
+  const { filterHeight, filterWidth, dilationHeight, dilationWidth } = info;
+  const { top, left } = info.padInfo;
+  for (let n = 0; n < batchSize; n++) {
+    for (let oy = 0; oy < outHeight; oy++) {
+      for (let i = 0; i < filterHeight; i++) {
+        const y = oy * strideHeight - top + i * dilationHeight;
+        if (y < 0 || y >= inHeight) continue;
+        for (let ox = 0; ox < outWidth; ox++) {
+          for (let j = 0; j < filterWidth; j++) {
+            const x = ox * strideWidth - left + j * dilationWidth;
+            if (x < 0 || x >= inWidth) continue;
+            visit(
+              ((n * inHeight + y) * inWidth + x) * inChannels,
+              ((n * outHeight + oy) * outWidth + ox) * outChannels,
+              (i * filterWidth + j) * outChannels,
+            );
+          }
+        }
+      }
+    }
+  }
+}
+
+/** `DepthwiseConv2dNativeBackpropInput`: dx[n, y, x, c] = sum over taps and m of dy[.., c*M + m] w[i, j, c, m]. */
+const depthwiseBackpropInputInJs: tf.KernelFunc = ({ inputs, backend: anyBackend, attrs }) => {
+  const backend = anyBackend as tf.KernelBackend;
+  const { dy, filter } = inputs as unknown as { dy: tf.TensorInfo; filter: tf.TensorInfo };
+  const { strides, dilations, pad, dimRoundingMode, inputShape } =
+    attrs as unknown as tf.DepthwiseConv2dNativeBackpropInputAttrs;
+  const info = tf.backend_util.computeConv2DInfo(
+    inputShape,
+    filter.shape as [number, number, number, number],
+    strides,
+    dilations,
+    pad,
+    dimRoundingMode,
+    true,
+  );
+  const dyValues = backend.readSync(dy.dataId) as Float32Array;
+  const w = backend.readSync(filter.dataId) as Float32Array;
+  const dx = new Float32Array(inputShape.reduce((a, b) => a * b, 1));
+  const { inChannels: channels, outChannels } = info;
+  const multiplier = outChannels / channels;
+  forEachDepthwiseTap(info, (xBase, yBase, wBase) => {
+    for (let c = 0; c < channels; c++) {
+      let sum = 0;
+      for (let m = 0; m < multiplier; m++)
+        sum += dyValues[yBase + c * multiplier + m]! * w[wBase + c * multiplier + m]!;
+      dx[xBase + c] += sum;
+    }
+  });
+  return { dataId: backend.write(dx, inputShape, 'float32'), shape: inputShape, dtype: 'float32' };
+};
+
+/** `DepthwiseConv2dNativeBackpropFilter`: dw[i, j, c, m] = sum over n, oy, ox of x[.., c] dy[.., c*M + m]. */
+const depthwiseBackpropFilterInJs: tf.KernelFunc = ({ inputs, backend: anyBackend, attrs }) => {
+  const backend = anyBackend as tf.KernelBackend;
+  const { x, dy } = inputs as unknown as { x: tf.TensorInfo; dy: tf.TensorInfo };
+  const { strides, dilations, pad, dimRoundingMode, filterShape } =
+    attrs as unknown as tf.DepthwiseConv2dNativeBackpropFilterAttrs;
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filterShape,
+    strides,
+    dilations,
+    pad,
+    dimRoundingMode,
+    true,
+  );
+  const xValues = backend.readSync(x.dataId) as Float32Array;
+  const dyValues = backend.readSync(dy.dataId) as Float32Array;
+  const dw = new Float32Array(filterShape.reduce((a, b) => a * b, 1));
+  const { inChannels: channels, outChannels } = info;
+  const multiplier = outChannels / channels;
+  forEachDepthwiseTap(info, (xBase, yBase, wBase) => {
+    for (let c = 0; c < channels; c++) {
+      const xv = xValues[xBase + c]!;
+      for (let m = 0; m < multiplier; m++) dw[wBase + c * multiplier + m] += xv * dyValues[yBase + c * multiplier + m]!;
+    }
+  });
+  return { dataId: backend.write(dw, filterShape, 'float32'), shape: filterShape, dtype: 'float32' };
 };
 
 /**

@@ -161,6 +161,48 @@ serial(matchesCpu, { inputShape: [2, 10, 11, 2], kernel: 3, filters: 3, stride: 
 serial(matchesCpu, { inputShape: [2, 8, 8, 3], kernel: 3, filters: 4, stride: 2, padding: 'same', fused: true });
 serial(matchesCpu, { inputShape: [2, 7, 7, 3], kernel: 3, filters: 4, stride: 3, padding: 'same', fused: true });
 
+interface DepthwiseCase {
+  inputShape: [number, number, number, number];
+  kernel: number;
+  multiplier: number;
+  stride: number;
+  padding: 'same' | 'valid';
+}
+
+/** Gradients of sum(depthwiseConv2d(x, w) * dy) with respect to x and w (wasm has no kernels for them). */
+function depthwiseGrads(c: DepthwiseCase, seed: number): () => tf.Tensor[] {
+  return () => {
+    const x = randomTensor(c.inputShape, seed) as tf.Tensor4D;
+    const w = randomTensor([c.kernel, c.kernel, c.inputShape[3], c.multiplier], seed + 1) as tf.Tensor4D;
+    const forward = (xx: tf.Tensor, ww: tf.Tensor) =>
+      tf.depthwiseConv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, c.stride, c.padding);
+    const dy = randomTensor(forward(x, w).shape, seed + 3);
+    return tf.grads((xx: tf.Tensor, ww: tf.Tensor) => forward(xx, ww).mul(dy).sum())([x, w]);
+  };
+}
+
+const depthwiseMatchesCpu = test.macro({
+  async exec(t, c: DepthwiseCase) {
+    const [wasmDx, wasmDw] = await on('wasm', depthwiseGrads(c, 11));
+    const [cpuDx, cpuDw] = await on('cpu', depthwiseGrads(c, 11));
+    t.true(maxAbsDiff(wasmDx, cpuDx) <= 1e-4, `dx differs by ${maxAbsDiff(wasmDx, cpuDx)}`);
+    t.true(maxAbsDiff(wasmDw, cpuDw) <= 1e-4, `dw differs by ${maxAbsDiff(wasmDw, cpuDw)}`);
+    t.true(cpuDx.some((v) => v !== 0) && cpuDw.some((v) => v !== 0));
+  },
+  title: (_, c: DepthwiseCase) =>
+    `the wasm depthwise conv2d gradients match cpu: ${c.inputShape.slice(1, 3).join('x')} input, ${c.kernel}x${c.kernel} ` +
+    `kernel, multiplier ${c.multiplier}, stride ${c.stride}, ${c.padding}`,
+});
+
+// Issue 11: wasm lacks both depthwise gradient kernels.
+for (const stride of [1, 2, 3]) {
+  for (const padding of ['same', 'valid'] as const) {
+    serial(depthwiseMatchesCpu, { inputShape: [2, 8, 8, 3], kernel: 3, multiplier: 1, stride, padding });
+    serial(depthwiseMatchesCpu, { inputShape: [2, 7, 9, 2], kernel: 3, multiplier: 2, stride, padding });
+  }
+}
+// tfjs's depthwise gradient itself refuses dilations above 1, so none is tested.
+
 serial('matMul products with transposed operands (the dense gradients) match cpu on wasm, batched too', async (t) => {
   const products = () => {
     const out: tf.Tensor[] = [];
