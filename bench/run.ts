@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { benchConvFlops } from './convFlops.ts';
 import { benchDecode } from './decode.ts';
 import { benchShardFeed } from './shardFeed.ts';
+import { benchStepOverhead } from './stepOverhead.ts';
 import { benchTokenize } from './tokenize.ts';
 import { benchTrainerFeed } from './trainerFeed.ts';
 import { benchTrainStep, profileTrainStep } from './trainStep.ts';
@@ -37,6 +38,11 @@ const BENCHES: Record<string, { run: () => Promise<object[]>; quick: boolean; wh
     },
     quick: true,
     what: 'samples/s of one Adam step of the default frame encoder + dense head, batch 32',
+  },
+  'step-overhead': {
+    run: () => benchStepOverhead(),
+    quick: true,
+    what: 'steps/s of the smallest encoder (kernels cost nothing): tfjs per-step dispatch, and what the trainer adds',
   },
   tokenize: {
     run: () => benchTokenize(),
