@@ -150,7 +150,7 @@ serial('saved models name the stock classes and load back as these', async (t) =
   loaded.dispose();
 });
 
-serial('a training step through both layers leaks no tensor', async (t) => {
+serial('a training step through both layers leaks no tensor', (t) => {
   const input = tf.input({ shape: [8, 8, 3] });
   const y = new BatchNormalization({}).apply(new Conv2D({ filters: 2, kernelSize: 3 }).apply(input));
   const model = tf.model({ inputs: input, outputs: y as tf.SymbolicTensor });
