@@ -17,6 +17,7 @@ import { textCpc } from './text/textCpc.ts';
 import { dialogueOrder } from './dialogue/utteranceOrder.ts';
 import { rotation } from './image/rotation.ts';
 import { simclr } from './contrastive/simclr.ts';
+import { moco } from './contrastive/moco.ts';
 
 /**
  * Every pretext task by its command-line name. A plain map, no registration by import side effect:
@@ -37,6 +38,7 @@ export const TASKS = {
   'dialogue-order': dialogueOrder,
   rotation,
   simclr,
+  moco,
 } satisfies Record<string, PretextTask<never>>;
 
 export type TaskName = keyof typeof TASKS;

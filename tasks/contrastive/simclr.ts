@@ -18,33 +18,50 @@ import type { Sample } from '../../pipeline/sample.ts';
 import { contrastiveAccuracy, infoNceFromLogits, l2Normalize } from '../losses/infoNce.ts';
 import { featureSizeOf, type PretextTask, type SamplerContext } from '../task.ts';
 
-/** Options of {@link createSimclrTask}. */
-export interface SimclrOptions {
-  /** Softmax temperature of NT-Xent. Default 0.2 (the paper sweeps 0.1 to 1; 0.2 to 0.5 suits small batches). */
-  temperature?: number;
-  /** Area range of the random resized crop, as a fraction of the image. Default [0.3, 1] (see the TSDoc). */
+/** How the two views of a frame are made (SimCLR's augmentation; MoCo v2 uses the same). */
+export interface ViewPairOptions {
+  /** Area range of the random resized crop, as a fraction of the image. Default [0.3, 1] (see `createSimclrTask`). */
   cropScale?: readonly [number, number];
   /** Colour jitter strength s (brightness, contrast, saturation 0.8 s). Default 0.5, SimCLR's CIFAR setting. */
   strength?: number;
   /** Gaussian blur (p 0.5): default on for frames of 64 pixels or more a side, as the paper blurs ImageNet, not CIFAR. */
   blur?: boolean;
-  /** Units of the projection head's hidden layer and output. Default: the encoder's feature size, then 32. */
-  projection?: readonly [number, number];
   /** Frames augmented together in one batch of tensor ops (the same draws whatever the group). Default 32. */
   group?: number;
 }
 
-type Resolved = Required<Omit<SimclrOptions, 'projection' | 'blur'>> & Pick<SimclrOptions, 'projection' | 'blur'>;
+/** Options of {@link createSimclrTask}. */
+export interface SimclrOptions extends ViewPairOptions {
+  /** Softmax temperature of NT-Xent. Default 0.2 (the paper sweeps 0.1 to 1; 0.2 to 0.5 suits small batches). */
+  temperature?: number;
+  /** Units of the projection head's hidden layer and output. Default: the encoder's feature size, then 32. */
+  projection?: readonly [number, number];
+}
+
+type Resolved = Required<Omit<ViewPairOptions, 'blur'>> & Pick<ViewPairOptions, 'blur'>;
+
+/** The view options with their defaults, checked. */
+export function resolveViewPairOptions(options: ViewPairOptions): Resolved {
+  const resolved = {
+    cropScale: options.cropScale ?? ([0.3, 1] as const),
+    strength: options.strength ?? 0.5,
+    group: options.group ?? 32,
+    blur: options.blur,
+  };
+  if (!Number.isInteger(resolved.group) || resolved.group < 1)
+    throw new OptionError('group', resolved.group, 'a positive integer');
+  return resolved;
+}
 
 /**
  * SimCLR's augmentation for a frame of `size` pixels a side: random resized crop (area `cropScale`, back to the
  * frame's size), horizontal flip, colour jitter (p 0.8), grayscale (p 0.2; a no-op on gray frames), and the blur when
  * asked for.
  */
-export function simclrViewRecipe(options: Resolved, size: number): Recipe {
-  const jitter = 0.8 * options.strength;
+export function simclrViewRecipe(options: ViewPairOptions, size: number): Recipe {
+  const jitter = 0.8 * (options.strength ?? 0.5);
   return [
-    randomResizedCrop({ scale: options.cropScale }),
+    randomResizedCrop({ scale: options.cropScale ?? [0.3, 1] }),
     horizontalFlip(0.5),
     colorJitter({ p: 0.8, brightness: jitter, contrast: jitter, saturation: jitter }),
     randomGrayscale(0.2),
@@ -138,18 +155,9 @@ export function ntXentLogits(
  * const task = createSimclrTask({ temperature: 0.5 });
  */
 export function createSimclrTask(options: SimclrOptions = {}): PretextTask<Frame> {
-  const resolved: Resolved = {
-    temperature: options.temperature ?? 0.2,
-    cropScale: options.cropScale ?? [0.3, 1],
-    strength: options.strength ?? 0.5,
-    group: options.group ?? 32,
-    blur: options.blur,
-    projection: options.projection,
-  };
-  if (!(resolved.temperature > 0)) throw new OptionError('temperature', resolved.temperature, 'a positive number');
-  if (!Number.isInteger(resolved.group) || resolved.group < 1)
-    throw new OptionError('group', resolved.group, 'a positive integer');
-  const temperature = resolved.temperature;
+  const views = resolveViewPairOptions(options);
+  const temperature = options.temperature ?? 0.2;
+  if (!(temperature > 0)) throw new OptionError('temperature', temperature, 'a positive number');
   return {
     name: 'simclr',
     family: 'contrastive',
@@ -162,12 +170,12 @@ export function createSimclrTask(options: SimclrOptions = {}): PretextTask<Frame
         throw new OptionError('--width/--height', setup.itemShape, 'frames of at least 8 x 8 pixels for simclr');
       return this;
     },
-    sampler: (context: SamplerContext) => sampleViewPairs(resolved, context.rng),
+    sampler: (context: SamplerContext) => sampleViewPairs(views, context.rng),
     inputShapes: (itemShape) => [[2, ...itemShape]],
     labelShape: () => [1],
     build(encoder, rng) {
       const features = featureSizeOf(encoder);
-      const [hidden, out] = resolved.projection ?? [features, 32];
+      const [hidden, out] = options.projection ?? [features, 32];
       const head = mlpHead('simclr_head', features, [{ units: hidden, activation: 'relu' }, { units: out }], rng);
       return { head };
     },
