@@ -69,6 +69,15 @@ export {
 export { pretrainImages, imageSamples, type ImagePretrainOptions } from './recipes/pretrainImages.ts';
 export { rotation, sampleRotations, rotationSample } from './tasks/image/rotation.ts';
 export {
+  simclr,
+  createSimclrTask,
+  ntXentLogits,
+  sampleViewPairs,
+  type SimclrOptions,
+  type ViewPairOptions,
+} from './tasks/contrastive/simclr.ts';
+export { moco, createMocoTask, type MocoOptions } from './tasks/contrastive/moco.ts';
+export {
   featureSizeOf,
   type ItemKind,
   type PretextTask,
