@@ -6,6 +6,7 @@ import type { Frame } from '../../pipeline/frame.ts';
 import { categoricalAccuracy, softmaxCrossEntropy } from '../losses/softmaxCrossEntropy.ts';
 import { l2Normalize } from '../losses/infoNce.ts';
 import { featureSizeOf, type PretextTask, type SamplerContext, type TaskState } from '../task.ts';
+import { MomentumModels } from './momentumModels.ts';
 import { resolveViewPairOptions, sampleViewPairs, type ViewPairOptions } from './simclr.ts';
 
 /** Options of {@link createMocoTask}. */
@@ -24,38 +25,25 @@ export interface MocoOptions extends ViewPairOptions {
   projection?: readonly [number, number];
 }
 
-/** A model with the same architecture and weights as `model`, its variables its own. */
-function cloneModel(model: tf.LayersModel): tf.LayersModel {
-  const Model = model.constructor as unknown as {
-    fromConfig(cls: unknown, config: tf.serialization.ConfigDict): tf.LayersModel;
-  };
-  const copy = Model.fromConfig(Model, model.getConfig());
-  copy.setWeights(model.getWeights());
-  return copy;
-}
-
 /**
  * What MoCo keeps outside the gradient: the key encoder and key projection (EMA copies of the query ones), the queue
- * of past keys `[K, d]` and its write position, all checkpointed (`tensors` names the key models' weights
- * `key/<i>` and `keyhead/<i>` in `getWeights` order). The keys of the step in flight wait in `pending` until
- * `afterStep` enqueues them.
+ * of past keys `[K, d]` and its write position, all checkpointed (the key models' weights as `key0/<i>` and
+ * `key1/<i>`, see `MomentumModels`). The keys of the step in flight wait in `pending` until `afterStep` enqueues them.
  */
 class MocoState implements TaskState {
-  readonly keyEncoder: tf.LayersModel;
-  readonly keyHead: tf.LayersModel;
+  readonly keys: MomentumModels;
   readonly queue: tf.Variable;
   readonly #position: tf.Variable;
   #pending: tf.Tensor2D | undefined;
 
   constructor(
-    readonly encoder: tf.LayersModel,
-    readonly head: tf.LayersModel,
+    encoder: tf.LayersModel,
+    head: tf.LayersModel,
     readonly momentum: number,
     queueSize: number,
     rng: Rng,
   ) {
-    this.keyEncoder = cloneModel(encoder);
-    this.keyHead = cloneModel(head);
+    this.keys = new MomentumModels([encoder, head], 'key');
     const d = head.outputs[0]!.shape[1] as number;
     // As MoCo starts: random unit vectors, so the first steps have negatives.
     const start = tf.tidy(() =>
@@ -78,17 +66,13 @@ class MocoState implements TaskState {
   }
 
   tensors(): tf.NamedTensorMap {
-    const named: tf.NamedTensorMap = { queue: this.queue, position: this.#position };
-    this.keyEncoder.getWeights().forEach((w, i) => (named[`key/${i}`] = w));
-    this.keyHead.getWeights().forEach((w, i) => (named[`keyhead/${i}`] = w));
-    return named;
+    return { queue: this.queue, position: this.#position, ...this.keys.tensors() };
   }
 
   restore(saved: tf.NamedTensorMap): void {
     this.queue.assign(saved.queue!);
     this.#position.assign(saved.position! as tf.Scalar);
-    this.keyEncoder.setWeights(this.keyEncoder.getWeights().map((_, i) => saved[`key/${i}`]!));
-    this.keyHead.setWeights(this.keyHead.getWeights().map((_, i) => saved[`keyhead/${i}`]!));
+    this.keys.restore(saved);
   }
 
   /**
@@ -96,17 +80,7 @@ class MocoState implements TaskState {
    * included, since the key encoder runs in inference mode), then the step's keys replace the oldest in the queue.
    */
   afterStep(): void {
-    tf.tidy(() => {
-      for (const [key, query] of [
-        [this.keyEncoder, this.encoder],
-        [this.keyHead, this.head],
-      ] as const) {
-        key.weights.forEach((w, i) => {
-          const q = query.weights[i]!.read();
-          w.write(tf.add(tf.mul(w.read(), this.momentum), tf.mul(q, 1 - this.momentum)));
-        });
-      }
-    });
+    this.keys.update(this.momentum);
     const keys = this.#pending;
     if (!keys) return;
     this.#pending = undefined;
@@ -138,8 +112,7 @@ class MocoState implements TaskState {
   dispose(): void {
     this.#pending?.dispose();
     tf.dispose([this.queue, this.#position]);
-    this.keyEncoder.dispose();
-    this.keyHead.dispose();
+    this.keys.dispose();
   }
 }
 
@@ -207,9 +180,8 @@ export function createMocoTask(options: MocoOptions = {}): PretextTask<Frame> {
         const queryViews = tf.reshape(tf.slice(pairs, [0, 0], [batch!, 1]), [batch!, ...item]);
         const keyViews = tf.reshape(tf.slice(pairs, [0, 1], [batch!, 1]), [batch!, ...item]);
         const queries = l2Normalize(head.apply(encoder.apply(queryViews, { training }), { training }) as tf.Tensor2D);
-        const keys = l2Normalize(
-          moco.keyHead.apply(moco.keyEncoder.apply(keyViews, { training: false }), { training: false }) as tf.Tensor2D,
-        );
+        const [keyEncoder, keyHead] = moco.keys.copies as [tf.LayersModel, tf.LayersModel];
+        const keys = l2Normalize(keyHead.apply(keyEncoder.apply(keyViews)) as tf.Tensor2D);
         if (training) moco.hold(keys);
         const positive = tf.sum(tf.mul(queries, keys), 1, true);
         const negatives = tf.matMul(queries, moco.queue, false, true);

@@ -201,7 +201,7 @@ test.serial('a resumed moco run ends with the weights, queue and key encoder of 
   const diff = maxDifference(actual, expected);
   t.true(diff < 1e-5, `max difference of weights, queue and key models ${diff}`);
   // The key encoder moved away from the query encoder's start and from it now (an EMA, not a copy).
-  const keyKernel = resumed.parts.moco!.state!.tensors()['key/0']!.dataSync();
+  const keyKernel = resumed.parts.moco!.state!.tensors()['key0/0']!.dataSync();
   const queryKernel = second.encoder.getWeights()[0]!.dataSync();
   t.true(maxDifference([keyKernel as Float32Array], [queryKernel as Float32Array]) > 1e-4);
   for (const r of [whole, resumed]) r.parts.moco!.state!.dispose();
