@@ -128,6 +128,11 @@ export interface PretextTask<Raw = unknown> {
   loss(labels: tf.Tensor, predictions: tf.Tensor): tf.Scalar;
   /** Scalar pretext metric (accuracy for classification tasks), higher is better. */
   metric(labels: tf.Tensor, predictions: tf.Tensor): tf.Scalar;
+  /**
+   * Scalars of a batch's predictions logged beside the loss and metric in `metrics.jsonl`, by name: the collapse
+   * signal `embeddingStd` of embedding tasks (see `embeddingStd` in tasks/losses/infoNce.ts).
+   */
+  readonly monitors?: Readonly<Record<string, (predictions: tf.Tensor) => tf.Scalar>>;
   /** A fresh tally of emitted samples (label balance, a trivial baseline) for the run summary; absent: none. */
   tally?(): SampleTally;
 }

@@ -1,10 +1,17 @@
+/** One task's figures of one step. */
+export interface TaskStepMetrics {
+  loss: number;
+  accuracy: number;
+  [monitor: string]: number;
+}
+
 /** Metrics of one step. */
 export interface StepMetrics {
   step: number;
   /** Weighted total loss. */
   loss: number;
-  /** Per task: its loss and pretext metric (accuracy). */
-  tasks: Record<string, { loss: number; accuracy: number }>;
+  /** Per task: its loss, pretext metric (accuracy) and monitors (`PretextTask.monitors`, e.g. `embeddingStd`). */
+  tasks: Record<string, TaskStepMetrics>;
   samplesPerSecond: number;
   elapsedSeconds: number;
 }

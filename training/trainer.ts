@@ -264,7 +264,7 @@ async function nextBatches(
   return batches;
 }
 
-/** One optimizer step on the weighted sum of the tasks' losses; returns `[total, loss_1, acc_1, loss_2, ...]`. */
+/** One optimizer step on the weighted sum of the tasks' losses; returns `[total, loss_1, acc_1, monitors_1..., loss_2, ...]`. */
 function runStep(run: Run, samples: Sample[][]): tf.Tensor1D {
   const { options } = run;
   const batches: TensorBatch[] = options.tasks.map((t, k) =>
@@ -278,6 +278,7 @@ function runStep(run: Run, samples: Sample[][]): tf.Tensor1D {
           const predictions = task.forward(options.encoder, run.parts[task.name]!, batches[k]!.inputs, true);
           const loss = task.loss(batches[k]!.labels, predictions);
           perTask.push(tf.keep(loss.clone()), tf.keep(task.metric(batches[k]!.labels, predictions)));
+          for (const monitor of Object.values(task.monitors ?? {})) perTask.push(tf.keep(monitor(predictions)));
           return tf.mul(loss, weight);
         });
         return tf.addN(weighted) as tf.Scalar;
@@ -302,9 +303,13 @@ async function recordStep(run: Run, step: number, values: tf.Tensor1D, stepMs: n
   checkFinite(step, numbers, run.variables, run.options.learningRate ?? 1e-3);
   run.elapsedSeconds += stepMs / 1000;
   const tasks: StepMetrics['tasks'] = {};
-  run.options.tasks.forEach(({ task }, k) => {
-    tasks[task.name] = { loss: numbers[1 + 2 * k]!, accuracy: numbers[2 + 2 * k]! };
-  });
+  // [total, then per task: loss, metric, its monitors in order]
+  let at = 1;
+  for (const { task } of run.options.tasks) {
+    const figures: StepMetrics['tasks'][string] = { loss: numbers[at++]!, accuracy: numbers[at++]! };
+    for (const name of Object.keys(task.monitors ?? {})) figures[name] = numbers[at++]!;
+    tasks[task.name] = figures;
+  }
   const metrics: StepMetrics = {
     step,
     loss: numbers[0]!,

@@ -15,7 +15,7 @@ import {
 } from '../../pipeline/augment.ts';
 import type { Frame } from '../../pipeline/frame.ts';
 import type { Sample } from '../../pipeline/sample.ts';
-import { contrastiveAccuracy, infoNceFromLogits, l2Normalize } from '../losses/infoNce.ts';
+import { contrastiveAccuracy, embeddingStd, infoNceFromLogits, l2Normalize } from '../losses/infoNce.ts';
 import { featureSizeOf, type PretextTask, type SamplerContext } from '../task.ts';
 
 /** How the two views of a frame are made (SimCLR's augmentation; MoCo v2 uses the same). */
@@ -199,6 +199,13 @@ export function createSimclrTask(options: SimclrOptions = {}): PretextTask<Frame
         const { logits, targets } = ntXentLogits(projections, temperature);
         return contrastiveAccuracy(logits, targets);
       }),
+    monitors: {
+      /** The collapse signal: spread of the first views' projections (about 1/sqrt(d) healthy, 0 collapsed). */
+      embeddingStd: (projections) =>
+        tf.tidy(() =>
+          embeddingStd(tf.reshape(tf.slice(projections, [0, 0, 0], [-1, 1, -1]), [projections.shape[0]!, -1])),
+        ),
+    },
   };
 }
 

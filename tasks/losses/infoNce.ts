@@ -48,3 +48,15 @@ export function infoNce(queries: tf.Tensor2D, keys: tf.Tensor2D, temperature = 0
 export function l2Normalize<T extends tf.Tensor>(x: T): T {
   return tf.tidy(() => tf.div(x, tf.sqrt(tf.add(tf.sum(tf.square(x), -1, true), 1e-12))) as T);
 }
+
+/**
+ * The collapse signal of an embedding (lightly's and solo-learn's std monitor): the standard deviation over the
+ * batch of each dimension of the l2-normalized rows, averaged over dimensions. About 1/sqrt(d) when the rows spread
+ * over the sphere, 0 when every input maps to one point (the collapse non-contrastive methods risk).
+ *
+ * @example
+ * embeddingStd(tf.tensor2d([[1, 0], [0, 1], [-1, 0], [0, -1]])); // about 0.71 (1/sqrt(2))
+ */
+export function embeddingStd(embeddings: tf.Tensor2D): tf.Scalar {
+  return tf.tidy(() => tf.mean(tf.sqrt(tf.moments(l2Normalize(embeddings), 0).variance)) as tf.Scalar);
+}

@@ -9,7 +9,7 @@ import { buildFrameEncoder } from '../../../models/frameEncoder.ts';
 import type { Frame } from '../../../pipeline/frame.ts';
 import type { Sample } from '../../../pipeline/sample.ts';
 import { createSimclrTask, ntXentLogits, simclr } from '../../../tasks/contrastive/simclr.ts';
-import { infoNceFromLogits } from '../../../tasks/losses/infoNce.ts';
+import { embeddingStd, infoNceFromLogits } from '../../../tasks/losses/infoNce.ts';
 import { TASKS } from '../../../tasks/registry.ts';
 import type { PretextTask } from '../../../tasks/task.ts';
 import { OptionError } from '../../../core/errors.ts';
@@ -89,6 +89,24 @@ test('NT-Xent matches a plain reference: cosine similarities over the temperatur
   }
   t.true(Math.abs(loss - total / (2 * batch)) < 1e-4, `${loss} vs ${total / (2 * batch)}`);
   tf.dispose([projections, logits, targets]);
+});
+
+test('embeddingStd, the collapse signal simclr logs, is 1/sqrt(d) for rows spread over the axes and 0 for one point', (t) => {
+  const spread = tf.tensor2d([
+    [1, 0],
+    [0, 1],
+    [-1, 0],
+    [0, -1],
+  ]);
+  const collapsed = tf.tensor2d([
+    [2, 1],
+    [4, 2],
+    [1, 0.5],
+  ]);
+  t.true(Math.abs(embeddingStd(spread).dataSync()[0]! - Math.SQRT1_2) < 1e-5);
+  t.true(embeddingStd(collapsed).dataSync()[0]! < 1e-4);
+  t.deepEqual(Object.keys(simclr.monitors ?? {}), ['embeddingStd']);
+  tf.dispose([spread, collapsed]);
 });
 
 /** The same task with each sample's second view taken from the next frame's sample: positives are other images. */
