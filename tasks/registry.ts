@@ -16,6 +16,10 @@ import { nsp } from './text/nextSentence.ts';
 import { textCpc } from './text/textCpc.ts';
 import { dialogueOrder } from './dialogue/utteranceOrder.ts';
 import { rotation } from './image/rotation.ts';
+import { autoencoder } from './image/autoencoder.ts';
+import { inpainting } from './image/inpainting.ts';
+import { relativePosition } from './image/relativePosition.ts';
+import { jigsaw } from './image/jigsaw.ts';
 
 /**
  * Every pretext task by its command-line name. A plain map, no registration by import side effect:
@@ -35,6 +39,10 @@ export const TASKS = {
   'text-cpc': textCpc,
   'dialogue-order': dialogueOrder,
   rotation,
+  autoencoder,
+  inpainting,
+  'relative-position': relativePosition,
+  jigsaw,
 } satisfies Record<string, PretextTask<never>>;
 
 export type TaskName = keyof typeof TASKS;
