@@ -5,9 +5,9 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { maximalHammingPermutations, minimumHamming } from '../tasks/image/jigsawPermutations.ts';
 
-/** The file text of a set: one permutation a line, as JSON. */
+/** The file text of a set: one permutation a line, as JSON laid out as Prettier lays it out. */
 export function permutationFileText(set: readonly (readonly number[])[]): string {
-  return '[\n' + set.map((p) => '  ' + JSON.stringify(p)).join(',\n') + '\n]\n';
+  return '[\n' + set.map((p) => '  [' + p.join(', ') + ']').join(',\n') + '\n]\n';
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
