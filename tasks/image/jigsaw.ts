@@ -65,7 +65,7 @@ export function jigsawSample(frame: Frame, grid: PatchGrid, set: readonly (reado
  * Puzzles". A 225 x 225 crop is cut into a 3 x 3 grid of 75 x 75 cells, a 64 x 64 tile is taken at a random place
  * in each (gaps and jitter, against edge continuity), each tile is normalized on its own (mean and standard
  * deviation, against low-level statistics), the tiles are shuffled by one permutation of a set chosen by maximal
- * average Hamming distance (Algorithm 1; 1000 in the main experiments, 64 and 100 among the ablations) and go
+ * average Hamming distance (Algorithm 1; 1000 in the main experiments, smaller sets in the ablations) and go
  * through a shared AlexNet tower (the context-free network) to fc6 each; the 9 fc6 outputs are concatenated and fc7,
  * fc8 classify the permutation. Colour jittering and grayscale images against chromatic aberration.
  *
@@ -82,7 +82,7 @@ export function jigsawSample(frame: Frame, grid: PatchGrid, set: readonly (reado
  * not trained by this task (probe the conv blocks: `evaluate --layer relu2` or `pool`); resizing tiles up to the
  * frame would spend the encoder on blurred tiles unlike the frames it is evaluated on. No per-tile fc6 (the
  * concatenation is of flattened conv maps); 64 permutations by default instead of 1000 (a small encoder on small
- * frames, and a CPU budget; the paper's ablation has 64 and 100 too); no colour jittering or random grayscale (gray
+ * frames, and a CPU budget; the paper's ablation trains smaller sets too); no colour jittering or random grayscale (gray
  * runs have no colour; on colour frames this is a known shortcut left open); the small shared encoder instead of
  * AlexNet.
  *

@@ -92,7 +92,7 @@ export function relativePositionSample(frame: Frame, grid: PatchGrid, colour: 'd
  * through two AlexNet-style towers sharing weights up to fc6; their features are concatenated and fc7, fc8 classify
  * the 8 positions. Against chromatic aberration (a lens shifts the colours towards the image's edges, which tells
  * where a patch lies), each patch has two of its three colour channels dropped and replaced with faint noise (or
- * the colours projected to gray-green); images are randomly downsampled and mean-subtracted per patch.
+ * the colours projected to gray-green); some patches are downsampled and upsampled again.
  *
  * This: the same 3 x 3 grid in each frame, at a random offset, each cell a third of the frame, the patch leaving a
  * third of the cell as gap (28 x 28 frames: 9-pixel cells, 6-pixel patches; 64 x 64: 21 and 14), jittered by up to
@@ -105,9 +105,8 @@ export function relativePositionSample(frame: Frame, grid: PatchGrid, colour: 'd
  * conv blocks only and the dense `features` layer is not trained by this task (probe the conv blocks:
  * `evaluate --layer relu2` or `pool`); resizing patches up to the frame instead would spend the encoder on blurred
  * patches unlike the frames it is evaluated on. The towers share everything up to the conv blocks, and the
- * concatenation is of flattened conv maps, not fc6 outputs; no random downsampling or per-patch mean subtraction
- * (frames are small already; the relative brightness of two patches is a cue the paper's mean subtraction keeps
- * too); the small shared encoder instead of AlexNet.
+ * concatenation is of flattened conv maps, not fc6 outputs; no random downsampling (the frames are small
+ * already); the small shared encoder instead of AlexNet.
  *
  * @example
  * const keepColours = relativePositionTask({ colour: 'none' });
