@@ -68,6 +68,15 @@ export {
 } from './pipeline/readImages.ts';
 export { pretrainImages, imageSamples, type ImagePretrainOptions } from './recipes/pretrainImages.ts';
 export { rotation, sampleRotations, rotationSample } from './tasks/image/rotation.ts';
+export { autoencoder, autoencoderTask, type AutoencoderOptions } from './tasks/image/autoencoder.ts';
+export { inpainting, inpaintingTask, type InpaintingOptions } from './tasks/image/inpainting.ts';
+export {
+  relativePosition,
+  relativePositionTask,
+  type RelativePositionOptions,
+} from './tasks/image/relativePosition.ts';
+export { jigsaw, jigsawTask, type JigsawOptions } from './tasks/image/jigsaw.ts';
+export { maximalHammingPermutations, jigsawPermutations } from './tasks/image/jigsawPermutations.ts';
 export {
   simclr,
   createSimclrTask,

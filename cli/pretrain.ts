@@ -68,7 +68,7 @@ export function pretrainCommand(): Command {
     )
     .option(
       '--images <inputs...>',
-      'still images: PNG/JPEG files, folders of them (recursive), quoted globs, or IDX files (.gz too, e.g. MNIST); each resized to cover --width x --height and centre-cropped (tasks that read single images: rotation)',
+      `still images: PNG/JPEG files, folders of them (recursive), quoted globs, or IDX files (.gz too, e.g. MNIST); each resized to cover --width x --height and centre-cropped (tasks that read single images: ${tasksReading('images').join(', ')})`,
     )
     .option(
       '--text <corpus...>',

@@ -16,6 +16,10 @@ import { nsp } from './text/nextSentence.ts';
 import { textCpc } from './text/textCpc.ts';
 import { dialogueOrder } from './dialogue/utteranceOrder.ts';
 import { rotation } from './image/rotation.ts';
+import { autoencoder } from './image/autoencoder.ts';
+import { inpainting } from './image/inpainting.ts';
+import { relativePosition } from './image/relativePosition.ts';
+import { jigsaw } from './image/jigsaw.ts';
 import { simclr } from './contrastive/simclr.ts';
 import { moco } from './contrastive/moco.ts';
 
@@ -37,6 +41,10 @@ export const TASKS = {
   'text-cpc': textCpc,
   'dialogue-order': dialogueOrder,
   rotation,
+  autoencoder,
+  inpainting,
+  'relative-position': relativePosition,
+  jigsaw,
   simclr,
   moco,
 } satisfies Record<string, PretextTask<never>>;
