@@ -16,6 +16,8 @@ import { nsp } from './text/nextSentence.ts';
 import { textCpc } from './text/textCpc.ts';
 import { dialogueOrder } from './dialogue/utteranceOrder.ts';
 import { rotation } from './image/rotation.ts';
+import { colorization } from './image/colorization.ts';
+import { splitBrain } from './image/splitBrain.ts';
 
 /**
  * Every pretext task by its command-line name. A plain map, no registration by import side effect:
@@ -35,6 +37,8 @@ export const TASKS = {
   'text-cpc': textCpc,
   'dialogue-order': dialogueOrder,
   rotation,
+  colorization,
+  'split-brain': splitBrain,
 } satisfies Record<string, PretextTask<never>>;
 
 export type TaskName = keyof typeof TASKS;
