@@ -103,7 +103,7 @@ export function sampleColorization(quantizer?: AbQuantizer): OperatorFunction<Fr
 export function checkColourFrames(itemShape: readonly number[], task: string): void {
   const [height, width, channels] = itemShape;
   if (channels !== 3)
-    throw new OptionError('--gray', itemShape, `colour (RGB) frames for ${task}: drop --gray, it predicts colour`);
+    throw new OptionError('--gray', itemShape, `left out: ${task} needs colour (RGB) frames`);
   if (!(height! % OUTPUT_STRIDE === 0 && width! % OUTPUT_STRIDE === 0 && height! >= OUTPUT_STRIDE))
     throw new OptionError('--width/--height', itemShape, `sides that are multiples of ${OUTPUT_STRIDE} for ${task}`);
 }
