@@ -68,6 +68,10 @@ export {
 } from './pipeline/readImages.ts';
 export { pretrainImages, imageSamples, type ImagePretrainOptions } from './recipes/pretrainImages.ts';
 export { rotation, sampleRotations, rotationSample } from './tasks/image/rotation.ts';
+export { colorization, colorizationSample, colorize } from './tasks/image/colorization.ts';
+export { splitBrain, splitBrainSample } from './tasks/image/splitBrain.ts';
+export { rgbToLab, labToRgb, imageToLab } from './pipeline/labColour.ts';
+export { LabChannels } from './models/labChannels.ts';
 export {
   featureSizeOf,
   type ItemKind,

@@ -19,7 +19,7 @@ const centreOf = (cell: number): [number, number] => [
 ];
 
 /**
- * The ab bins of the grid that some sRGB colour falls in (the in-gamut bins; the paper's 313 come from its gamut),
+ * The ab bins of the grid that some sRGB colour falls in (the in-gamut bins; the paper lists 313 of its own),
  * as centres `[a, b]` in grid order (a, then b). Sweeps the RGB cube in steps of `step` levels of 255 (1: every
  * 8-bit colour, about 15 s; coarser steps find a subset).
  *

@@ -102,8 +102,7 @@ export function sampleColorization(quantizer?: AbQuantizer): OperatorFunction<Fr
  */
 export function checkColourFrames(itemShape: readonly number[], task: string): void {
   const [height, width, channels] = itemShape;
-  if (channels !== 3)
-    throw new OptionError('--gray', itemShape, `left out: ${task} needs colour (RGB) frames`);
+  if (channels !== 3) throw new OptionError('--gray', itemShape, `left out: ${task} needs colour (RGB) frames`);
   if (!(height! % OUTPUT_STRIDE === 0 && width! % OUTPUT_STRIDE === 0 && height! >= OUTPUT_STRIDE))
     throw new OptionError('--width/--height', itemShape, `sides that are multiples of ${OUTPUT_STRIDE} for ${task}`);
 }
@@ -153,12 +152,27 @@ export function locationHead(
   return tf.sequential({ name, layers });
 }
 
-/** The encoder behind a Lab adapter: RGB frames in, the encoder's features of their lightness (or chroma) out. */
-export function behindLab(encoder: tf.LayersModel, part: 'l3' | 'ab', name: string): tf.LayersModel {
-  const shape = encoder.inputs[0]!.shape.slice(1) as number[];
-  const input = tf.input({ shape: [shape[0]!, shape[1]!, 3], name: `${name}_rgb` });
-  const lab = new LabChannels({ part, name: `${name}_${part}` }).apply(input) as tf.SymbolicTensor;
-  return tf.model({ inputs: input, outputs: encoder.apply(lab) as tf.SymbolicTensor, name });
+/**
+ * The representation of the colour tasks: RGB frames `[batch, H, W, 3]` in, each half's last conv block (the
+ * features these tasks train) behind its Lab adapter, flattened and concatenated, out: `[batch, sum of h x w x c]`.
+ * Colorization has one half (the shared encoder on L), split-brain two (L and ab).
+ */
+export function labConvRepresentation(
+  halves: readonly { encoder: tf.LayersModel; part: 'l3' | 'ab' }[],
+  name: string,
+): tf.LayersModel {
+  const [height, width] = halves[0]!.encoder.inputs[0]!.shape.slice(1) as [number, number];
+  const input = tf.input({ shape: [height, width, 3], name: `${name}_rgb` });
+  const features = halves.map(({ encoder, part }, k) => {
+    const lab = new LabChannels({ part, name: `${name}_${part}` }).apply(input) as tf.SymbolicTensor;
+    const map = lastConvBlock(encoder).apply(lab) as tf.SymbolicTensor;
+    return tf.layers.flatten({ name: `${name}_flat${k}` }).apply(map) as tf.SymbolicTensor;
+  });
+  const output =
+    features.length === 1
+      ? features[0]!
+      : (tf.layers.concatenate({ name: `${name}_features` }).apply(features) as tf.SymbolicTensor);
+  return tf.model({ inputs: input, outputs: output, name });
 }
 
 /** ab logits `[batch, cells, Q]` of the lightness of RGB frames `[batch, H, W, 3]`: the shared encoder, then `head`. */
@@ -222,7 +236,8 @@ export function colorize(
  *
  * This: the same loss, soft encoding, rebalancing (lambda 0.5, sigma 5) and decoding. Differences, and why:
  * - the bins are the 10-unit cells some sRGB colour falls in, 261 of them (`inGamutBins`), not the paper's 313
- *   (its bin file came from its own gamut estimate); the empirical distribution is counted on the shared real
+ *   (the paper ships its 313 centres without the computation behind them, which may count cells the gamut only
+ *   touches; these are reproducible from the sRGB cube); the empirical distribution is counted on the shared real
  *   videos, not ImageNet. Both are written by `scripts/colorizationBins.ts` into `colorizationBins.json`;
  * - the network is the project's small shared encoder, which takes `[H, W, 3]` frames like every task of a mixed
  *   run: it gets L / 100 replicated to its three channels (a `LabChannels` layer in the graph, so the sample and
@@ -231,9 +246,11 @@ export function colorize(
  *   conv block, so ab is predicted at 1/8 of the frame (8 x 8 for 64 x 64 frames, 4 x 4 for 32 x 32), each
  *   location's target the mean soft encoding of its 8 x 8 pixels, where the paper predicts at 1/4 with a deep
  *   decoder; the encoder's dense `features` layer gets no gradient from this task (it stays at its initial
- *   weights unless another task of the run trains it), so probe the conv block where the dense output lags;
- * - the representation for evaluation (`TaskParts.representation`) is the encoder behind the Lab adapter: RGB
- *   frames in, the features of their lightness out.
+ *   weights unless another task of the run trains it);
+ * - the representation for evaluation (`TaskParts.representation`) is what the task trains, the last conv block
+ *   behind the Lab adapter, flattened (`labConvRepresentation`: RGB frames in; 1024 values for 32 x 32 frames and
+ *   the default encoder), as the paper probes conv layers; the encoder's dense output, which this task leaves at
+ *   its initial weights, is no representation of it.
  *
  * @example
  * const samples$ = frames$.pipe(colorization.sampler({ rng: new Rng(1) }));
@@ -258,7 +275,7 @@ export const colorization = {
     const shape = encoder.inputs[0]!.shape.slice(1) as number[];
     const mapShape = lastConvBlock(encoder).outputs[0]!.shape.slice(1) as number[];
     const head = locationHead('colorization_head', mapShape, targetGrid(shape), colourBins().quantizer.size, rng);
-    return { head, representation: behindLab(encoder, 'l3', 'colorization_representation') };
+    return { head, representation: labConvRepresentation([{ encoder, part: 'l3' }], 'colorization_representation') };
   },
   forward: (encoder, { head }, inputs, training) => abLogits(encoder, head, inputs[0]!, training),
   /** labels `[batch, cells, Q]` ab distributions, logits the same: rebalanced cross-entropy. */

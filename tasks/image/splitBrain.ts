@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { map, type OperatorFunction } from 'rxjs';
 import { buildFrameEncoder } from '../../models/frameEncoder.ts';
-import { LabChannels, labPart, lastConvBlock } from '../../models/labChannels.ts';
+import { labPart, lastConvBlock } from '../../models/labChannels.ts';
 import type { Frame } from '../../pipeline/frame.ts';
 import { imageToLab } from '../../pipeline/labColour.ts';
 import type { Sample } from '../../pipeline/sample.ts';
@@ -14,6 +14,7 @@ import {
   checkColourFrames,
   colourBins,
   colorizationSample,
+  labConvRepresentation,
   locationHead,
   targetGrid,
 } from './colorization.ts';
@@ -96,11 +97,12 @@ function abEncoderLike(encoder: tf.LayersModel, seed: number): tf.LayersModel {
  * b / 110), an `extra` part (`ab_encoder`) with its own 1 x 1 head (`l_head`); predictions at 1/8 of the frame.
  * The loss is the sum of the two halves' mean cross-entropies, unweighted (no class rebalancing in either half:
  * rebalancing serves vivid colour pictures, which this task does not draw). The representation
- * (`TaskParts.representation`) takes RGB frames and concatenates both halves' dense features, `[batch, 2 x
- * featureSize]`. Differences, and why: each half has the full width of the project's small encoder rather than
- * half of it (the shared encoder's size is the run's, and the L half is that encoder, so the representation is
- * twice as wide as other tasks'); features are concatenated at the dense output, not at every layer; the halves'
- * dense layers get no gradient from this task (their heads read the conv maps).
+ * (`TaskParts.representation`, `labConvRepresentation`) takes RGB frames and concatenates both halves' last conv
+ * blocks, flattened (2 x 1024 values for 32 x 32 frames and the default encoder). Differences, and why: each half
+ * has the full width of the project's small encoder rather than half of it (the shared encoder's size is the
+ * run's, and the L half is that encoder, so the representation is twice as wide as other tasks'); features are
+ * concatenated at the last conv block, not at every layer; the halves' dense layers get no gradient from this task
+ * (their heads read the conv maps), so they are not part of the representation.
  *
  * @example
  * const samples$ = frames$.pipe(splitBrain.sampler({ rng: new Rng(1) }));
@@ -129,17 +131,13 @@ export const splitBrain = {
     const abMap = lastConvBlock(abEncoder).outputs[0]!.shape.slice(1) as number[];
     const head = locationHead('split_brain_ab_head', lMap, grid, colourBins().quantizer.size, rng);
     const lHead = locationHead('split_brain_l_head', abMap, grid, L_BINS, rng);
-    const input = tf.input({ shape: [shape[0]!, shape[1]!, 3], name: 'split_brain_rgb' });
-    const l3 = new LabChannels({ part: 'l3', name: 'split_brain_l3' }).apply(input) as tf.SymbolicTensor;
-    const ab = new LabChannels({ part: 'ab', name: 'split_brain_ab' }).apply(input) as tf.SymbolicTensor;
-    const both = tf.layers
-      .concatenate({ name: 'split_brain_features' })
-      .apply([encoder.apply(l3) as tf.SymbolicTensor, abEncoder.apply(ab) as tf.SymbolicTensor]);
-    const representation = tf.model({
-      inputs: input,
-      outputs: both as tf.SymbolicTensor,
-      name: 'split_brain_representation',
-    });
+    const representation = labConvRepresentation(
+      [
+        { encoder, part: 'l3' },
+        { encoder: abEncoder, part: 'ab' },
+      ],
+      'split_brain_representation',
+    );
     return { head, extra: { ab_encoder: abEncoder, l_head: lHead }, representation };
   },
   forward(encoder, { head, extra }, inputs, training) {

@@ -32,7 +32,9 @@ test('LabChannels gives L / 100 three times, L / 100, or a and b / 110, and surv
   t.true(Math.abs(l[0]! - red[0] / 100) < 1e-3 && l[0] === l[1] && l[1] === l[2]);
   const input = tf.input({ shape: [1, 2, 3] });
   const model = tf.model({ inputs: input, outputs: new LabChannels({ part: 'l' }).apply(input) as tf.SymbolicTensor });
-  const copy = await tf.models.modelFromJSON({ modelTopology: model.toJSON(undefined, false) as tf.io.ModelJSON['modelTopology'] });
+  const copy = await tf.models.modelFromJSON({
+    modelTopology: model.toJSON(undefined, false) as tf.io.ModelJSON['modelTopology'],
+  });
   const [a, b] = [model.predict(rgb) as tf.Tensor, copy.predict(rgb) as tf.Tensor];
   t.deepEqual(a.shape, [1, 1, 2, 1]);
   t.deepEqual([...a.dataSync()], [...b.dataSync()]);

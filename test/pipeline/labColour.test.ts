@@ -12,8 +12,8 @@ const KNOWN: [string, [number, number, number], [number, number, number]][] = [
   ['red', [1, 0, 0], [53.2408, 80.0925, 67.2032]],
   ['green', [0, 1, 0], [87.7347, -86.1827, 83.1793]],
   ['blue', [0, 0, 1], [32.297, 79.1875, -107.8602]],
-  ['mid grey', [0.5, 0.5, 0.5], [53.3890, 0, 0]],
-  ['yellow', [1, 1, 0], [97.1393, -21.5537, 94.4780]],
+  ['mid grey', [0.5, 0.5, 0.5], [53.389, 0, 0]],
+  ['yellow', [1, 1, 0], [97.1393, -21.5537, 94.478]],
 ];
 
 for (const [name, rgb, lab] of KNOWN) {
@@ -26,7 +26,8 @@ for (const [name, rgb, lab] of KNOWN) {
 
 test('every 8-bit colour of a sweep goes to Lab and back to itself, and imageToLab agrees with rgbToLab', (t) => {
   const pixels: number[] = [];
-  for (let r = 0; r < 256; r += 17) for (let g = 0; g < 256; g += 17) for (let b = 0; b < 256; b += 17) pixels.push(r, g, b);
+  for (let r = 0; r < 256; r += 17)
+    for (let g = 0; g < 256; g += 17) for (let b = 0; b < 256; b += 17) pixels.push(r, g, b);
   const image = Uint8Array.from(pixels);
   const { l, a, b } = imageToLab(image);
   let worst = 0;

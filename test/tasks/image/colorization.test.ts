@@ -83,9 +83,9 @@ test('forward gives [B, cells, Q] logits from lightness alone, without leaking t
   const before = tf.memory().numTensors;
   for (const training of [true, false, true]) tf.dispose(colorization.forward(encoder, parts, inputs, training));
   t.is(tf.memory().numTensors, before);
-  // The representation takes RGB frames and gives the encoder's features.
+  // The representation takes RGB frames and gives the last conv block (4 x 4 x 16) of their lightness, flattened.
   const features = parts.representation!.predict(inputs[0]!) as tf.Tensor;
-  t.deepEqual(features.shape, [2, 8]);
+  t.deepEqual(features.shape, [2, 256]);
   tf.dispose([features, logits, ...inputs]);
   encoder.dispose();
   parts.head.dispose();

@@ -8,7 +8,7 @@ import { metricOverBatches } from '../../../evaluation/pretextMetrics.ts';
 import { randomInitLike } from '../../../evaluation/evaluate.ts';
 import { selectBackend } from '../../../models/backend.ts';
 import { buildFrameEncoder } from '../../../models/frameEncoder.ts';
-import { rgbToLabTensor } from '../../../models/labChannels.ts';
+import { lastConvBlock, rgbToLabTensor } from '../../../models/labChannels.ts';
 import type { Frame } from '../../../pipeline/frame.ts';
 import { rgbToLab } from '../../../pipeline/labColour.ts';
 import type { Sample } from '../../../pipeline/sample.ts';
@@ -72,21 +72,23 @@ test('forward gives both halves per location; the representation concatenates bo
   const logits = splitBrain.forward(encoder, parts, [rgb], false);
   t.deepEqual(logits.shape, [2, 16, WIDTH]);
   const features = parts.representation!.predict(rgb) as tf.Tensor;
-  t.deepEqual(features.shape, [2, 16]);
-  // The first half of the representation is the shared encoder on L, the second the ab encoder on ab.
-  const own = encoder.predict(
-    tf.tidy(() => tf.tile(tf.div(tf.slice(rgbToLabTensor(rgb), [0, 0, 0, 0], [-1, -1, -1, 1]), 100), [1, 1, 1, 3])),
-  ) as tf.Tensor;
-  const gap = tf.tidy(() => tf.max(tf.abs(tf.sub(tf.slice(features, [0, 0], [-1, 8]), own))).dataSync()[0]!);
+  t.deepEqual(features.shape, [2, 512]);
+  // The first half of the representation is the shared encoder's last conv block on L (4 x 4 x 16, flattened),
+  // the second the ab encoder's on ab.
+  const l3 = tf.tidy(() =>
+    tf.tile(tf.div(tf.slice(rgbToLabTensor(rgb), [0, 0, 0, 0], [-1, -1, -1, 1]), 100), [1, 1, 1, 3]),
+  );
+  const own = tf.tidy(() => tf.reshape(lastConvBlock(encoder).predict(l3) as tf.Tensor, [2, 256]));
+  const gap = tf.tidy(() => tf.max(tf.abs(tf.sub(tf.slice(features, [0, 0], [-1, 256]), own))).dataSync()[0]!);
   t.true(gap < 1e-4, `${gap}`);
   // The random-init copy that evaluation builds is of the same architecture.
   const fresh = await randomInitLike(parts.representation!);
-  t.deepEqual(fresh.outputs[0]!.shape, [null, 16]);
+  t.deepEqual(fresh.outputs[0]!.shape, [null, 512]);
   fresh.dispose();
   const before = tf.memory().numTensors;
   for (const training of [true, false, true]) tf.dispose(splitBrain.forward(encoder, parts, [rgb], training));
   t.is(tf.memory().numTensors, before);
-  tf.dispose([rgb, logits, features, own]);
+  tf.dispose([rgb, logits, features, own, l3]);
   encoder.dispose();
   parts.head.dispose();
   Object.values(parts.extra!).forEach((m) => m.dispose());
