@@ -86,6 +86,10 @@ export {
   type ViewPairOptions,
 } from './tasks/contrastive/simclr.ts';
 export { moco, createMocoTask, type MocoOptions } from './tasks/contrastive/moco.ts';
+export { colorization, colorizationSample, colorize } from './tasks/image/colorization.ts';
+export { splitBrain, splitBrainSample } from './tasks/image/splitBrain.ts';
+export { rgbToLab, labToRgb, imageToLab } from './pipeline/labColour.ts';
+export { LabChannels } from './models/labChannels.ts';
 export {
   featureSizeOf,
   type ItemKind,

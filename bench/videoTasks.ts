@@ -106,9 +106,12 @@ export async function benchVideoTasks(options: VideoTasksBenchOptions = {}): Pro
       const common = { tasks: [{ name, weight: 1 }], steps, batchSize, learningRate: 2e-3, seed, format };
       const encoder = { featureSize: 64, width: 8, blocks: 3 };
       const synthetic = await pretrainVideo({ ...common, encoder, videos: pretrainClips.clips.map((c) => c.path) });
+      // A task with its own representation (colorization's encoder behind its Lab adapter, split-brain's two
+      // halves) is probed through it; random init and supervised are then of that architecture.
+      const probed = synthetic.parts[name]?.representation ?? synthetic.encoder;
       const protocol = async (set: keyof typeof probeSets) => {
         const { train, test } = splitLabelled(probeSets[set], 0.5, seed);
-        const report = await evaluateEncoder(synthetic.encoder, train, test, { seed, draws: 1, labelsPerClass: 5 });
+        const report = await evaluateEncoder(probed, train, test, { seed, draws: 1, labelsPerClass: 5 });
         return report.protocols;
       };
       const position = await protocol('position');

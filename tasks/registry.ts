@@ -22,6 +22,8 @@ import { relativePosition } from './image/relativePosition.ts';
 import { jigsaw } from './image/jigsaw.ts';
 import { simclr } from './contrastive/simclr.ts';
 import { moco } from './contrastive/moco.ts';
+import { colorization } from './image/colorization.ts';
+import { splitBrain } from './image/splitBrain.ts';
 
 /**
  * Every pretext task by its command-line name. A plain map, no registration by import side effect:
@@ -47,6 +49,8 @@ export const TASKS = {
   jigsaw,
   simclr,
   moco,
+  colorization,
+  'split-brain': splitBrain,
 } satisfies Record<string, PretextTask<never>>;
 
 export type TaskName = keyof typeof TASKS;
