@@ -94,6 +94,21 @@ export async function pretrainVideo(
       ? await checkViewGroups(viewGroups, { fps: options.format.fps, badInputs: options.onBadInput, onBadInput })
       : undefined;
   const videos = groups ? viewGroups.flat() : options.videos;
+  // Each task made for this run before anything is written: a task that refuses the run's frames (too small, gray
+  // for a colour task) fails with no run files left behind. A task that reads single images takes each frame as one.
+  const setup = { itemShape: frameShape(options.format) };
+  const configured = options.tasks.map(({ name, weight }) =>
+    TASKS[name].reads === 'views'
+      ? { name, weight, views: taskReading(name, 'views').configure(setup) }
+      : {
+          name,
+          weight,
+          frames: (TASKS[name].reads === 'images'
+            ? taskReading(name, 'images')
+            : taskReading(name, 'frames')
+          ).configure(setup),
+        },
+  );
   const folder = options.outDir ? await prepareRunFolder(options.outDir, options) : undefined;
   const info: RunInfo = {
     format: options.format,
@@ -109,7 +124,7 @@ export async function pretrainVideo(
     ...options,
     encoder,
     itemShape: frameShape(options.format),
-    tasks: options.tasks.map(({ name, weight }) => {
+    tasks: configured.map(({ name, weight, views, frames }) => {
       const samplesOptions = {
         badInputs: options.onBadInput,
         onBadInput,
@@ -118,18 +133,13 @@ export async function pretrainVideo(
         signal: options.signal,
         batchSize: options.batchSize,
       };
-      const setup = { itemShape: frameShape(options.format) };
-      if (TASKS[name].reads === 'views') {
-        const task = taskReading(name, 'views').configure(setup);
+      if (views) {
         const samples = groups
-          ? viewSamples(task, groups, options.format, samplesOptions)
-          : videoSamples(singleCameraTask(task), videos, options.format, samplesOptions);
-        return { task, weight, samples };
+          ? viewSamples(views, groups, options.format, samplesOptions)
+          : videoSamples(singleCameraTask(views), videos, options.format, samplesOptions);
+        return { task: views, weight, samples };
       }
-      // A task that reads single images takes each video frame as one.
-      const single = TASKS[name].reads === 'images' ? taskReading(name, 'images') : taskReading(name, 'frames');
-      const task = single.configure(setup);
-      return { task, weight, samples: videoSamples(task, videos, options.format, samplesOptions) };
+      return { task: frames!, weight, samples: videoSamples(frames!, videos, options.format, samplesOptions) };
     }),
   }).catch(async (error: unknown) => {
     // A task that cannot sample its inputs fails before the first step: leave no run files, as below.
