@@ -16,6 +16,7 @@ import { nsp } from './text/nextSentence.ts';
 import { textCpc } from './text/textCpc.ts';
 import { dialogueOrder } from './dialogue/utteranceOrder.ts';
 import { rotation } from './image/rotation.ts';
+import { supervised } from './taskRelated/supervised.ts';
 
 /**
  * Every pretext task by its command-line name. A plain map, no registration by import side effect:
@@ -35,6 +36,7 @@ export const TASKS = {
   'text-cpc': textCpc,
   'dialogue-order': dialogueOrder,
   rotation,
+  supervised,
 } satisfies Record<string, PretextTask<never>>;
 
 export type TaskName = keyof typeof TASKS;

@@ -35,7 +35,7 @@ function frameOf(
 test('rotation reads single images, so image runs and video runs both take it', (t) => {
   t.is(TASKS.rotation.reads, 'images');
   t.is(TASKS.rotation.family, 'image-context');
-  t.deepEqual(tasksReading('images'), ['rotation']);
+  t.true(tasksReading('images').includes('rotation'));
   t.true(tasksReading('frames', 'views', 'images').includes('rotation'));
 });
 
