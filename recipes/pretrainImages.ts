@@ -70,19 +70,17 @@ export async function pretrainImages(
   };
   const folder = options.outDir ? await prepareRunFolder(options.outDir, options) : undefined;
   const itemShape = frameShape(options.format);
-  const info: RunInfo = {
+  // With labels, run.json also records what the supervised head was trained on.
+  const info: RunInfo & { labels?: Record<string, unknown> } = {
     format: { width: options.format.width, height: options.format.height, gray: options.format.gray },
     encoder: runEncoderOptions(options),
     tasks: options.tasks,
     videos: [],
     images: options.images,
-  };
-  if (labelled) {
-    // Recorded for the reader of the run folder: what the supervised head was trained on.
-    Object.assign(info, {
+    ...(labelled && {
       labels: { ...options.labels, labelled: labelled.labelled.length, classCount: labelled.classes },
-    });
-  }
+    }),
+  };
   const encoder = await startRun(info, options);
   const result = await train({
     ...options,
@@ -139,15 +137,17 @@ async function runLabels(
   images: readonly ImageRef[],
   options: ImagePretrainOptions,
 ): Promise<LabelledImages | undefined> {
-  const needing = options.tasks.filter((t) => needsLabels(t.name)).map((t) => t.name);
-  const given = options.labels && (options.labels.labels !== undefined || options.labels.classes !== undefined);
-  if (needing.length === 0) {
-    if (given || options.labels?.labelledFraction !== undefined)
-      throw new OptionError(
-        '--labels',
-        options.labels?.labels,
-        `used with a task that learns from labels (--tasks supervised,...)`,
-      );
+  if (!options.tasks.some((t) => needsLabels(t.name))) {
+    const { labels, labelledFraction, classes } = options.labels ?? {};
+    const given = (
+      [
+        ['--labels', labels],
+        ['--labelled-fraction', labelledFraction],
+        ['--classes', classes?.join(',')],
+      ] as const
+    ).find(([, value]) => value !== undefined);
+    if (given)
+      throw new OptionError(given[0], given[1], 'used with a task that learns from labels (--tasks supervised,...)');
     return undefined;
   }
   return labelImages(images, { ...options.labels, seed: options.seed ?? 0 });

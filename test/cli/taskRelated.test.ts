@@ -18,30 +18,37 @@ let dir = '';
 let images = '';
 let labels = '';
 
-/** 80 gray 16x16 images in an IDX file, class 0-3 the quadrant of a bright square, and their IDX labels. */
-test.before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'task-related-'));
-  const rng = new Rng(1);
-  const count = 80;
+/**
+ * `count` gray 16x16 images in an IDX file, class 0-3 the quadrant of a bright square (jittered by up to 2 pixels)
+ * over dim noise, and their IDX labels (shuffled when `shuffle`): `[images, labels]` paths.
+ */
+async function writeSet(name: string, count: number, seed: number, shuffle = false): Promise<[string, string]> {
+  const rng = new Rng(seed);
   const pixels = Buffer.alloc(count * 256);
   const classes = Buffer.alloc(count);
   for (let i = 0; i < count; i++) {
     const label = i % 4;
     classes[i] = label;
     for (let p = 0; p < 256; p++) pixels[i * 256 + p] = rng.int(60);
-    const [top, left] = [(label >> 1) * 8 + 2, (label & 1) * 8 + 2];
+    const [top, left] = [(label >> 1) * 8 + 1 + rng.int(3), (label & 1) * 8 + 1 + rng.int(3)];
     for (let y = top; y < top + 4; y++) for (let x = left; x < left + 4; x++) pixels[i * 256 + y * 16 + x] = 255;
   }
+  if (shuffle) Buffer.from(rng.shuffle([...classes])).copy(classes);
   const header = (dims: number[]) => {
     const h = Buffer.alloc(4 + 4 * dims.length);
     h.writeUInt32BE(0x800 + dims.length, 0);
     dims.forEach((d, k) => h.writeUInt32BE(d, 4 + 4 * k));
     return h;
   };
-  images = join(dir, 'images.idx');
-  labels = join(dir, 'labels.idx');
-  await writeFile(images, Buffer.concat([header([count, 16, 16]), pixels]));
-  await writeFile(labels, Buffer.concat([header([count]), classes]));
+  const paths: [string, string] = [join(dir, `${name}-images.idx`), join(dir, `${name}-labels.idx`)];
+  await writeFile(paths[0], Buffer.concat([header([count, 16, 16]), pixels]));
+  await writeFile(paths[1], Buffer.concat([header([count]), classes]));
+  return paths;
+}
+
+test.before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'task-related-'));
+  [images, labels] = await writeSet('train', 80, 1);
 });
 
 test.serial(
@@ -149,6 +156,42 @@ test.serial('evaluate --layer best names the block it chose; name:pool reads a p
   t.is(pooled.code, 0, pooled.stderr);
   t.like(JSON.parse(pooled.stdout), { layer: 'relu1:pool' });
 });
+
+/** S4L through the CLI: `classify` accuracy on 80 unseen images of a run on half the labels of 80 images. */
+async function s4lHeldOut(shuffle: boolean): Promise<number> {
+  const name = shuffle ? 'shuffled' : 'true';
+  const [, trainLabels] = await writeSet(`learn-${name}`, 80, 1, shuffle);
+  const [heldImages, heldLabels] = await writeSet('held', 80, 2);
+  const out = join(dir, `learn-${name}`);
+  const flags = ['--labelled-fraction', '0.5', '--tasks', 'supervised,rotation', '--out', out, ...tiny];
+  const run = await cli([
+    'pretrain',
+    '--images',
+    images,
+    '--labels',
+    trainLabels,
+    ...flags,
+    '--steps',
+    '80',
+    '--lr',
+    '3e-3',
+  ]);
+  if (run.code !== 0) throw new Error(run.stderr);
+  const scored = await cli(['classify', '--model', out, '--test', `${heldImages},${heldLabels}`, '--json']);
+  return (JSON.parse(scored.stdout) as { accuracy: number }).accuracy;
+}
+
+test.serial(
+  'learning test: S4L on half the labels classifies unseen images; with shuffled labels it cannot',
+  async (t) => {
+    const learned = await s4lHeldOut(false);
+    const broken = await s4lHeldOut(true);
+    t.log(`held-out accuracy ${learned.toFixed(3)}, shuffled labels ${broken.toFixed(3)} (chance 0.25)`);
+    // Baseline: chance 0.25 (the majority class too); margin 0.5. The broken control must stay within 0.2 of chance.
+    t.true(learned >= 0.75, `held-out ${learned}`);
+    t.true(broken < 0.45, `shuffled labels ${broken}`);
+  },
+);
 
 const badFlags: [string, string[], RegExp][] = [
   [
