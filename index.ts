@@ -42,6 +42,14 @@ export { crossViewRetrieval, type CrossViewRetrieval } from './evaluation/crossV
 export { evaluateEncoder, type EvaluateEncoderOptions, type EncoderEvaluation } from './evaluation/evaluateEncoder.ts';
 export { trainClassifier, predictClasses } from './evaluation/trainClassifier.ts';
 export { readLabelledSet } from './evaluation/readLabelledSet.ts';
+export {
+  chooseLayer,
+  featureModel,
+  layerCandidates,
+  parseLayerSpec,
+  type LayerSpec,
+} from './evaluation/featureLayer.ts';
+export { fewShotEpisodes, type FewShotOptions, type FewShotResult } from './evaluation/fewShot.ts';
 export { probeAgainstRandomInit, loadEncoder, randomInitLike, idxImages } from './evaluation/evaluate.ts';
 export { pretrainVideo, type VideoPretrainOptions } from './recipes/pretrainVideo.ts';
 export { videoEpoch, videoMix, samplePerSource } from './pipeline/videoMix.ts';
@@ -68,6 +76,8 @@ export {
 } from './pipeline/readImages.ts';
 export { pretrainImages, imageSamples, type ImagePretrainOptions } from './recipes/pretrainImages.ts';
 export { rotation, sampleRotations, rotationSample } from './tasks/image/rotation.ts';
+export { supervised, sampleLabelled } from './tasks/taskRelated/supervised.ts';
+export { labelImages, parseClassList, type ImageLabelOptions } from './recipes/imageLabels.ts';
 export {
   featureSizeOf,
   type ItemKind,
