@@ -42,6 +42,14 @@ export { crossViewRetrieval, type CrossViewRetrieval } from './evaluation/crossV
 export { evaluateEncoder, type EvaluateEncoderOptions, type EncoderEvaluation } from './evaluation/evaluateEncoder.ts';
 export { trainClassifier, predictClasses } from './evaluation/trainClassifier.ts';
 export { readLabelledSet } from './evaluation/readLabelledSet.ts';
+export {
+  chooseLayer,
+  featureModel,
+  layerCandidates,
+  parseLayerSpec,
+  type LayerSpec,
+} from './evaluation/featureLayer.ts';
+export { fewShotEpisodes, type FewShotOptions, type FewShotResult } from './evaluation/fewShot.ts';
 export { probeAgainstRandomInit, loadEncoder, randomInitLike, idxImages } from './evaluation/evaluate.ts';
 export { pretrainVideo, type VideoPretrainOptions } from './recipes/pretrainVideo.ts';
 export { videoEpoch, videoMix, samplePerSource } from './pipeline/videoMix.ts';
@@ -90,6 +98,8 @@ export { colorization, colorizationSample, colorize } from './tasks/image/colori
 export { splitBrain, splitBrainSample } from './tasks/image/splitBrain.ts';
 export { rgbToLab, labToRgb, imageToLab } from './pipeline/labColour.ts';
 export { LabChannels } from './models/labChannels.ts';
+export { supervised, sampleLabelled } from './tasks/taskRelated/supervised.ts';
+export { labelImages, parseClassList, type ImageLabelOptions } from './recipes/imageLabels.ts';
 export {
   featureSizeOf,
   type ItemKind,

@@ -48,7 +48,11 @@ export function evaluateCommand(): Command {
     )
     .option('--labels-per-class <N>', 'labels per class of the few-label protocol', positiveInt, 10)
     .option('--seed <S>', 'seed of the split, the few-label draws and the supervised training', nonNegativeInt, 0)
-    .option('--layer <NAME>', "layer whose output is the frozen feature ('output': the encoder's)", 'output')
+    .option(
+      '--layer <NAME>',
+      "where the frozen feature is read: 'output' (the encoder's), a layer name (flattened, e.g. relu1), name:pool (globally averaged, e.g. relu0:pool), or 'best' (the block whose linear probe of the pretrained encoder scores best on a validation split of --train, read alike in all three encoders)",
+      'output',
+    )
     .option(
       '--epochs <N>',
       'epochs of supervised training and fine-tuning (best on a validation split kept)',
@@ -124,6 +128,10 @@ function printReport(report: EncoderEvaluation, seconds: number, out: string | u
     { protocol: 'weighted kNN (cosine, k=20, T=0.07)', ...knn },
     { protocol: 'fine-tuning, all labels', ...fineTune, supervised: '(= randomInit)' },
   ]);
+  if (report.layerChoice) {
+    const scores = Object.entries(report.layerChoice.scores).map(([layer, score]) => `${layer} ${score.toFixed(3)}`);
+    console.log(`\n--layer best chose ${report.layer} (validation accuracy: ${scores.join(', ')})`);
+  }
   console.log(
     `\n${report.classes} classes, ${report.trainCount} training / ${report.testCount} test items, layer ${report.layer}, ` +
       `${seconds.toFixed(0)} s${out ? `; written to ${out}` : ''}`,

@@ -10,6 +10,8 @@ import { probeCommand } from './probe.ts';
 import { processCorpusCommand } from './processCorpus.ts';
 import { scoreDialogueCommand } from './scoreDialogue.ts';
 import { serveCommand } from './serve.ts';
+import { classifyCommand } from './classify.ts';
+import { fewShotCommand } from './fewShot.ts';
 
 const program = new Command('tempo-ssl')
   .description('Self-supervised training signal from video and text: decode, sample pretext tasks, pretrain, evaluate.')
@@ -32,6 +34,8 @@ program.addCommand(embedCommand());
 program.addCommand(scoreDialogueCommand());
 program.addCommand(serveCommand());
 program.addCommand(processCorpusCommand());
+program.addCommand(classifyCommand());
+program.addCommand(fewShotCommand());
 
 // An error thrown outside the command's promise (a stream's 'error' event, a timer) is reported the same way,
 // as one line: Node's own report prints the throwing line of source, which for tfjs is 39 KB of minified code.

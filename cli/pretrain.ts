@@ -1,4 +1,5 @@
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseClassList } from '../recipes/imageLabels.ts';
 import { expandInputs, parseShard, type Shard } from '../pipeline/inputs.ts';
 import { pretrainVideo } from '../recipes/pretrainVideo.ts';
 import { pretrainImages } from '../recipes/pretrainImages.ts';
@@ -52,6 +53,9 @@ interface PretrainFlags {
   gray?: boolean;
   featureSize: number;
   json?: boolean;
+  labels?: string;
+  labelledFraction?: number;
+  classes?: number[];
 }
 
 /** `tempo-ssl pretrain`: pretrain the shared encoder on videos with one or more pretext tasks. */
@@ -138,6 +142,20 @@ export function pretrainCommand(): Command {
     .option('--gray', 'train on gray frames')
     .option('--feature-size <D>', 'size of the encoder output', positiveInt, 64)
     .option('--json', 'print a JSON summary at the end')
+    .option(
+      '--labels <FILE>',
+      'images: IDX labels file (.gz too), one label per image of --images in order, for --tasks supervised (an image folder is labelled by its class subfolders)',
+    )
+    .option(
+      '--labelled-fraction <F>',
+      'images: share of each class whose labels the supervised task sees (a seeded draw, S4L), e.g. 0.1',
+      fractionUpToOne,
+    )
+    .option(
+      '--classes <list>',
+      'images: train on these classes only, e.g. 0-4 (the base classes of few-shot training; every task)',
+      parseClassList,
+    )
     .action(async (flags: PretrainFlags, command: Command) => {
       const kinds = [
         flags.video && '--video',
@@ -154,6 +172,13 @@ export function pretrainCommand(): Command {
         );
       }
       if (flags.images) return pretrainImagesAction(flags, command);
+      for (const [flag, value] of [
+        ['--labels', flags.labels],
+        ['--labelled-fraction', flags.labelledFraction],
+        ['--classes', flags.classes],
+      ] as const)
+        if (value !== undefined)
+          throw new OptionError(flag, value, 'left out without --images (labels are for images)');
       if (!flags.video && !flags.views) return pretrainTextAction(flags, command);
       const tasks = parseTaskList(
         flags.tasks ?? (flags.views ? 'tcn' : 'order'),
@@ -235,6 +260,7 @@ async function pretrainImagesAction(flags: PretrainFlags, command: Command): Pro
     ...runOptions(flags),
     format: { width: flags.width, height: flags.height, gray: flags.gray },
     encoder: { featureSize: flags.featureSize },
+    labels: { labels: flags.labels, labelledFraction: flags.labelledFraction, classes: flags.classes },
     progress: flags.json ? 'none' : 'auto',
     signal: stopSignal(),
   });
@@ -324,6 +350,13 @@ async function pretrainTextAction(flags: PretrainFlags, command: Command): Promi
     .map(([k, v]) => `${v} ${k}`)
     .join(', ');
   if (skips) console.log(`skipped: ${skips}`);
+}
+
+/** A share in (0, 1]. */
+function fractionUpToOne(value: string): number {
+  const n = Number(value);
+  if (!(n > 0 && n <= 1)) throw new InvalidArgumentError(`expected a share in (0, 1], e.g. 0.1; got "${value}".`);
+  return n;
 }
 
 /** The trainer options every kind of run takes from the same flags. */

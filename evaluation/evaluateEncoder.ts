@@ -5,12 +5,25 @@ import { randomInitLike } from './evaluate.ts';
 import { knnClassify } from './knnClassify.ts';
 import { fitLinearClassifier, type LinearClassifierOptions } from './linearClassifier.ts';
 import { embed, type LabelledItems } from './linearProbe.ts';
+import {
+  chooseLayer,
+  featureModel,
+  formatLayerSpec,
+  parseLayerSpec,
+  type LayerChoice,
+  type LayerSpec,
+} from './featureLayer.ts';
 import { splitLabelled, subset, takePerClass } from './splitLabelled.ts';
 import { predictClasses, trainClassifier, type TrainClassifierOptions } from './trainClassifier.ts';
 
 /** Options of the evaluation protocol; the defaults are the published ones where there is one. */
 export interface EvaluateEncoderOptions {
-  /** Layer whose output is the frozen feature (flattened): a layer name, or 'output' (default) for the encoder's. */
+  /**
+   * Where the frozen feature is read: 'output' (default, the encoder's output), a layer name (its output
+   * flattened), `name:pool` (its feature map globally averaged, see `parseLayerSpec`), or 'best': the block
+   * `chooseLayer` picks for the pretrained encoder on the validation split of the training labels, then read alike
+   * in the random-init and supervised encoders.
+   */
   layer?: string;
   /** Labels per class of the few-label protocol. Default 10. */
   labelsPerClass?: number;
@@ -51,7 +64,10 @@ export interface ProtocolScores {
 
 /** What `evaluateEncoder` reports (the `evaluate` command's JSON). */
 export interface EncoderEvaluation {
+  /** The layer spec read (with 'best': the one chosen). */
   layer: string;
+  /** With `layer: 'best'`: how the layer was chosen and every candidate's validation accuracy. */
+  layerChoice?: LayerChoice;
   labelsPerClass: number;
   protocols: {
     /** Logistic regression on frozen features, all training labels; supervised: its own linear layer. */
@@ -97,6 +113,13 @@ export async function evaluateEncoder(
   const { labelsPerClass, draws, seed, log } = settings;
   const classes = Math.max(...train.labels, ...test.labels) + 1;
   const { train: fit, test: validation } = splitLabelled(train, settings.validationFraction, seed + 1, train.groups);
+  let layerChoice: LayerChoice | undefined;
+  if (settings.layer === 'best') {
+    log('--layer best: a linear probe of each block of the pretrained encoder on the validation split');
+    layerChoice = chooseLayer(encoder, fit, validation, { probe: settings.probe, batchSize: settings.batchSize });
+    log(`--layer best: ${layerChoice.layer} (${JSON.stringify(layerChoice.scores)})`);
+  }
+  const layer = parseLayerSpec(encoder, layerChoice?.layer ?? settings.layer);
 
   log('supervised baseline: training the random-init architecture on all training labels');
   const supervised = await trainClassifier(await randomInitLike(encoder), fit, classes, {
@@ -114,9 +137,9 @@ export async function evaluateEncoder(
   const frozen: Partial<Record<keyof ProtocolScores, ReturnType<typeof frozenScores>>> = {};
   try {
     log('frozen features, linear probe and kNN: pretrained, random init, supervised');
-    frozen.pretrained = frozenScores(encoder, train, test, classes, settings);
-    frozen.randomInit = frozenScores(randomInit, train, test, classes, settings);
-    frozen.supervised = frozenScores(supervised.encoder, train, test, classes, settings);
+    frozen.pretrained = frozenScores(encoder, layer, train, test, classes, settings);
+    frozen.randomInit = frozenScores(randomInit, layer, train, test, classes, settings);
+    frozen.supervised = frozenScores(supervised.encoder, layer, train, test, classes, settings);
     const supervisedAccuracy = accuracy(
       predictClasses(supervised.encoder, supervised.head, test.items, settings.batchSize),
       test.labels,
@@ -136,7 +159,8 @@ export async function evaluateEncoder(
       });
     }
     return {
-      layer: settings.layer,
+      layer: formatLayerSpec(layer),
+      ...(layerChoice && { layerChoice }),
       labelsPerClass,
       protocols: {
         linear: {
@@ -201,12 +225,13 @@ function validateOptions(train: LabelledItems, test: LabelledItems, options: Eva
 /** A frozen encoder's features of train and test and the scores computed from them (features freed after). */
 function frozenScores(
   encoder: tf.LayersModel,
+  layer: LayerSpec,
   train: LabelledItems,
   test: LabelledItems,
   classes: number,
   settings: Settings,
 ): { linear: number; knn: number; fewLabel: (picked: number[]) => number; dispose: () => void } {
-  const features = featureModel(encoder, settings.layer);
+  const features = featureModel(encoder, layer);
   const trainX = embed(features, train.items, settings.batchSize);
   const testX = embed(features, test.items, settings.batchSize);
   const linearOn = (x: tf.Tensor2D, labels: number[]) => {
@@ -259,14 +284,6 @@ async function fewLabelSupervised(
     trained.encoder.dispose();
     trained.head.dispose();
   }
-}
-
-/** The encoder, or the sub-model ending at the named layer. */
-function featureModel(encoder: tf.LayersModel, layer: string): tf.LayersModel {
-  if (layer === 'output') return encoder;
-  const names = encoder.layers.map((l) => l.name);
-  if (!names.includes(layer)) throw new OptionError('--layer', layer, `'output' or one of ${names.join(', ')}`);
-  return tf.model({ inputs: encoder.inputs, outputs: encoder.getLayer(layer).output as tf.SymbolicTensor });
 }
 
 /** An independent copy of `encoder` (same architecture and weights). */

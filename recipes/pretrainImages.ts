@@ -13,6 +13,9 @@ import type { Frame } from '../pipeline/frame.ts';
 import { train, type RunOptions, type TrainResult } from '../training/trainer.ts';
 import { runEncoderOptions, startRun, type BadInput, type RunInfo } from './pretrainVideo.ts';
 import { finishRunFolder, prepareRunFolder } from './runFolder.ts';
+import { labelImages, type ImageLabelOptions, type LabelledImages } from './imageLabels.ts';
+import { saveModel } from '../models/modelIO.ts';
+import { join } from 'node:path';
 
 /** Options of `pretrainImages`. */
 export interface ImagePretrainOptions extends RunOptions {
@@ -30,6 +33,11 @@ export interface ImagePretrainOptions extends RunOptions {
   concurrency?: number;
   /** Start afresh in an `outDir` that holds a run, removing its run files (see `prepareRunFolder`). */
   force?: boolean;
+  /**
+   * Labels for tasks that learn from them (`supervised`): an IDX labels file, the labelled fraction, the classes
+   * kept (see `labelImages`). Without `labels.labels`, an image folder's class subfolders label it.
+   */
+  labels?: Omit<ImageLabelOptions, 'seed'>;
 }
 
 /**
@@ -51,7 +59,9 @@ export async function pretrainImages(
   if (options.onBadInput !== undefined && options.onBadInput !== 'skip' && options.onBadInput !== 'fail') {
     throw new OptionError('--on-bad-input', options.onBadInput, "'skip' or 'fail'");
   }
-  const { images } = await listImages(options.images);
+  const { images: listed } = await listImages(options.images);
+  const labelled = await runLabels(listed, options);
+  const images = labelled?.images ?? listed;
   const bad = new Map<string, BadInput>();
   const onBadInput = (input: string, error: ImageError) => {
     const entry = bad.get(input) ?? { input, error: error.message.split('\n')[0]!, failures: 0 };
@@ -60,12 +70,16 @@ export async function pretrainImages(
   };
   const folder = options.outDir ? await prepareRunFolder(options.outDir, options) : undefined;
   const itemShape = frameShape(options.format);
-  const info: RunInfo = {
+  // With labels, run.json also records what the supervised head was trained on.
+  const info: RunInfo & { labels?: Record<string, unknown> } = {
     format: { width: options.format.width, height: options.format.height, gray: options.format.gray },
     encoder: runEncoderOptions(options),
     tasks: options.tasks,
     videos: [],
     images: options.images,
+    ...(labelled && {
+      labels: { ...options.labels, labelled: labelled.labelled.length, classCount: labelled.classes },
+    }),
   };
   const encoder = await startRun(info, options);
   const result = await train({
@@ -73,8 +87,12 @@ export async function pretrainImages(
     encoder,
     itemShape,
     tasks: options.tasks.map(({ name, weight }) => {
-      const task = taskReading(name, 'images').configure({ itemShape });
-      const samples = imageSamples(task, images, options.format, {
+      const task = taskReading(name, 'images').configure({
+        itemShape,
+        labels: labelled?.labels,
+        classes: labelled?.classes,
+      });
+      const samples = imageSamples(task, task.needsLabels ? labelled!.labelled : images, options.format, {
         batchSize: options.batchSize,
         badInputs: options.onBadInput,
         onBadInput,
@@ -91,12 +109,48 @@ export async function pretrainImages(
     throw error;
   });
   const stoppedBy = result.stoppedBy === 'data' && options.signal?.aborted ? 'signal' : result.stoppedBy;
+  // A classifier trained beside the other tasks is what `classify` and `few-shot` read.
+  if (options.outDir && labelled && result.steps > result.startStep) {
+    for (const [name, head] of Object.entries(result.heads))
+      if (needsLabels(name)) await saveModel(head, join(options.outDir, 'heads', name));
+  }
   await finishRunFolder(folder, { ...result, stoppedBy }, options.images, 'images').catch((error: unknown) => {
     encoder.dispose();
     Object.values(result.heads).forEach((h) => h.dispose());
     throw error;
   });
   return { ...result, stoppedBy, encoder, badInputs: [...bad.values()], imageCount: images.length };
+}
+
+/** Whether the registry task `name` learns from labels. */
+function needsLabels(name: string): boolean {
+  const task: PretextTask<never> | undefined = (TASKS as Record<string, PretextTask<never>>)[name];
+  return task?.needsLabels === true;
+}
+
+/**
+ * The labels of a run whose tasks learn from labels, or that gives `labels`; undefined otherwise.
+ *
+ * @throws OptionError when labels are given with no task that reads them, or a task needs labels none gave.
+ */
+async function runLabels(
+  images: readonly ImageRef[],
+  options: ImagePretrainOptions,
+): Promise<LabelledImages | undefined> {
+  if (!options.tasks.some((t) => needsLabels(t.name))) {
+    const { labels, labelledFraction, classes } = options.labels ?? {};
+    const given = (
+      [
+        ['--labels', labels],
+        ['--labelled-fraction', labelledFraction],
+        ['--classes', classes?.join(',')],
+      ] as const
+    ).find(([, value]) => value !== undefined);
+    if (given)
+      throw new OptionError(given[0], given[1], 'used with a task that learns from labels (--tasks supervised,...)');
+    return undefined;
+  }
+  return labelImages(images, { ...options.labels, seed: options.seed ?? 0 });
 }
 
 /**

@@ -24,6 +24,7 @@ import { simclr } from './contrastive/simclr.ts';
 import { moco } from './contrastive/moco.ts';
 import { colorization } from './image/colorization.ts';
 import { splitBrain } from './image/splitBrain.ts';
+import { supervised } from './taskRelated/supervised.ts';
 
 /**
  * Every pretext task by its command-line name. A plain map, no registration by import side effect:
@@ -51,6 +52,7 @@ export const TASKS = {
   moco,
   colorization,
   'split-brain': splitBrain,
+  supervised,
 } satisfies Record<string, PretextTask<never>>;
 
 export type TaskName = keyof typeof TASKS;

@@ -45,6 +45,14 @@ export interface TaskSetup {
    * `needsTokenCounts` is set.
    */
   readonly tokenCounts?: ArrayLike<number>;
+  /**
+   * The class of each labelled image of the run, by frame `source` (`file.idx#i`, a file path): only labelled images
+   * are keys. An image run gives it with `--labels` (or class subfolders), to tasks that learn from labels
+   * (`needsLabels`).
+   */
+  readonly labels?: ReadonlyMap<string, number>;
+  /** Classes of `labels`: one more than the largest class index (a classifier's outputs). */
+  readonly classes?: number;
 }
 
 /** Counts kept over the samples a task's sampler emitted: what a run summary reports beside the pretext metric. */
@@ -107,6 +115,11 @@ export interface PretextTask<Raw = unknown> {
   readonly reads: ItemKind;
   /** The sampler draws words by their corpus frequency: a run counts the corpus first (`TaskSetup.tokenCounts`). */
   readonly needsTokenCounts?: boolean;
+  /**
+   * The sampler learns from labels (`TaskSetup.labels`): a run feeds it the labelled images only, while the other
+   * tasks read every image (S4L's labelled and unlabelled streams).
+   */
+  readonly needsLabels?: boolean;
   /**
    * The task made for a run: text tasks take the tokenizer's ids and sizes here. Tasks that need nothing from the
    * setup return themselves.
