@@ -39,6 +39,7 @@ interface PretrainFlags {
   steps?: number;
   shard?: Shard;
   onBadInput: 'skip' | 'fail';
+  frameCache: number;
   stallTimeout?: number;
   batch: number;
   out: string;
@@ -128,6 +129,12 @@ export function pretrainCommand(): Command {
         .choices(['skip', 'fail'])
         .default('fail'),
     )
+    .option(
+      '--frame-cache <MB>',
+      'decoded frames kept in memory so later epochs skip ffmpeg (0: decode every epoch)',
+      nonNegativeInt,
+      256,
+    )
     .option('--stall-timeout <ms>', 'a live input that sends no frame this long fails (default 15000)', positiveInt)
     .option('--batch <B>', 'samples per task per step', positiveInt, 16)
     .requiredOption('--out <DIR>', 'run folder: checkpoint/, encoder/, metrics.jsonl, run.json')
@@ -197,6 +204,7 @@ export function pretrainCommand(): Command {
         tasks,
         steps,
         onBadInput: flags.onBadInput,
+        frameCacheMB: flags.frameCache,
         live: flags.stallTimeout !== undefined ? { stallTimeoutMs: flags.stallTimeout } : undefined,
         ...runOptions(flags),
         format: { width: flags.width, height: flags.height, fps: flags.fps, gray: flags.gray },

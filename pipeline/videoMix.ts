@@ -12,7 +12,7 @@ import {
   type OperatorFunction,
   type Subscription,
 } from 'rxjs';
-import { decodeFrames } from './decodeFrames.ts';
+import { decodeFrames, type DecodeOptions } from './decodeFrames.ts';
 import { NoVideoStreamError, VideoDecodeError, VideoNotFoundError, type VideoError } from '../core/errors.ts';
 import type { Frame } from './frame.ts';
 import type { InputSpec } from './inputs.ts';
@@ -24,6 +24,7 @@ import { isStreamInput } from './probeVideo.ts';
 import type { Rng } from '../core/rng.ts';
 import { Valve, bothOpen } from '../core/valve.ts';
 import { decodeOptionsOf, type FrameFormat } from './frameFormat.ts';
+import type { FrameCache } from './frameCache.ts';
 
 /**
  * One epoch of frames from several videos: the videos in an order shuffled by `rng`, each decoded in turn
@@ -51,6 +52,8 @@ export interface VideoSamplesOptions {
   >;
   /** When aborted, live streams complete (rather than wait for a frame that may not come, e.g. while reconnecting). */
   signal?: AbortSignal;
+  /** Decoded frames kept in memory for later epochs (files only); absent: every epoch runs ffmpeg again. */
+  frameCache?: FrameCache;
   /** Live runs only: items to pass over (as cheap placeholders) before live data, so a resumed trainer's skip costs no frames. */
   liveSkip?: number;
 }
@@ -124,7 +127,7 @@ export function videoMixBy<T>(
   const decode = (run: SourceRun, v?: Valve): Observable<SourceFrame> =>
     tagged(
       run,
-      defer(() => decodeFrames(run.input, { ...decodeOptionsOf(format), valve: v })),
+      defer(() => decodeFile(run.input, { ...decodeOptionsOf(format), valve: v }, options.frameCache)),
     );
   // The files of one epoch in an order shuffled by `r`, split over lanes taken in turn; and the generator of the
   // shuffle that mixes their samples (none for one file, whose samples keep their order).
@@ -226,4 +229,9 @@ export function aborted(signal: AbortSignal): Observable<void> {
     else signal.addEventListener('abort', fire, { once: true });
     return () => signal.removeEventListener('abort', fire);
   });
+}
+
+/** `decodeFrames`, through `cache` when there is one. */
+function decodeFile(input: string, options: DecodeOptions, cache: FrameCache | undefined): Observable<Frame> {
+  return cache ? cache.decode(input, options) : decodeFrames(input, options);
 }

@@ -14,6 +14,7 @@ import type { VideoSamplesOptions } from '../pipeline/videoMix.ts';
 import { videoSamples } from './videoSamples.ts';
 import { finishRunFolder, prepareRunFolder } from './runFolder.ts';
 import { frameShape } from '../pipeline/frameFormat.ts';
+import { FrameCache } from '../pipeline/frameCache.ts';
 import type { FrameFormat } from '../pipeline/frameFormat.ts';
 import { checkViewGroups } from '../pipeline/viewGroups.ts';
 import { singleCameraTask, viewSamples } from './viewSamples.ts';
@@ -37,6 +38,11 @@ export interface VideoPretrainOptions extends RunOptions {
   format: FrameFormat;
   /** Encoder architecture; its input shape comes from `format`. */
   encoder?: Omit<FrameEncoderOptions, 'inputShape'>;
+  /**
+   * Megabytes of decoded frames kept in memory so that later epochs replay them rather than run ffmpeg again (see
+   * `FrameCache`); 0 decodes every epoch. Default 256.
+   */
+  frameCacheMB?: number;
   /** Start afresh in an `outDir` that holds a run, removing its run files (see `prepareRunFolder`). */
   force?: boolean;
 }
@@ -120,6 +126,8 @@ export async function pretrainVideo(
   const encoder = await startRun(info, options);
   const liveSkips =
     options.videos.some(isStreamInput) && options.resume && options.outDir ? await resumePositions(options.outDir) : {};
+  // One cache for every task of the run: tasks reading the same files share their frames.
+  const frameCache = new FrameCache((options.frameCacheMB ?? 256) * 2 ** 20);
   const result = await train({
     ...options,
     encoder,
@@ -132,6 +140,7 @@ export async function pretrainVideo(
         liveSkip: (liveSkips[name] ?? 0) * options.batchSize,
         signal: options.signal,
         batchSize: options.batchSize,
+        frameCache,
       };
       if (views) {
         const samples = groups
