@@ -1,13 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { OptionError } from '../../core/errors.ts';
 import type { Rng } from '../../core/rng.ts';
-import { mlpHead } from '../../models/heads.ts';
 import type { Frame } from '../../pipeline/frame.ts';
 import { categoricalAccuracy, softmaxCrossEntropy } from '../losses/softmaxCrossEntropy.ts';
 import { l2Normalize } from '../losses/infoNce.ts';
-import { featureSizeOf, type PretextTask, type SamplerContext, type TaskState } from '../task.ts';
+import type { PretextTask, TaskState } from '../task.ts';
 import { MomentumModels } from './momentumModels.ts';
-import { resolveViewPairOptions, sampleViewPairs, type ViewPairOptions } from './simclr.ts';
+import { resolveViewPairOptions, viewPairTask, type ViewPairOptions } from './simclr.ts';
 
 /** Options of {@link createMocoTask}. */
 export interface MocoOptions extends ViewPairOptions {
@@ -141,7 +140,7 @@ class MocoState implements TaskState {
  * const task = createMocoTask({ queueSize: 1024, momentum: 0.99 });
  */
 export function createMocoTask(options: MocoOptions = {}): PretextTask<Frame> {
-  const views = resolveViewPairOptions(options);
+  resolveViewPairOptions(options);
   const temperature = options.temperature ?? 0.2;
   const queueSize = options.queueSize ?? 1024;
   const momentum = options.momentum ?? 0.99;
@@ -149,25 +148,15 @@ export function createMocoTask(options: MocoOptions = {}): PretextTask<Frame> {
   if (!Number.isInteger(queueSize) || queueSize < 1)
     throw new OptionError('queueSize', queueSize, 'a positive integer');
   if (!(momentum >= 0 && momentum < 1)) throw new OptionError('momentum', momentum, 'a number in [0, 1)');
+  const { projectionHead, ...pairs } = viewPairTask('moco', options, options.projection);
   return {
     name: 'moco',
     family: 'contrastive',
     paper:
       'He, Fan, Wu, Xie, Girshick. Momentum Contrast for Unsupervised Visual Representation Learning. CVPR 2020 (v2: Chen, Fan, Girshick, He 2020)',
-    reads: 'images',
-    configure(setup) {
-      const [height, width] = setup.itemShape;
-      if (!(height! >= 8 && width! >= 8))
-        throw new OptionError('--width/--height', setup.itemShape, 'frames of at least 8 x 8 pixels for moco');
-      return this;
-    },
-    sampler: (context: SamplerContext) => sampleViewPairs(views, context.rng),
-    inputShapes: (itemShape) => [[2, ...itemShape]],
-    labelShape: () => [1],
+    ...pairs,
     build(encoder, rng) {
-      const features = featureSizeOf(encoder);
-      const [hidden, out] = options.projection ?? [features, 32];
-      const head = mlpHead('moco_head', features, [{ units: hidden, activation: 'relu' }, { units: out }], rng);
+      const head = projectionHead(encoder, rng);
       return { head, state: new MocoState(encoder, head, momentum, queueSize, rng) };
     },
     /** Logits `[batch, 1 + K]`: the query against its key (column 0), then against every queued key. */

@@ -112,6 +112,32 @@ export function sampleViewPairs(options: Resolved, rng: Rng): OperatorFunction<F
 }
 
 /**
+ * What every task on two views of a frame shares: it reads single frames, checks their size in `configure`, samples
+ * view pairs `[2, H, W, C]` with an unused label, and projects the encoder's features with an MLP head
+ * (featureSize-featureSize-32 unless `projection` says otherwise). SimCLR and MoCo spread it into their task.
+ */
+export function viewPairTask(name: string, views: ViewPairOptions, projection?: readonly [number, number]) {
+  return {
+    reads: 'images' as const,
+    configure<T>(this: T, setup: { itemShape: readonly number[] }): T {
+      const [height, width] = setup.itemShape;
+      if (!(height! >= 8 && width! >= 8))
+        throw new OptionError('--width/--height', setup.itemShape, `frames of at least 8 x 8 pixels for ${name}`);
+      return this;
+    },
+    sampler: (context: SamplerContext) => sampleViewPairs(resolveViewPairOptions(views), context.rng),
+    inputShapes: (itemShape: readonly number[]) => [[2, ...itemShape]],
+    labelShape: () => [1],
+    /** The projection head on the encoder's features. */
+    projectionHead: (encoder: tf.LayersModel, rng: Rng): tf.Sequential => {
+      const features = featureSizeOf(encoder);
+      const [hidden, out] = projection ?? [features, 32];
+      return mlpHead(`${name}_head`, features, [{ units: hidden, activation: 'relu' }, { units: out }], rng);
+    },
+  };
+}
+
+/**
  * NT-Xent logits for projections `[batch, 2, d]`: the 2B views l2-normalized, cosine similarities over the
  * temperature, each view's similarity to itself masked out; the target of view i of sample s is the other view of s.
  */
@@ -155,30 +181,17 @@ export function ntXentLogits(
  * const task = createSimclrTask({ temperature: 0.5 });
  */
 export function createSimclrTask(options: SimclrOptions = {}): PretextTask<Frame> {
-  const views = resolveViewPairOptions(options);
+  resolveViewPairOptions(options);
   const temperature = options.temperature ?? 0.2;
   if (!(temperature > 0)) throw new OptionError('temperature', temperature, 'a positive number');
+  const { projectionHead, ...pairs } = viewPairTask('simclr', options, options.projection);
   return {
     name: 'simclr',
     family: 'contrastive',
     paper:
       'Chen, Kornblith, Norouzi, Hinton. A Simple Framework for Contrastive Learning of Visual Representations. ICML 2020',
-    reads: 'images',
-    configure(setup) {
-      const [height, width] = setup.itemShape;
-      if (!(height! >= 8 && width! >= 8))
-        throw new OptionError('--width/--height', setup.itemShape, 'frames of at least 8 x 8 pixels for simclr');
-      return this;
-    },
-    sampler: (context: SamplerContext) => sampleViewPairs(views, context.rng),
-    inputShapes: (itemShape) => [[2, ...itemShape]],
-    labelShape: () => [1],
-    build(encoder, rng) {
-      const features = featureSizeOf(encoder);
-      const [hidden, out] = options.projection ?? [features, 32];
-      const head = mlpHead('simclr_head', features, [{ units: hidden, activation: 'relu' }, { units: out }], rng);
-      return { head };
-    },
+    ...pairs,
+    build: (encoder, rng) => ({ head: projectionHead(encoder, rng) }),
     forward(encoder, { head }, inputs, training) {
       return tf.tidy(() => {
         const pairs = inputs[0]!;

@@ -4,47 +4,20 @@ import * as tf from '@tensorflow/tfjs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bufferCount, firstValueFrom, from, mergeMap, pipe, toArray } from 'rxjs';
+import { from } from 'rxjs';
 import { OptionError } from '../../../core/errors.ts';
 import { Rng } from '../../../core/rng.ts';
-import { metricOverBatches } from '../../../evaluation/pretextMetrics.ts';
 import { selectBackend } from '../../../models/backend.ts';
 import { buildFrameEncoder } from '../../../models/frameEncoder.ts';
 import type { Frame } from '../../../pipeline/frame.ts';
-import type { Sample } from '../../../pipeline/sample.ts';
 import { createMocoTask } from '../../../tasks/contrastive/moco.ts';
-import { simclr } from '../../../tasks/contrastive/simclr.ts';
 import { TASKS } from '../../../tasks/registry.ts';
 import type { PretextTask, TaskParts } from '../../../tasks/task.ts';
 import { train, type TrainOptions } from '../../../training/trainer.ts';
 import { dispose, learn } from '../_learn.ts';
+import { heldOutRetrieval, scenes, SIZE, withWrongPartners } from './_viewPairs.ts';
 
 test.before(() => selectBackend({ backend: 'wasm', log: () => {} }));
-
-const SIZE = 16;
-
-/** Scenes: a coloured background gradient and two rectangles of random colours at random places. */
-function scenes(count: number, seed: number): Frame[] {
-  const rng = new Rng(seed);
-  return Array.from({ length: count }, (_, index) => {
-    const background = [0, 1, 2].map(() => rng.int(200));
-    const boxes = [0, 1].map(() => ({
-      y: rng.int(SIZE - 5),
-      x: rng.int(SIZE - 5),
-      h: 3 + rng.int(3),
-      w: 3 + rng.int(3),
-      colour: [0, 1, 2].map(() => rng.int(256)),
-    }));
-    const data = new Uint8Array(SIZE * SIZE * 3);
-    for (let y = 0; y < SIZE; y++)
-      for (let x = 0; x < SIZE; x++)
-        for (let c = 0; c < 3; c++) {
-          const box = boxes.find((b) => y >= b.y && y < b.y + b.h && x >= b.x && x < b.x + b.w);
-          data[(y * SIZE + x) * 3 + c] = box ? box.colour[c]! : background[c]! + 3 * y;
-        }
-    return { data, width: SIZE, height: SIZE, channels: 3, index, timestamp: 0, source: `scene-${seed}-${index}` };
-  });
-}
 
 const encoderOf = () =>
   buildFrameEncoder({ inputShape: [SIZE, SIZE, 3], featureSize: 32, width: 8, blocks: 2, seed: 1 });
@@ -79,29 +52,6 @@ test('logits put the query against its own key first, then against every queued 
   encoder.dispose();
 });
 
-/** The same task with each sample's second view taken from the next frame's sample: positives are other images. */
-function withWrongPartners(task: PretextTask<Frame>): PretextTask<Frame> {
-  return {
-    ...task,
-    sampler: (context) =>
-      pipe(
-        task.sampler(context),
-        bufferCount(2),
-        mergeMap((pair): Sample[] => {
-          if (pair.length < 2) return pair;
-          const half = pair[0]!.inputs[0]!.length / 2;
-          const cross = (a: Sample, b: Sample): Sample => {
-            const views = new Float32Array(2 * half);
-            views.set(a.inputs[0]!.subarray(0, half));
-            views.set(b.inputs[0]!.subarray(half), half);
-            return { ...a, inputs: [views] };
-          };
-          return [cross(pair[0]!, pair[1]!), cross(pair[1]!, pair[0]!)];
-        }),
-      ),
-  };
-}
-
 // Held-out: as simclr's test, two fresh augmentations of 64 unseen scenes in batches of 16, and how often a view's
 // nearest other view (through the trained encoder and the query projection) is its partner (chance 1/31). The queue
 // is 32 keys for 128 training scenes (a queue longer than the data holds keys of the query's own image as
@@ -110,16 +60,6 @@ function withWrongPartners(task: PretextTask<Frame>): PretextTask<Frame> {
 const STEPS = 400;
 const MARGIN = 0.1;
 const small = createMocoTask({ queueSize: 32, momentum: 0.99 });
-let heldOut: Promise<Sample[][]> | undefined;
-
-async function heldOutRetrieval(encoder: tf.LayersModel, head: tf.LayersModel): Promise<number> {
-  heldOut ??= firstValueFrom(
-    from(scenes(64, 900)).pipe(simclr.sampler({ rng: new Rng(1) }), bufferCount(16), toArray()),
-  );
-  const { accuracy } = await metricOverBatches(simclr, encoder, { head }, await heldOut, [SIZE, SIZE, 3]);
-  return accuracy;
-}
-
 async function trainedRetrieval(task: PretextTask<Frame>): Promise<number> {
   const learned = await learn(task, scenes(128, 7), SIZE, { steps: STEPS, batchSize: 16 });
   const accuracy = await heldOutRetrieval(learned.encoder, learned.result.heads.moco!);

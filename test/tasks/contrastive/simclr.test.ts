@@ -1,46 +1,20 @@
 // issue 13: SimCLR (two augmented views, projection head, NT-Xent with in-batch negatives) on images and frames.
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
-import { bufferCount, firstValueFrom, from, mergeMap, pipe, toArray } from 'rxjs';
+import { firstValueFrom, from, toArray } from 'rxjs';
 import { Rng } from '../../../core/rng.ts';
-import { metricOverBatches } from '../../../evaluation/pretextMetrics.ts';
 import { selectBackend } from '../../../models/backend.ts';
 import { buildFrameEncoder } from '../../../models/frameEncoder.ts';
 import type { Frame } from '../../../pipeline/frame.ts';
-import type { Sample } from '../../../pipeline/sample.ts';
 import { createSimclrTask, ntXentLogits, simclr } from '../../../tasks/contrastive/simclr.ts';
 import { embeddingStd, infoNceFromLogits } from '../../../tasks/losses/infoNce.ts';
 import { TASKS } from '../../../tasks/registry.ts';
 import type { PretextTask } from '../../../tasks/task.ts';
 import { OptionError } from '../../../core/errors.ts';
 import { dispose, learn } from '../_learn.ts';
+import { heldOutRetrieval, scenes, SIZE, withWrongPartners } from './_viewPairs.ts';
 
 test.before(() => selectBackend({ backend: 'wasm', log: () => {} }));
-
-const SIZE = 16;
-
-/** Scenes: a coloured background gradient and two rectangles of random colours at random places. */
-function scenes(count: number, seed: number): Frame[] {
-  const rng = new Rng(seed);
-  return Array.from({ length: count }, (_, index) => {
-    const background = [0, 1, 2].map(() => rng.int(200));
-    const boxes = [0, 1].map(() => ({
-      y: rng.int(SIZE - 5),
-      x: rng.int(SIZE - 5),
-      h: 3 + rng.int(3),
-      w: 3 + rng.int(3),
-      colour: [0, 1, 2].map(() => rng.int(256)),
-    }));
-    const data = new Uint8Array(SIZE * SIZE * 3);
-    for (let y = 0; y < SIZE; y++)
-      for (let x = 0; x < SIZE; x++)
-        for (let c = 0; c < 3; c++) {
-          const box = boxes.find((b) => y >= b.y && y < b.y + b.h && x >= b.x && x < b.x + b.w);
-          data[(y * SIZE + x) * 3 + c] = box ? box.colour[c]! : background[c]! + 3 * y;
-        }
-    return { data, width: SIZE, height: SIZE, channels: 3, index, timestamp: 0, source: `scene-${seed}-${index}` };
-  });
-}
 
 test('simclr is in the registry, reads single images and is contrastive', (t) => {
   t.is(TASKS.simclr.reads, 'images');
@@ -109,29 +83,6 @@ test('embeddingStd, the collapse signal simclr logs, is 1/sqrt(d) for rows sprea
   tf.dispose([spread, collapsed]);
 });
 
-/** The same task with each sample's second view taken from the next frame's sample: positives are other images. */
-function withWrongPartners(task: PretextTask<Frame>): PretextTask<Frame> {
-  return {
-    ...task,
-    sampler: (context) =>
-      pipe(
-        task.sampler(context),
-        bufferCount(2),
-        mergeMap((pair): Sample[] => {
-          if (pair.length < 2) return pair;
-          const half = pair[0]!.inputs[0]!.length / 2;
-          const cross = (a: Sample, b: Sample): Sample => {
-            const views = new Float32Array(2 * half);
-            views.set(a.inputs[0]!.subarray(0, half));
-            views.set(b.inputs[0]!.subarray(half), half);
-            return { ...a, inputs: [views] };
-          };
-          return [cross(pair[0]!, pair[1]!), cross(pair[1]!, pair[0]!)];
-        }),
-      ),
-  };
-}
-
 // Held-out: two fresh augmentations of each of 64 scenes never trained on, in batches of 16 (32 views, 31
 // candidates: chance 1/31). The measure is the task's own metric, top-1 retrieval of the partner view. A random
 // encoder already finds some partners (augmentations keep colours), so the bar is random init plus a margin; the
@@ -139,19 +90,9 @@ function withWrongPartners(task: PretextTask<Frame>): PretextTask<Frame> {
 // random init 0.195, wrong partners 0.203.
 const STEPS = 400;
 const MARGIN = 0.1;
-let heldOut: Promise<Sample[][]> | undefined;
-
-async function heldOutRetrieval(task: PretextTask<Frame>, encoder: tf.LayersModel, head: tf.LayersModel) {
-  heldOut ??= firstValueFrom(
-    from(scenes(64, 900)).pipe(simclr.sampler({ rng: new Rng(1) }), bufferCount(16), toArray()),
-  );
-  const { accuracy } = await metricOverBatches(task, encoder, { head }, await heldOut, [SIZE, SIZE, 3]);
-  return accuracy;
-}
-
 async function trainedRetrieval(task: PretextTask<Frame>): Promise<number> {
   const learned = await learn(task, scenes(128, 7), SIZE, { steps: STEPS, batchSize: 16 });
-  const accuracy = await heldOutRetrieval(simclr, learned.encoder, learned.result.heads.simclr!);
+  const accuracy = await heldOutRetrieval(learned.encoder, learned.result.heads.simclr!);
   dispose(learned);
   return accuracy;
 }
@@ -161,7 +102,7 @@ async function randomInitRetrieval(): Promise<number> {
   if (randomInit !== undefined) return randomInit;
   const fresh = buildFrameEncoder({ inputShape: [SIZE, SIZE, 3], featureSize: 32, width: 8, blocks: 2, seed: 1 });
   const head = simclr.build(fresh, new Rng(4)).head;
-  randomInit = await heldOutRetrieval(simclr, fresh, head);
+  randomInit = await heldOutRetrieval(fresh, head);
   fresh.dispose();
   head.dispose();
   return randomInit;
