@@ -1,6 +1,7 @@
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../models/backend.ts';
+import { maxAbsDiff, on, randomTensor } from './_tensors.ts';
 import { registerWasmTrainingKernels } from '../../models/wasmTrainingKernels.ts';
 import { buildFrameEncoder } from '../../models/frameEncoder.ts';
 import { BackendError, OptionError } from '../../core/errors.ts';
@@ -10,35 +11,6 @@ import { Rng } from '../../core/rng.ts';
 const serial = test.serial;
 
 const quiet = (): void => {};
-
-function randomTensor(shape: number[], seed: number): tf.Tensor {
-  const rng = new Rng(seed);
-  const size = shape.reduce((a, b) => a * b, 1);
-  return tf.tensor(
-    Float32Array.from({ length: size }, () => rng.normal()),
-    shape,
-  );
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
-  return max;
-}
-
-/** Runs `fn` on `backend` and returns its outputs as plain arrays, restoring the previous backend. */
-async function on(backend: string, fn: () => tf.Tensor[]): Promise<Float32Array[]> {
-  const previous = tf.getBackend();
-  await tf.setBackend(backend);
-  try {
-    const outs = fn();
-    const data = await Promise.all(outs.map(async (t) => (await t.data()) as Float32Array));
-    tf.dispose(outs);
-    return data;
-  } finally {
-    await tf.setBackend(previous);
-  }
-}
 
 test.before(async () => {
   await selectBackend({ backend: 'wasm', log: quiet });

@@ -1,40 +1,11 @@
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../models/backend.ts';
+import { maxAbsDiff, on, randomTensor } from './_tensors.ts';
 import { BatchNormalization, Conv2D } from '../../models/trainingLayers.ts';
-import { Rng } from '../../core/rng.ts';
 
 // Tests switch the global backend, so none may run concurrently.
 const serial = test.serial;
-
-function randomTensor(shape: number[], seed: number, scale = 1, shift = 0): tf.Tensor {
-  const rng = new Rng(seed);
-  const size = shape.reduce((a, b) => a * b, 1);
-  return tf.tensor(
-    Float32Array.from({ length: size }, () => shift + scale * rng.normal()),
-    shape,
-  );
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
-  return max;
-}
-
-/** Runs `fn` on `backend`, returning its outputs as arrays and restoring the previous backend. */
-async function on(backend: string, fn: () => tf.Tensor[]): Promise<Float32Array[]> {
-  const previous = tf.getBackend();
-  await tf.setBackend(backend);
-  try {
-    const outs = fn();
-    const data = await Promise.all(outs.map(async (t) => (await t.data()) as Float32Array));
-    tf.dispose(outs);
-    return data;
-  } finally {
-    await tf.setBackend(previous);
-  }
-}
 
 test.before(async () => {
   await selectBackend({ backend: 'wasm', log: () => {} });
