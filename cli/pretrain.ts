@@ -8,7 +8,10 @@ import { TEXT_TASKS } from '../recipes/textTasks.ts';
 import { DEFAULT_DIALOGUE_VARIANT, DIALOGUE_VARIANTS, type DialogueVariant } from '../tasks/dialogue/utteranceOrder.ts';
 import type { TextSkip } from '../text/sources.ts';
 import { OptionError, TempoError } from '../core/errors.ts';
-import type { TrainResult } from '../training/trainer.ts';
+import type { KnnMonitor, OptimizerName, TrainResult } from '../training/trainer.ts';
+import { parseSchedule, type LearningRateSchedule } from '../training/schedules.ts';
+import { knnMonitor } from '../evaluation/knnMonitor.ts';
+import { labelledSetKind, readLabelledSet } from '../evaluation/readLabelledSet.ts';
 import { parseTaskList, tasksReading } from '../tasks/registry.ts';
 import { stopSignal, useBackend } from './backend.ts';
 import {
@@ -47,7 +50,14 @@ interface PretrainFlags {
   resume?: boolean;
   force?: boolean;
   seed: number;
-  lr: number;
+  optimizer: OptimizerName;
+  lr?: number;
+  lrSchedule: LearningRateSchedule;
+  warmupSteps: number;
+  momentumSchedule: LearningRateSchedule;
+  monitor?: string;
+  monitorEvery: number;
+  monitorLimit: number;
   width: number;
   height: number;
   fps?: number;
@@ -142,7 +152,36 @@ export function pretrainCommand(): Command {
     .option('--resume', 'continue from the checkpoint in --out')
     .option('--force', 'start afresh in an --out folder that holds a run, replacing it')
     .option('--seed <S>', 'seed of weights and samplers', nonNegativeInt, 0)
-    .option('--lr <rate>', 'Adam learning rate', positiveNumber, 1e-3)
+    .addOption(
+      new Option('--optimizer <name>', 'adam, or lars (momentum SGD with layer-wise trust ratios, as SimCLR)')
+        .choices(['adam', 'lars'])
+        .default('adam'),
+    )
+    .option('--lr <rate>', 'peak learning rate (default 1e-3 with adam, 0.3 x batch / 256 with lars)', positiveNumber)
+    .option(
+      '--lr-schedule <kind>',
+      'constant, or cosine (half a cosine to 0 at the last step)',
+      (v: string) => parseSchedule('--lr-schedule', v),
+      'constant',
+    )
+    .option('--warmup-steps <N>', 'steps of linear learning-rate warm-up', nonNegativeInt, 0)
+    .option(
+      '--momentum-schedule <kind>',
+      'EMA momentum of momentum encoders (moco): constant, or cosine from its base to 1 (BYOL)',
+      (v: string) => parseSchedule('--momentum-schedule', v),
+      'constant',
+    )
+    .option(
+      '--monitor <set>',
+      'frames/images: a held-out labelled set (as evaluate --train takes it) for an online weighted kNN (k=20), logged as knnAccuracy',
+    )
+    .option('--monitor-every <K>', 'steps between kNN monitor scores', positiveInt, 100)
+    .option(
+      '--monitor-limit <N>',
+      'labelled items the kNN monitor reads (half memory, half queries)',
+      positiveInt,
+      2000,
+    )
     .option('--width <W>', 'frame width the encoder sees', positiveInt, 64)
     .option('--height <H>', 'frame height the encoder sees', positiveInt, 64)
     .option('--fps <F>', 'resample videos to this frame rate', positiveNumber)
@@ -207,6 +246,7 @@ export function pretrainCommand(): Command {
         frameCacheMB: flags.frameCache,
         live: flags.stallTimeout !== undefined ? { stallTimeoutMs: flags.stallTimeout } : undefined,
         ...runOptions(flags),
+        knnMonitor: await monitorOption(flags),
         format: { width: flags.width, height: flags.height, fps: flags.fps, gray: flags.gray },
         encoder: { featureSize: flags.featureSize },
         // A run without an end has no bar to fill: it logs a line per checkpoint instead.
@@ -266,6 +306,7 @@ async function pretrainImagesAction(flags: PretrainFlags, command: Command): Pro
     steps,
     onBadInput: flags.onBadInput,
     ...runOptions(flags),
+    knnMonitor: await monitorOption(flags),
     format: { width: flags.width, height: flags.height, gray: flags.gray },
     encoder: { featureSize: flags.featureSize },
     labels: { labels: flags.labels, labelledFraction: flags.labelledFraction, classes: flags.classes },
@@ -303,6 +344,8 @@ async function pretrainTextAction(flags: PretrainFlags, command: Command): Promi
     flags.tasks ?? (flags.dialogues && !flags.text ? 'dialogue-order' : 'nsp,mlm'),
     TEXT_TASKS,
   );
+  if (flags.monitor !== undefined)
+    throw new OptionError('--monitor', flags.monitor, 'left out with text runs (a labelled set of images or frames)');
   await useBackend(command);
   const skipped: Record<string, number> = {};
   // The corpus is read more than once (tokenizer training, then each task's epochs): count each bad line once.
@@ -371,13 +414,33 @@ function fractionUpToOne(value: string): number {
 function runOptions(flags: PretrainFlags) {
   return {
     batchSize: flags.batch,
+    optimizer: flags.optimizer,
     learningRate: flags.lr,
+    lrSchedule: flags.lrSchedule,
+    warmupSteps: flags.warmupSteps,
+    momentumSchedule: flags.momentumSchedule,
     seed: flags.seed,
     outDir: flags.out,
     checkpointEvery: flags.checkpointEvery,
     resume: flags.resume,
     force: flags.force,
   };
+}
+
+/**
+ * The `--monitor` kNN monitor: the labelled set read once, at the run's frame size, split into memory and queries.
+ * The set should be held out of training (the monitor measures what transfers, not what was seen).
+ */
+async function monitorOption(flags: PretrainFlags): Promise<KnnMonitor | undefined> {
+  if (flags.monitor === undefined) return undefined;
+  labelledSetKind(flags.monitor, '--monitor');
+  const inputShape = [flags.height, flags.width, flags.gray ? 1 : 3];
+  const set = await readLabelledSet(flags.monitor, '--monitor', {
+    inputShape,
+    format: { width: flags.width, height: flags.height, fps: flags.fps, gray: flags.gray },
+    limit: flags.monitorLimit,
+  });
+  return knnMonitor(set, { every: flags.monitorEvery, seed: flags.seed });
 }
 
 /** A run that took no step (stopped before its first one) did not succeed, unless it had nothing left to do. */

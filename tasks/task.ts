@@ -63,6 +63,19 @@ export interface SampleTally {
   summary(): Record<string, number>;
 }
 
+/** What the trainer tells a task's state after each step. */
+export interface StepContext {
+  /** The step just taken (1-based). */
+  step: number;
+  /** The run's total steps. */
+  steps: number;
+  /**
+   * `(1 - m_k) / (1 - m)` for an EMA of base momentum `m`: 1 for a constant momentum, falling from 1 to 0 over the run
+   * under `--momentum-schedule cosine` (BYOL's), so that `m_k = 1 - (1 - m) * momentumFactor` rises to 1.
+   */
+  momentumFactor: number;
+}
+
 /**
  * State of a task that gradients do not train (a momentum encoder's weights, a queue of keys, a memory bank): the
  * trainer calls `afterStep` after each optimizer step and keeps `tensors()` in every checkpoint, so a resumed run
@@ -73,8 +86,11 @@ export interface TaskState {
   tensors(): tf.NamedTensorMap;
   /** Replaces the state with saved tensors (copies them; the caller disposes `saved`). */
   restore(saved: tf.NamedTensorMap): void;
-  /** Updates the state after an optimizer step (EMA of the encoder, enqueue the step's keys). */
-  afterStep?(encoder: tf.LayersModel): void;
+  /**
+   * Updates the state after an optimizer step (EMA of the encoder, enqueue the step's keys). `context` says which
+   * step it was and scales EMA momenta by the run's momentum schedule (see {@link StepContext}).
+   */
+  afterStep?(encoder: tf.LayersModel, context?: StepContext): void;
   dispose(): void;
 }
 
@@ -143,9 +159,10 @@ export interface PretextTask<Raw = unknown> {
   metric(labels: tf.Tensor, predictions: tf.Tensor): tf.Scalar;
   /**
    * Scalars of a batch's predictions logged beside the loss and metric in `metrics.jsonl`, by name: the collapse
-   * signal `embeddingStd` of embedding tasks (see `embeddingStd` in tasks/losses/infoNce.ts).
+   * signal `embeddingStd` of embedding tasks (see `embeddingStd` in tasks/losses/infoNce.ts). `parts` gives a
+   * monitor the task's state (MoCo's keys of the step).
    */
-  readonly monitors?: Readonly<Record<string, (predictions: tf.Tensor) => tf.Scalar>>;
+  readonly monitors?: Readonly<Record<string, (predictions: tf.Tensor, parts: TaskParts) => tf.Scalar>>;
   /** A fresh tally of emitted samples (label balance, a trivial baseline) for the run summary; absent: none. */
   tally?(): SampleTally;
 }

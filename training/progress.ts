@@ -17,16 +17,21 @@ export interface Progress {
 export function createProgress(mode: ProgressMode, total: number, start: number): Progress {
   const resolved = mode === 'auto' ? (process.stderr.isTTY ? 'bar' : 'lines') : mode;
   if (resolved === 'none') return { update() {}, stop() {} };
+  // The last kNN monitor score stays on the line until the next one.
+  let knn: number | undefined;
+  const tasksOf = (m: StepMetrics): string => formatTasks(m, (knn = m.knnAccuracy ?? knn));
+  const remember = (m: StepMetrics): void => void (knn = m.knnAccuracy ?? knn);
   if (resolved === 'lines') {
     const every = Math.max(1, Math.round(total / 20));
     const began = performance.now();
     return {
       update(step, m) {
+        remember(m);
         if (step % every !== 0 && step !== total) return;
         const rate = (step - start) / ((performance.now() - began) / 1000);
         const eta = rate > 0 ? Math.round((total - step) / rate) : 0;
         process.stderr.write(
-          `step ${step}/${total}  loss ${m.loss.toFixed(4)}  ${formatTasks(m)}  ${m.samplesPerSecond.toFixed(0)} samples/s  eta ${eta}s\n`,
+          `step ${step}/${total}  loss ${m.loss.toFixed(4)}  ${tasksOf(m)}  ${m.samplesPerSecond.toFixed(0)} samples/s  eta ${eta}s\n`,
         );
       },
       stop() {},
@@ -43,7 +48,7 @@ export function createProgress(mode: ProgressMode, total: number, start: number)
   bar.start(total, start, { loss: '-', tasks: '', rate: '-' });
   return {
     update(step, m) {
-      bar.update(step, { loss: m.loss.toFixed(4), tasks: formatTasks(m), rate: m.samplesPerSecond.toFixed(0) });
+      bar.update(step, { loss: m.loss.toFixed(4), tasks: tasksOf(m), rate: m.samplesPerSecond.toFixed(0) });
     },
     stop() {
       bar.stop();
@@ -51,8 +56,8 @@ export function createProgress(mode: ProgressMode, total: number, start: number)
   };
 }
 
-function formatTasks(m: StepMetrics): string {
-  return Object.entries(m.tasks)
-    .map(([name, t]) => `${name} acc ${t.accuracy.toFixed(2)}`)
-    .join('  ');
+function formatTasks(m: StepMetrics, knn: number | undefined): string {
+  const tasks = Object.entries(m.tasks).map(([name, t]) => `${name} acc ${t.accuracy.toFixed(2)}`);
+  if (knn !== undefined) tasks.push(`knn ${knn.toFixed(3)}`);
+  return tasks.join('  ');
 }

@@ -16,7 +16,8 @@ export async function restore(
 ): Promise<CheckpointState> {
   const saved = await loadCheckpoint(dir);
   try {
-    const changed = Object.keys(config).filter(
+    // Both ways: a setting only written where it differs from its default (the optimizer) may be on either side.
+    const changed = [...new Set([...Object.keys(config), ...Object.keys(saved.state.config)])].filter(
       (key) => JSON.stringify(config[key]) !== JSON.stringify(saved.state.config[key]),
     );
     if (changed.length > 0) {

@@ -14,4 +14,8 @@ export interface StepMetrics {
   tasks: Record<string, TaskStepMetrics>;
   samplesPerSecond: number;
   elapsedSeconds: number;
+  /** The learning rate this step took (the schedule's value). */
+  lr: number;
+  /** Weighted kNN accuracy on the monitor's held-out set, on the steps the monitor ran (`--monitor`). */
+  knnAccuracy?: number;
 }

@@ -16,6 +16,8 @@ import type { Valve } from '../core/valve.ts';
 import type { StepMetrics } from './stepMetrics.ts';
 import { checkFinite } from './finiteCheck.ts';
 import { restore } from './restoreRun.ts';
+import { LarsOptimizer } from './lars.ts';
+import { learningRateAt, momentumFactorAt, type LearningRateSchedule } from './schedules.ts';
 
 /** One task of a training run. */
 export interface TrainTask {
@@ -40,8 +42,16 @@ export interface TrainOptions {
   steps: number;
   /** Samples per task per step. */
   batchSize: number;
-  /** Adam's learning rate. Default 1e-3. */
+  /** The optimizer: 'adam' (default) or 'lars' (momentum SGD with layer-wise trust ratios, as SimCLR; `LarsOptimizer`). */
+  optimizer?: OptimizerName;
+  /** Peak learning rate. Default 1e-3 for Adam; for LARS SimCLR's 0.3 x batch / 256. */
   learningRate?: number;
+  /** 'constant' (default) or 'cosine' (to 0 at the last step); see `learningRateAt`. */
+  lrSchedule?: LearningRateSchedule;
+  /** Steps of linear learning-rate warm-up. Default 0. */
+  warmupSteps?: number;
+  /** 'constant' (default) or 'cosine': the EMA momentum of momentum encoders goes from its base to 1 (BYOL). */
+  momentumSchedule?: LearningRateSchedule;
   /** Seed of heads and samplers. Default 0. */
   seed?: number;
   /** Folder for checkpoints, `metrics.jsonl` and the final `encoder/`. Without it nothing is written. */
@@ -58,6 +68,20 @@ export interface TrainOptions {
   onStep?: (metrics: StepMetrics) => void;
   /** More steps to take after each step (an online probe, a report writer), after `onStep`. */
   hooks?: TrainHook[];
+  /**
+   * An online kNN monitor: every `every` steps (and at the last), `measure` scores the encoder (weighted kNN on a
+   * held-out labelled set) and the figure is logged as `knnAccuracy` in that step's metrics.
+   */
+  knnMonitor?: KnnMonitor;
+}
+
+/** The optimizers `train` offers. */
+export type OptimizerName = 'adam' | 'lars';
+
+/** See `TrainOptions.knnMonitor`. */
+export interface KnnMonitor {
+  every: number;
+  measure(encoder: tf.LayersModel): Promise<number>;
 }
 
 /** The options of `train` that a recipe (pretrain of video or text) passes through as they are. */
@@ -65,7 +89,11 @@ export type RunOptions = Pick<
   TrainOptions,
   | 'steps'
   | 'batchSize'
+  | 'optimizer'
   | 'learningRate'
+  | 'lrSchedule'
+  | 'warmupSteps'
+  | 'momentumSchedule'
   | 'seed'
   | 'outDir'
   | 'checkpointEvery'
@@ -74,6 +102,7 @@ export type RunOptions = Pick<
   | 'signal'
   | 'onStep'
   | 'hooks'
+  | 'knnMonitor'
 >;
 
 /** Something done after each step of a run, like a tfjs-layers callback; awaited before the next step. */
@@ -99,7 +128,7 @@ export interface TrainResult {
 
 /**
  * The one shared trainer: any mix of tasks on one encoder, each with its own head and loss weight. It pulls
- * one batch per task when it is ready for a step (nothing queues without bound), runs Adam on the weighted sum
+ * one batch per task when it is ready for a step (nothing queues without bound), runs Adam (or LARS) on the weighted sum
  * of losses, logs metrics, and writes checkpoints that a killed run resumes from exactly: weights, optimizer
  * slots, step, generator state and each task's data position.
  *
@@ -127,8 +156,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         stoppedBy = batches;
         break;
       }
-      const losses = runStep(run, batches);
+      const losses = runStep(run, batches, step + 1);
       last = await recordStep(run, step + 1, losses, performance.now() - t0);
+      const monitor = options.knnMonitor;
+      if (monitor && (last.step % monitor.every === 0 || last.step === options.steps))
+        last.knnAccuracy = await monitor.measure(options.encoder);
       for (const hook of hooks) await hook.onStep?.(last);
     }
     const done = last?.step ?? run.startStep;
@@ -148,7 +180,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 interface Run {
   options: TrainOptions;
   parts: Record<string, TaskParts>;
-  optimizer: tf.AdamOptimizer;
+  optimizer: tf.Optimizer & { learningRate: number };
+  /** The peak learning rate the schedule scales. */
+  learningRate: number;
   variables: tf.Variable[];
   queues: PullQueue<Sample[]>[];
   rng: Rng;
@@ -174,6 +208,11 @@ function validateTrainOptions(options: TrainOptions): void {
   }
   if (options.resume && !options.outDir)
     throw new OptionError('--resume', true, 'used with --out DIR (the folder holding the checkpoint)');
+  if (options.learningRate !== undefined && !(options.learningRate > 0))
+    throw new OptionError('--lr', options.learningRate, 'a positive number');
+  if (options.warmupSteps !== undefined && !(Number.isInteger(options.warmupSteps) && options.warmupSteps >= 0))
+    throw new OptionError('--warmup-steps', options.warmupSteps, 'a whole number of steps, 0 or more');
+  if (options.knnMonitor) positive('--monitor-every', options.knnMonitor.every);
 }
 
 /** Builds each task's parts, the optimizer and data queues, from a checkpoint when resuming. */
@@ -182,7 +221,8 @@ async function prepareRun(options: TrainOptions): Promise<Run> {
   const rng = new Rng(seed);
   const parts: Record<string, TaskParts> = {};
   for (const { task } of options.tasks) parts[task.name] = task.build(options.encoder, rng);
-  const optimizer = tf.train.adam(options.learningRate ?? 1e-3);
+  const learningRate = options.learningRate ?? defaultLearningRate(options.optimizer ?? 'adam', options.batchSize);
+  const optimizer = makeOptimizer(options.optimizer ?? 'adam', learningRate);
   // A fixed variable order: Adam keeps its slots by position, so a resumed run must list them the same way.
   const trained = Object.values(parts).flatMap((p) => [p.head, ...Object.values(p.extra ?? {})]);
   const variables = [options.encoder, ...trained].flatMap((m) =>
@@ -192,8 +232,14 @@ async function prepareRun(options: TrainOptions): Promise<Run> {
     tasks: options.tasks.map((t) => ({ name: t.task.name, weight: t.weight ?? 1 })),
     batchSize: options.batchSize,
     itemShape: options.itemShape,
-    learningRate: options.learningRate ?? 1e-3,
+    learningRate,
     seed,
+    // Only where they differ from the defaults, so that checkpoints of earlier runs still resume.
+    ...(options.optimizer && options.optimizer !== 'adam' && { optimizer: options.optimizer }),
+    ...(options.lrSchedule && options.lrSchedule !== 'constant' && { lrSchedule: options.lrSchedule }),
+    ...(options.warmupSteps && { warmupSteps: options.warmupSteps }),
+    ...(options.momentumSchedule &&
+      options.momentumSchedule !== 'constant' && { momentumSchedule: options.momentumSchedule }),
   };
   const checkpointDir = options.outDir && join(options.outDir, 'checkpoint');
   let state: CheckpointState | undefined;
@@ -204,6 +250,7 @@ async function prepareRun(options: TrainOptions): Promise<Run> {
     options,
     parts,
     optimizer,
+    learningRate,
     variables,
     rng: state ? Rng.fromState(state.rngState) : rng,
     startStep: state?.step ?? 0,
@@ -264,9 +311,28 @@ async function nextBatches(
   return batches;
 }
 
+/** Adam (tfjs's) or LARS, at `learningRate`; the trainer sets the rate again before each step. */
+function makeOptimizer(name: OptimizerName, learningRate: number): tf.Optimizer & { learningRate: number } {
+  // tfjs's Adam reads its `learningRate` field at every update; the field is protected only in its typings.
+  if (name === 'adam') return tf.train.adam(learningRate) as unknown as tf.Optimizer & { learningRate: number };
+  return new LarsOptimizer(learningRate);
+}
+
+/** Adam's usual 1e-3; for LARS SimCLR's linear scaling, 0.3 x batch / 256. */
+function defaultLearningRate(name: OptimizerName, batchSize: number): number {
+  return name === 'adam' ? 1e-3 : (0.3 * batchSize) / 256;
+}
+
+/** The learning rate of `step` (1-based) under the run's schedule and warm-up. */
+function learningRateOf(run: Run, step: number): number {
+  const { lrSchedule, warmupSteps, steps } = run.options;
+  return learningRateAt(step, { base: run.learningRate, schedule: lrSchedule, warmupSteps, totalSteps: steps });
+}
+
 /** One optimizer step on the weighted sum of the tasks' losses; returns `[total, loss_1, acc_1, monitors_1..., loss_2, ...]`. */
-function runStep(run: Run, samples: Sample[][]): tf.Tensor1D {
+function runStep(run: Run, samples: Sample[][], step: number): tf.Tensor1D {
   const { options } = run;
+  run.optimizer.learningRate = learningRateOf(run, step);
   const batches: TensorBatch[] = options.tasks.map((t, k) =>
     collate(samples[k]!, t.task.inputShapes(options.itemShape), t.task.labelShape(options.itemShape)),
   );
@@ -278,7 +344,8 @@ function runStep(run: Run, samples: Sample[][]): tf.Tensor1D {
           const predictions = task.forward(options.encoder, run.parts[task.name]!, batches[k]!.inputs, true);
           const loss = task.loss(batches[k]!.labels, predictions);
           perTask.push(tf.keep(loss.clone()), tf.keep(task.metric(batches[k]!.labels, predictions)));
-          for (const monitor of Object.values(task.monitors ?? {})) perTask.push(tf.keep(monitor(predictions)));
+          for (const monitor of Object.values(task.monitors ?? {}))
+            perTask.push(tf.keep(monitor(predictions, run.parts[task.name]!)));
           return tf.mul(loss, weight);
         });
         return tf.addN(weighted) as tf.Scalar;
@@ -287,7 +354,12 @@ function runStep(run: Run, samples: Sample[][]): tf.Tensor1D {
       run.variables,
     )!;
     // State that gradients do not train (momentum encoders, queues) moves after the weights have.
-    for (const { task } of options.tasks) run.parts[task.name]!.state?.afterStep?.(options.encoder);
+    const context = {
+      step,
+      steps: options.steps,
+      momentumFactor: momentumFactorAt(step, options.momentumSchedule ?? 'constant', options.steps),
+    };
+    for (const { task } of options.tasks) run.parts[task.name]!.state?.afterStep?.(options.encoder, context);
     const out = tf.stack([total, ...perTask]) as tf.Tensor1D;
     tf.dispose([total, ...perTask]);
     perTask = [];
@@ -300,7 +372,8 @@ function runStep(run: Run, samples: Sample[][]): tf.Tensor1D {
 async function recordStep(run: Run, step: number, values: tf.Tensor1D, stepMs: number): Promise<StepMetrics> {
   const numbers = await values.data();
   values.dispose();
-  checkFinite(step, numbers, run.variables, run.options.learningRate ?? 1e-3);
+  const lr = learningRateOf(run, step);
+  checkFinite(step, numbers, run.variables, lr);
   run.elapsedSeconds += stepMs / 1000;
   const tasks: StepMetrics['tasks'] = {};
   // [total, then per task: loss, metric, its monitors in order]
@@ -316,6 +389,7 @@ async function recordStep(run: Run, step: number, values: tf.Tensor1D, stepMs: n
     tasks,
     samplesPerSecond: (run.options.batchSize * run.options.tasks.length * 1000) / Math.max(stepMs, 1e-3),
     elapsedSeconds: run.elapsedSeconds,
+    lr,
   };
   return metrics;
 }

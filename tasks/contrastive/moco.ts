@@ -3,8 +3,8 @@ import { OptionError } from '../../core/errors.ts';
 import type { Rng } from '../../core/rng.ts';
 import type { Frame } from '../../pipeline/frame.ts';
 import { categoricalAccuracy, softmaxCrossEntropy } from '../losses/softmaxCrossEntropy.ts';
-import { l2Normalize } from '../losses/infoNce.ts';
-import type { PretextTask, TaskState } from '../task.ts';
+import { embeddingStd, l2Normalize } from '../losses/infoNce.ts';
+import type { PretextTask, StepContext, TaskState } from '../task.ts';
 import { MomentumModels } from './momentumModels.ts';
 import { resolveViewPairOptions, viewPairTask, type ViewPairOptions } from './simclr.ts';
 
@@ -58,6 +58,11 @@ class MocoState implements TaskState {
     this.#position = tf.variable(tf.scalar(0, 'int32'), false);
   }
 
+  /** The keys of the step in flight (for the collapse monitor). */
+  get pendingKeys(): tf.Tensor2D | undefined {
+    return this.#pending;
+  }
+
   /** Keeps the step's keys until `afterStep` (a later forward pass replaces them). */
   hold(keys: tf.Tensor2D): void {
     this.#pending?.dispose();
@@ -78,8 +83,8 @@ class MocoState implements TaskState {
    * The key encoder and projection move towards the query ones (θk = m θk + (1 - m) θq, batch-norm statistics
    * included, since the key encoder runs in inference mode), then the step's keys replace the oldest in the queue.
    */
-  afterStep(): void {
-    this.keys.update(this.momentum);
+  afterStep(_encoder: tf.LayersModel, context?: StepContext): void {
+    this.keys.update(1 - (1 - this.momentum) * (context?.momentumFactor ?? 1));
     const keys = this.#pending;
     if (!keys) return;
     this.#pending = undefined;
@@ -180,6 +185,16 @@ export function createMocoTask(options: MocoOptions = {}): PretextTask<Frame> {
     /** Cross-entropy with the key (column 0) as the target. */
     loss: (_labels, logits) =>
       tf.tidy(() => softmaxCrossEntropy(tf.oneHot(tf.zeros([logits.shape[0]!], 'int32'), logits.shape[1]!), logits)),
+    /**
+     * The collapse signal of the step's keys (the key encoder's l2-normalized projections): about 1/sqrt(d) when
+     * healthy, 0 when every image maps to one point. The logits alone cannot show it.
+     */
+    monitors: {
+      embeddingStd: (logits, { state }) => {
+        const keys = (state as MocoState).pendingKeys;
+        return keys ? embeddingStd(keys) : tf.scalar(Number.NaN);
+      },
+    },
     /** Top-1: how often the query's own key beats every queued key (chance 1 / (1 + K)). */
     metric: (_labels, logits) =>
       tf.tidy(() => categoricalAccuracy(tf.oneHot(tf.zeros([logits.shape[0]!], 'int32'), logits.shape[1]!), logits)),

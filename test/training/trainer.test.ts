@@ -9,6 +9,7 @@ import { selectBackend } from '../../models/backend.ts';
 import { buildFrameEncoder } from '../../models/frameEncoder.ts';
 import { OptionError } from '../../core/errors.ts';
 import { train, type TrainOptions } from '../../training/trainer.ts';
+import { learningRateAt } from '../../training/schedules.ts';
 import type { Rng } from '../../core/rng.ts';
 import { orderVerification } from '../../tasks/temporal/orderVerification.ts';
 
@@ -153,6 +154,77 @@ test.serial('hooks see every step after onStep, and an awaited hook holds the ne
   });
   const result = await train(opts);
   t.deepEqual(seen, ['onStep 1', 'hook 1', 'onStep 2', 'hook 2', 'onStep 3', 'hook 3']);
+  Object.values(result.heads).forEach((h) => h.dispose());
+  opts.encoder.dispose();
+});
+
+test.serial('a LARS run on a warm-up and cosine schedule logs each step rate and resumes exactly', async (t) => {
+  const schedule = { optimizer: 'lars' as const, lrSchedule: 'cosine' as const, warmupSteps: 3, learningRate: 0.5 };
+  const straightDir = await tempDir(t);
+  const straight = options({ steps: 12, outDir: straightDir, checkpointEvery: 6, ...schedule });
+  await train(straight);
+  const expected = straight.encoder.getWeights().map((w) => w.dataSync().slice());
+  const rates = (await readFile(join(straightDir, 'metrics.jsonl'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l).lr as number);
+  const want = Array.from({ length: 12 }, (_, i) =>
+    learningRateAt(i + 1, { base: 0.5, schedule: 'cosine', warmupSteps: 3, totalSteps: 12 }),
+  );
+  t.deepEqual(rates, want);
+  t.is(rates.at(-1), 0);
+
+  // Cut at step 6 of the same 12-step schedule (a kill), then resumed.
+  const resumedDir = await tempDir(t);
+  const controller = new AbortController();
+  await train(
+    options({
+      ...schedule,
+      steps: 12,
+      outDir: resumedDir,
+      signal: controller.signal,
+      onStep: (m) => m.step === 6 && controller.abort(),
+    }),
+  );
+  const second = options({ ...schedule, steps: 12, outDir: resumedDir, resume: true });
+  const result = await train(second);
+  t.is(result.startStep, 6);
+  const actual = second.encoder.getWeights().map((w) => w.dataSync());
+  const maxDiff = Math.max(...actual.map((a, i) => Math.max(...a.map((v, j) => Math.abs(v - expected[i]![j]!)))));
+  t.true(maxDiff < 1e-5, `max weight difference ${maxDiff}`);
+  // Resuming it with Adam is refused, naming the optimizer.
+  await t.throwsAsync(
+    train(
+      options({ steps: 14, outDir: resumedDir, resume: true, learningRate: 0.5, lrSchedule: 'cosine', warmupSteps: 3 }),
+    ),
+    {
+      message: /optimizer changed/,
+    },
+  );
+});
+
+test.serial('the kNN monitor is scored every K steps and at the last, and logged as knnAccuracy', async (t) => {
+  const dir = await tempDir(t);
+  const scored: number[] = [];
+  const opts = options({
+    steps: 7,
+    outDir: dir,
+    knnMonitor: { every: 3, measure: () => (scored.push(scored.length), Promise.resolve(0.25 * scored.length)) },
+  });
+  const result = await train(opts);
+  const lines = (await readFile(join(dir, 'metrics.jsonl'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  t.deepEqual(
+    lines.filter((l) => 'knnAccuracy' in l).map((l) => [l.step, l.knnAccuracy]),
+    [
+      [3, 0.25],
+      [6, 0.5],
+      [7, 0.75],
+    ],
+  );
+  t.is(result.last?.knnAccuracy, 0.75);
   Object.values(result.heads).forEach((h) => h.dispose());
   opts.encoder.dispose();
 });

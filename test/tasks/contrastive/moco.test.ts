@@ -52,6 +52,28 @@ test('logits put the query against its own key first, then against every queued 
   encoder.dispose();
 });
 
+test('the key encoder follows the momentum schedule: factor 1 moves it by 1 - m, factor 0 (the cosine end) not at all', (t) => {
+  const encoder = encoderOf();
+  const task = createMocoTask({ queueSize: 4, momentum: 0.9 });
+  const parts = task.build(encoder, new Rng(3));
+  const keyEncoder = () => (parts.state!.tensors()['key0/0'] as tf.Tensor).dataSync().slice();
+  const query = () => encoder.getWeights()[0]!.dataSync().slice();
+  // Move the query encoder away from its key copy.
+  const shifted = encoder.getWeights().map((w, i) => (i === 0 ? tf.add(w, 1) : w));
+  encoder.setWeights(shifted);
+  shifted[0]!.dispose();
+  const [k0, q] = [keyEncoder(), query()];
+  parts.state!.afterStep!(encoder, { step: 10, steps: 10, momentumFactor: 0 });
+  t.deepEqual(keyEncoder(), k0, 'momentum 1 at the end of the cosine schedule: the keys stay');
+  parts.state!.afterStep!(encoder, { step: 1, steps: 10, momentumFactor: 1 });
+  const k1 = keyEncoder();
+  const err = Math.max(...k1.map((v, i) => Math.abs(v - (0.9 * k0[i]! + 0.1 * q[i]!))));
+  t.true(err < 1e-5, `EMA at momentum 0.9, max error ${err}`);
+  parts.head.dispose();
+  parts.state!.dispose();
+  encoder.dispose();
+});
+
 // Held-out: as simclr's test, two fresh augmentations of 64 unseen scenes in batches of 16, and how often a view's
 // nearest other view (through the trained encoder and the query projection) is its partner (chance 1/31). The queue
 // is 32 keys for 128 training scenes (a queue longer than the data holds keys of the query's own image as
