@@ -6,7 +6,7 @@ import { frameToFloat, type Frame } from '../../pipeline/frame.ts';
 import { Rng } from '../../core/rng.ts';
 import { type PretextTask, type SamplerContext, type TaskFamily, type TaskState, featureSizeOf } from '../task.ts';
 import type { Sample } from '../../pipeline/sample.ts';
-import { l2Normalize } from '../losses/infoNce.ts';
+import { embeddingStd, l2Normalize } from '../losses/infoNce.ts';
 import { tripletAccuracy, tripletLoss, type TripletDistance } from '../losses/triplet.ts';
 
 /** Three frames (or patches resized to frames): the anchor, one like it and one unlike it. */
@@ -234,5 +234,12 @@ export function tripletTask<Raw>(spec: TripletTaskSpec<Raw>): PretextTask<Raw> {
       }),
     metric: (_labels, predictions) =>
       tf.tidy(() => tripletAccuracy(tf.slice(predictions, [0, 0, 0], [-1, 3, -1]), distance)),
+    /** The collapse signal of the anchors' embeddings (about 1/sqrt(dim) when healthy, 0 when collapsed). */
+    monitors: {
+      embeddingStd: (predictions) =>
+        tf.tidy(() =>
+          embeddingStd(tf.reshape(tf.slice(predictions, [0, 0, 0], [-1, 1, -1]), [predictions.shape[0]!, -1])),
+        ),
+    },
   };
 }
