@@ -6,7 +6,17 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['node_modules/', '.cache/', 'runs/', '.scratch/', 'bin/', 'eslint.config.js', '.dependency-cruiser.cjs'],
+    // bin/ and the sample worker's entry are the two plain-JS bootstraps that register tsx.
+    ignores: [
+      'node_modules/',
+      '.cache/',
+      'runs/',
+      '.scratch/',
+      'bin/',
+      'recipes/sampleWorkerEntry.js',
+      'eslint.config.js',
+      '.dependency-cruiser.cjs',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,

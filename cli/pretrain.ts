@@ -43,6 +43,7 @@ interface PretrainFlags {
   shard?: Shard;
   onBadInput: 'skip' | 'fail';
   frameCache: number;
+  sampleThreads: boolean;
   stallTimeout?: number;
   batch: number;
   out: string;
@@ -145,6 +146,10 @@ export function pretrainCommand(): Command {
       nonNegativeInt,
       256,
     )
+    .option(
+      '--no-sample-threads',
+      'video files: make samples on the training thread instead of one worker thread per task (same samples)',
+    )
     .option('--stall-timeout <ms>', 'a live input that sends no frame this long fails (default 15000)', positiveInt)
     .option('--batch <B>', 'samples per task per step', positiveInt, 16)
     .requiredOption('--out <DIR>', 'run folder: checkpoint/, encoder/, metrics.jsonl, run.json')
@@ -244,6 +249,7 @@ export function pretrainCommand(): Command {
         steps,
         onBadInput: flags.onBadInput,
         frameCacheMB: flags.frameCache,
+        sampleThreads: flags.sampleThreads,
         live: flags.stallTimeout !== undefined ? { stallTimeoutMs: flags.stallTimeout } : undefined,
         ...runOptions(flags),
         knnMonitor: await monitorOption(flags),

@@ -12,6 +12,7 @@ import { mkdir } from 'node:fs/promises';
 import { train, type RunOptions, type TrainResult } from '../training/trainer.ts';
 import type { VideoSamplesOptions } from '../pipeline/videoMix.ts';
 import { videoSamples } from './videoSamples.ts';
+import { SampleWorker } from './sampleWorker.ts';
 import { finishRunFolder, prepareRunFolder } from './runFolder.ts';
 import { frameShape } from '../pipeline/frameFormat.ts';
 import { FrameCache } from '../pipeline/frameCache.ts';
@@ -43,6 +44,12 @@ export interface VideoPretrainOptions extends RunOptions {
    * `FrameCache`); 0 decodes every epoch. Default 256.
    */
   frameCacheMB?: number;
+  /**
+   * Make each task's samples on a worker thread (`SampleWorker`): decoding, caching, sampling and augmentation off
+   * the training thread. Used for video files with tasks that read frames or images; live inputs and camera groups
+   * stay on the training thread. Default true.
+   */
+  sampleThreads?: boolean;
   /** Start afresh in an `outDir` that holds a run, removing its run files (see `prepareRunFolder`). */
   force?: boolean;
 }
@@ -128,6 +135,9 @@ export async function pretrainVideo(
     options.videos.some(isStreamInput) && options.resume && options.outDir ? await resumePositions(options.outDir) : {};
   // One cache for every task of the run: tasks reading the same files share their frames.
   const frameCache = new FrameCache((options.frameCacheMB ?? 256) * 2 ** 20);
+  // Worker threads for tasks on video files; a live stream is read once, so it stays where its frames arrive.
+  const threaded = (options.sampleThreads ?? true) && !groups && !options.videos.some(isStreamInput);
+  const workers: SampleWorker[] = [];
   const result = await train({
     ...options,
     encoder,
@@ -148,14 +158,32 @@ export async function pretrainVideo(
           : videoSamples(singleCameraTask(views), videos, options.format, samplesOptions);
         return { task: views, weight, samples };
       }
+      if (threaded) {
+        const worker = new SampleWorker(
+          {
+            task: name,
+            videos,
+            format: options.format,
+            batchSize: options.batchSize,
+            badInputs: options.onBadInput,
+            // Each worker caches the frames of its own task.
+            frameCacheBytes: ((options.frameCacheMB ?? 256) * 2 ** 20) / configured.length,
+          },
+          onBadInput,
+        );
+        workers.push(worker);
+        return { task: frames!, weight, samples: worker.samples };
+      }
       return { task: frames!, weight, samples: videoSamples(frames!, videos, options.format, samplesOptions) };
     }),
-  }).catch(async (error: unknown) => {
-    // A task that cannot sample its inputs fails before the first step: leave no run files, as below.
-    if (error instanceof NoSamplesError)
-      await finishRunFolder(folder, { steps: 0, startStep: 0, stoppedBy: 'steps' }, options.videos, 'frames');
-    throw error;
-  });
+  })
+    .finally(() => Promise.all(workers.map((w) => w.close())))
+    .catch(async (error: unknown) => {
+      // A task that cannot sample its inputs fails before the first step: leave no run files, as below.
+      if (error instanceof NoSamplesError)
+        await finishRunFolder(folder, { steps: 0, startStep: 0, stoppedBy: 'steps' }, options.videos, 'frames');
+      throw error;
+    });
   // A live stream that the signal cut short ends the data; the run was still stopped by the signal.
   const stoppedBy = result.stoppedBy === 'data' && options.signal?.aborted ? 'signal' : result.stoppedBy;
   await finishRunFolder(folder, { ...result, stoppedBy }, videos, 'frames').catch((error: unknown) => {
