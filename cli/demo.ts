@@ -1,5 +1,7 @@
 import { Command } from 'commander';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeReport } from '../recipes/report/writeReport.ts';
 import { generateLabelledClips } from '../fixtures/syntheticVideos.ts';
 import { evaluateEncoder, type EncoderEvaluation, type ProtocolScores } from '../evaluation/evaluateEncoder.ts';
 import { splitLabelled } from '../evaluation/splitLabelled.ts';
@@ -19,13 +21,15 @@ interface DemoFlags {
   seed: number;
   batch: number;
   lr: number;
+  json?: boolean;
 }
 
 /**
  * `tempo-ssl demo` (what `npm start` runs): generate the labelled fixture videos if missing, pretrain order
  * verification for a few minutes on 32 clips, then report pretext accuracy on 32 other clips and the evaluation
  * protocol (`evaluateEncoder`: linear, few-label, kNN, fine-tune; pretrained beside random init and supervised) on
- * those clips only, fit on frames of half of them and scored on the other half.
+ * those clips only, fit on frames of half of them and scored on the other half. It ends by writing the run's report
+ * (`report.html`: curves, the position evaluation, a map of held-out frames coloured by the object's quadrant).
  */
 export function demoCommand(): Command {
   return new Command('demo')
@@ -38,10 +42,13 @@ export function demoCommand(): Command {
     .option('--seed <S>', 'seed of fixtures, weights and samplers', nonNegativeInt, 0)
     .option('--batch <B>', 'samples per step', positiveInt, 32)
     .option('--lr <rate>', 'Adam learning rate', positiveNumber, 3e-3)
+    .option('--json', 'print one JSON object (the table rows, steps, report path) instead of the table')
     .action(async (flags: DemoFlags, command: Command) => {
+      // With --json, stdout holds one JSON object: the progress lines go to stderr.
+      const say = flags.json ? (line = '') => console.error(line) : (line = '') => console.log(line);
       const format: FrameFormat = { width: 32, height: 32 };
       const clipOptions = { width: format.width, height: format.height, frames: 48, fps: 12, classes: 4 };
-      console.log(`fixtures: generating (or reusing) synthetic labelled clips in ${flags.fixtures}`);
+      say(`fixtures: generating (or reusing) synthetic labelled clips in ${flags.fixtures}`);
       const trainSet = await generateLabelledClips({
         dir: join(flags.fixtures, 'train'),
         seed: flags.seed + 1,
@@ -58,7 +65,7 @@ export function demoCommand(): Command {
 
       const stop = stopSignal();
       const budget = AbortSignal.timeout(flags.minutes * 60_000);
-      console.log(
+      say(
         `pretraining order verification for ${flags.minutes} min on ${trainSet.clips.length} clips (run folder ${flags.out})`,
       );
       const run = await pretrainVideo({
@@ -79,7 +86,7 @@ export function demoCommand(): Command {
       });
       if (stop.aborted) return;
 
-      console.log('evaluating on held-out clips');
+      say('evaluating on held-out clips');
       const order = await evaluateTask(
         TASKS.order,
         run.encoder,
@@ -94,14 +101,14 @@ export function demoCommand(): Command {
           0.5,
           flags.seed,
         );
-        console.log(
+        say(
           `${name}: ${train.items.length} frames of ${new Set(train.groups).size} clips to fit, ${test.items.length} of ${new Set(test.groups).size} others to score`,
         );
         return evaluateEncoder(run.encoder, train, test, {
           seed: flags.seed,
           labelsPerClass: 5,
           draws: 3,
-          log: (line) => console.log(`  ${line}`),
+          log: (line) => say(`  ${line}`),
         });
       };
       const position = await evaluate(heldOut.positionsFile, 'object position (quadrant)');
@@ -120,8 +127,7 @@ export function demoCommand(): Command {
           },
         ];
       };
-      console.log();
-      printTable([
+      const table = [
         {
           measure: 'order verification acc, held-out clips (chance 0.5)',
           pretrained: order.accuracy,
@@ -130,12 +136,23 @@ export function demoCommand(): Command {
         },
         ...rows('position (chance 0.25)', position),
         ...rows('shape (chance 0.25)', shape),
-      ]);
-      console.log(
+      ];
+      // The position evaluation (the one order should win) goes in the run folder, where the report shows it.
+      await writeFile(join(flags.out, 'evaluation.json'), JSON.stringify(position) + '\n');
+      say('writing the report (an embedding map of held-out frames, coloured by the object quadrant)');
+      const { path: report } = await writeReport({ run: flags.out, labels: heldOut.positionsFile, points: 1000, seed: flags.seed });
+      if (flags.json) {
+        console.log(JSON.stringify({ rows: table, steps: run.steps, backend: backend.label, report }));
+        return;
+      }
+      say();
+      printTable(table);
+      say(
         `\n${run.steps} steps on ${backend.label} in ${run.last?.elapsedSeconds.toFixed(0) ?? 0} s; ${order.samples} held-out tuples; ` +
           `probes on ${heldOut.clips.length} clips never seen in pretraining, split by clip. Encoder: ${flags.out}/encoder`,
       );
       // Order needs where the shape is, not which shape it is: the position probe is the one pretraining should win.
+      say(`report: ${report} (open it in a browser)`);
     });
 }
 

@@ -13,6 +13,7 @@ import { parseSchedule, type LearningRateSchedule } from '../training/schedules.
 import { knnMonitor } from '../evaluation/knnMonitor.ts';
 import { labelledSetKind, readLabelledSet } from '../evaluation/readLabelledSet.ts';
 import { parseTaskList, tasksReading } from '../tasks/registry.ts';
+import { reportHook, writeReport } from '../recipes/report/writeReport.ts';
 import { stopSignal, useBackend } from './backend.ts';
 import {
   collectViewGroup,
@@ -68,6 +69,7 @@ interface PretrainFlags {
   labels?: string;
   labelledFraction?: number;
   classes?: number[];
+  report?: boolean;
 }
 
 /** `tempo-ssl pretrain`: pretrain the shared encoder on videos with one or more pretext tasks. */
@@ -194,6 +196,10 @@ export function pretrainCommand(): Command {
     .option('--feature-size <D>', 'size of the encoder output', positiveInt, 64)
     .option('--json', 'print a JSON summary at the end')
     .option(
+      '--report',
+      'rewrite <out>/report.html (settings and curves) at every checkpoint, and the full report (with the embedding map) at the end; see tempo-ssl report',
+    )
+    .option(
       '--labels <FILE>',
       'images: IDX labels file (.gz too), one label per image of --images in order, for --tasks supervised (an image folder is labelled by its class subfolders)',
     )
@@ -269,6 +275,7 @@ export function pretrainCommand(): Command {
       });
       result.encoder.dispose();
       requireProgress(result, steps);
+      await finalReport(flags);
       const summary = {
         steps: result.steps,
         startStep: result.startStep,
@@ -321,6 +328,7 @@ async function pretrainImagesAction(flags: PretrainFlags, command: Command): Pro
   });
   result.encoder.dispose();
   requireProgress(result, steps);
+  await finalReport(flags);
   const skipped = result.badInputs.length;
   if (flags.json) {
     const { steps: done, startStep, stoppedBy, last, badInputs, imageCount } = result;
@@ -389,6 +397,7 @@ async function pretrainTextAction(flags: PretrainFlags, command: Command): Promi
   });
   result.encoder.dispose();
   requireProgress(result, flags.steps ?? 1000);
+  await finalReport(flags);
   const summary = {
     steps: result.steps,
     startStep: result.startStep,
@@ -430,6 +439,7 @@ function runOptions(flags: PretrainFlags) {
     checkpointEvery: flags.checkpointEvery,
     resume: flags.resume,
     force: flags.force,
+    hooks: flags.report ? [reportHook({ run: flags.out, every: flags.checkpointEvery })] : undefined,
   };
 }
 
@@ -447,6 +457,13 @@ async function monitorOption(flags: PretrainFlags): Promise<KnnMonitor | undefin
     limit: flags.monitorLimit,
   });
   return knnMonitor(set, { every: flags.monitorEvery, seed: flags.seed });
+}
+
+/** `--report`: the full report once the run has ended (its path on stderr, so --json stays one line). */
+async function finalReport(flags: PretrainFlags): Promise<void> {
+  if (!flags.report) return;
+  const { path } = await writeReport({ run: flags.out });
+  process.stderr.write(`report: ${path}\n`);
 }
 
 /** A run that took no step (stopped before its first one) did not succeed, unless it had nothing left to do. */

@@ -102,7 +102,7 @@ function curves(charts: ReportChart[]): string {
 function evaluationTable(evaluation: EvaluationJson): string {
   const protocols = Object.entries(evaluation.protocols ?? {});
   const columns = [...new Set(protocols.flatMap(([, scores]) => Object.keys(scores)))];
-  const cell = (v: unknown) => (typeof v === 'number' ? v.toFixed(3) : v === undefined ? '' : escapeHtml(String(v)));
+  const cell = (v: unknown) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(3)) : v === undefined ? '' : escapeHtml(String(v)));
   const rows = protocols
     .map(([name, scores]) => `<tr><th>${escapeHtml(name)}</th>${columns.map((c) => `<td>${cell(scores[c])}</td>`).join('')}</tr>`)
     .join('');
