@@ -129,7 +129,7 @@ function mapSection(map: EmbeddingMap): string {
 
 function dialogueSection(dialogues: ScoredTurns[]): string {
   const shade = (score: number | null) =>
-    score === null ? '#eee' : `hsl(${Math.round(score * 120)}, 70%, 85%)`;
+    score === null ? '#eee' : `hsl(${(score * 120).toFixed(1)}, 70%, 85%)`;
   const items = dialogues
     .map((d) => {
       const turns = d.turns
