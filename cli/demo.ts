@@ -140,7 +140,12 @@ export function demoCommand(): Command {
       // The position evaluation (the one order should win) goes in the run folder, where the report shows it.
       await writeFile(join(flags.out, 'evaluation.json'), JSON.stringify(position) + '\n');
       say('writing the report (an embedding map of held-out frames, coloured by the object quadrant)');
-      const { path: report } = await writeReport({ run: flags.out, labels: heldOut.positionsFile, points: 1000, seed: flags.seed });
+      const { path: report } = await writeReport({
+        run: flags.out,
+        labels: heldOut.positionsFile,
+        points: 1000,
+        seed: flags.seed,
+      });
       if (flags.json) {
         console.log(JSON.stringify({ rows: table, steps: run.steps, backend: backend.label, report }));
         return;

@@ -66,7 +66,11 @@ export async function exportSite(options: ExportOptions): Promise<ExportedSite> 
   const encoder = await loadEncoder(model);
   try {
     const inputShape = encoder.inputs[0]!.shape.slice(1) as [number, number, number];
-    const format: FrameFormat = info?.format ?? { height: inputShape[0], width: inputShape[1], gray: inputShape[2] === 1 };
+    const format: FrameFormat = info?.format ?? {
+      height: inputShape[0],
+      width: inputShape[1],
+      gray: inputShape[2] === 1,
+    };
     const count = options.points ?? 500;
     const items = options.labels
       ? await labelledItems(options.labels, format, count)
@@ -107,9 +111,9 @@ export function tfjsBrowserBuild(): string {
 async function modelArtifacts(encoder: tf.LayersModel): Promise<Record<string, unknown>> {
   let saved: tf.io.ModelArtifacts | undefined;
   await encoder.save(
-    tf.io.withSaveHandler(async (artifacts) => {
+    tf.io.withSaveHandler((artifacts) => {
       saved = artifacts;
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      return Promise.resolve({ modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } });
     }),
   );
   const weights = tf.io.CompositeArrayBuffer.join(saved!.weightData);

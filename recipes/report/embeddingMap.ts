@@ -152,7 +152,10 @@ export function nearestNeighbours(
 }
 
 /** A PNG data URL of an item (pixels / 255, HWC). */
-export async function thumbnail(item: Float32Array, [height, width, channels]: [number, number, number]): Promise<string> {
+export async function thumbnail(
+  item: Float32Array,
+  [height, width, channels]: [number, number, number],
+): Promise<string> {
   const bytes = Buffer.from(item.map((v) => Math.round(Math.min(1, Math.max(0, v)) * 255)));
   const png = await sharp(bytes, { raw: { width, height, channels: channels as 1 | 3 } })
     .png()

@@ -22,7 +22,15 @@ export async function runItems(info: RunInfo, count: number, seed = 0): Promise<
   const videos = [...(info.videos ?? []), ...(info.viewGroups ?? []).flat()].filter((v) => !LIVE.test(v));
   if (videos.length === 0) return undefined;
   const perVideo = Math.max(1, Math.floor(count / videos.length));
-  const items: MapItems = { shape, items: [], labels: [], classes: [], captions: [], colourBy: 'source video', from: '' };
+  const items: MapItems = {
+    shape,
+    items: [],
+    labels: [],
+    classes: [],
+    captions: [],
+    colourBy: 'source video',
+    from: '',
+  };
   for (const [k, video] of videos.slice(0, count).entries()) {
     const frames = await evenFrames(video, info.format, perVideo);
     items.classes.push(basename(video));
@@ -105,7 +113,9 @@ export async function labelledItems(spec: string, format: FrameFormat, count: nu
     items: picked.map((i) => set.items[i]!),
     labels: picked.map((i) => set.labels[i]!),
     classes,
-    captions: picked.map((i) => `${set.groups?.[i] ? basename(set.groups[i]) + ' ' : '#' + i + ' '}(${classes[set.labels[i]!]})`),
+    captions: picked.map(
+      (i) => `${set.groups?.[i] ? basename(set.groups[i]) + ' ' : '#' + i + ' '}(${classes[set.labels[i]!]})`,
+    ),
     colourBy: 'label',
     from: `${picked.length} items of ${spec}`,
   };

@@ -46,7 +46,6 @@ const escapeHtml = (text: string): string =>
 /** JSON safe inside a `<script>` element. */
 const scriptJson = (value: unknown): string => JSON.stringify(value).replace(/</g, '\\u003c');
 
-
 /**
  * The report as one HTML file: styles and the map's small script inline, charts as inline SVG, images as data
  * URLs, so it opens offline from disk and makes no network request.
@@ -102,9 +101,19 @@ function curves(charts: ReportChart[]): string {
 function evaluationTable(evaluation: EvaluationJson): string {
   const protocols = Object.entries(evaluation.protocols ?? {});
   const columns = [...new Set(protocols.flatMap(([, scores]) => Object.keys(scores)))];
-  const cell = (v: unknown) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(3)) : v === undefined ? '' : escapeHtml(String(v)));
+  const cell = (v: unknown) =>
+    typeof v === 'number'
+      ? Number.isInteger(v)
+        ? String(v)
+        : v.toFixed(3)
+      : v === undefined
+        ? ''
+        : escapeHtml(typeof v === 'string' ? v : JSON.stringify(v));
   const rows = protocols
-    .map(([name, scores]) => `<tr><th>${escapeHtml(name)}</th>${columns.map((c) => `<td>${cell(scores[c])}</td>`).join('')}</tr>`)
+    .map(
+      ([name, scores]) =>
+        `<tr><th>${escapeHtml(name)}</th>${columns.map((c) => `<td>${cell(scores[c])}</td>`).join('')}</tr>`,
+    )
     .join('');
   const facts = ['classes', 'trainCount', 'testCount', 'layer', 'labelsPerClass']
     .filter((k) => evaluation[k] !== undefined)
@@ -117,7 +126,10 @@ function evaluationTable(evaluation: EvaluationJson): string {
 
 function mapSection(map: EmbeddingMap): string {
   const legend = map.classes
-    .map((name, k) => `<span class="key"><i style="background:${PALETTE[k % PALETTE.length]}"></i>${escapeHtml(name)}</span>`)
+    .map(
+      (name, k) =>
+        `<span class="key"><i style="background:${PALETTE[k % PALETTE.length]}"></i>${escapeHtml(name)}</span>`,
+    )
     .join('');
   return `<section id="map"><h2>Embedding map</h2>
 <p class="muted">UMAP (cosine, seeded) of ${escapeHtml(map.from)}; colour: ${escapeHtml(map.colourBy)}. Hover a point for its image; click it for its nearest neighbours in the embedding space.</p>
@@ -128,8 +140,7 @@ function mapSection(map: EmbeddingMap): string {
 }
 
 function dialogueSection(dialogues: ScoredTurns[]): string {
-  const shade = (score: number | null) =>
-    score === null ? '#eee' : `hsl(${(score * 120).toFixed(1)}, 70%, 85%)`;
+  const shade = (score: number | null) => (score === null ? '#eee' : `hsl(${(score * 120).toFixed(1)}, 70%, 85%)`);
   const items = dialogues
     .map((d) => {
       const turns = d.turns

@@ -23,9 +23,36 @@ export interface ScoredTurns {
 
 /** Everyday English words looked up in a text run's vocabulary; those it holds as whole tokens are shown. */
 export const COMMON_WORDS: readonly string[] = [
-  'the', 'man', 'woman', 'day', 'night', 'good', 'said', 'king', 'time', 'house', 'water', 'love', 'eyes',
-  'hand', 'little', 'great', 'old', 'young', 'father', 'mother', 'thank', 'please', 'money', 'work', 'food',
-  'happy', 'went', 'know', 'red', 'two',
+  'the',
+  'man',
+  'woman',
+  'day',
+  'night',
+  'good',
+  'said',
+  'king',
+  'time',
+  'house',
+  'water',
+  'love',
+  'eyes',
+  'hand',
+  'little',
+  'great',
+  'old',
+  'young',
+  'father',
+  'mother',
+  'thank',
+  'please',
+  'money',
+  'work',
+  'food',
+  'happy',
+  'went',
+  'know',
+  'red',
+  'two',
 ];
 
 /**
@@ -56,7 +83,10 @@ export function wordNeighbours(
       .filter((c) => c !== id)
       .map((c) => ({ word: tokenizer.idToToken(c)!, similarity: row.reduce((s, v, d) => s + v * table[c]![d]!, 0) }));
     scored.sort((a, b) => b.similarity - a.similarity);
-    out.push({ word, neighbours: scored.slice(0, k).map((s) => ({ ...s, similarity: Math.round(s.similarity * 1000) / 1000 })) });
+    out.push({
+      word,
+      neighbours: scored.slice(0, k).map((s) => ({ ...s, similarity: Math.round(s.similarity * 1000) / 1000 })),
+    });
   }
   return out;
 }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { OptionError } from '../../core/errors.ts';
+import { RunFolderError } from '../../core/errors.ts';
 import { writeFileAtomic } from '../../core/atomicWrite.ts';
 import { loadEncoder } from '../../evaluation/evaluate.ts';
 import { loadModel } from '../../models/modelIO.ts';
@@ -54,14 +54,17 @@ export interface WrittenReport {
  * text runs the nearest neighbours of common words. The file is replaced atomically, so a browser reloading it
  * during a run never reads half a report.
  *
- * @throws OptionError when `run` is not a run folder.
+ * @throws RunFolderError when `run` is not a run folder.
  * @example
  * const { path } = await writeReport({ run: 'runs/a' }); // runs/a/report.html
  */
 export async function writeReport(options: ReportOptions): Promise<WrittenReport> {
   const { run } = options;
   if (!existsSync(join(run, 'run.json')) && !existsSync(join(run, 'metrics.jsonl')))
-    throw new OptionError('report', run, 'a run folder (the --out of pretrain) holding run.json and metrics.jsonl');
+    throw new RunFolderError(
+      run,
+      'holds no run.json and no metrics.jsonl: give the --out folder of pretrain (a run that has logged steps)',
+    );
   const path = options.out ?? join(run, 'report.html');
   const settings = await readJson<RunInfo | TextRunInfo>(join(run, 'run.json'));
   const lines = await readMetrics(join(run, 'metrics.jsonl'));
@@ -76,7 +79,8 @@ export async function writeReport(options: ReportOptions): Promise<WrittenReport
   };
   for (const curve of curvesOf(lines, options.smoothing ?? 0.6))
     content.charts.push({ group: curve.group, title: curve.title, svg: await curveChart(curve) });
-  if (!content.evaluation) content.notes.push(`no evaluation.json: run tempo-ssl evaluate --model ${run} to add the table`);
+  if (!content.evaluation)
+    content.notes.push(`no evaluation.json: run tempo-ssl evaluate --model ${run} to add the table`);
   if (options.curvesOnly) content.notes.push('written during training: curves only (the map comes at the end)');
   else if (!existsSync(join(run, 'encoder', 'model.json'))) content.notes.push('no encoder/ yet: no map');
   else if (settings && 'kind' in settings && settings.kind === 'text') await addTextViews(content, settings, options);
@@ -127,7 +131,8 @@ async function addTextViews(content: ReportContent, info: TextRunInfo, options: 
   } finally {
     encoder.dispose();
   }
-  if (content.words.length === 0) content.notes.push('no nearest words: none of the common words is a whole token of the vocabulary');
+  if (content.words.length === 0)
+    content.notes.push('no nearest words: none of the common words is a whole token of the vocabulary');
 }
 
 async function readJson<T>(path: string): Promise<T | undefined> {

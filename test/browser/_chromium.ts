@@ -22,7 +22,13 @@ export async function launchChromium(): Promise<Browser> {
     executablePath: CHROMIUM,
     headless: true,
     timeout: 60_000,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+    ],
   });
 }
 
@@ -36,7 +42,10 @@ export interface PageWatch {
  * A page that records console errors and page errors, and refuses (and records) every request that is not a local
  * file, so a test can say the page made none.
  */
-export async function watchedPage(browser: Browser, viewport = { width: 1400, height: 1000 }): Promise<{ page: Page; watch: PageWatch }> {
+export async function watchedPage(
+  browser: Browser,
+  viewport = { width: 1400, height: 1000 },
+): Promise<{ page: Page; watch: PageWatch }> {
   const page = await browser.newPage({ viewport });
   page.setDefaultTimeout(60_000);
   const watch: PageWatch = { errors: [], network: [] };
@@ -59,7 +68,16 @@ export async function tinyFrameRun(
   dir: string,
   options: { steps?: number; hooks?: TrainHook[] } = {},
 ): Promise<{ run: string; labelsFile: string }> {
-  const clips = await generateLabelledClips({ dir: `${dir}/clips`, seed: 5, count: 8, width: 32, height: 32, frames: 24, fps: 12, classes: 4 });
+  const clips = await generateLabelledClips({
+    dir: `${dir}/clips`,
+    seed: 5,
+    count: 8,
+    width: 32,
+    height: 32,
+    frames: 24,
+    fps: 12,
+    classes: 4,
+  });
   const run = `${dir}/run`;
   const result = await pretrainVideo({
     videos: clips.clips.map((c) => c.path),

@@ -51,8 +51,14 @@ test('the dialogue view shows each turn of a sample dialogue with its coherence 
   );
   t.is(shown.length, 3);
   dialogues.forEach((d, k) => {
-    t.deepEqual(shown[k]!.scores, d.turns.map((turn) => (turn.score === null ? '-' : turn.score.toFixed(3))));
-    t.true(d.turns.every((turn) => turn.score !== null && turn.score > 0 && turn.score < 1), 'every turn is scored');
+    t.deepEqual(
+      shown[k]!.scores,
+      d.turns.map((turn) => (turn.score === null ? '-' : turn.score.toFixed(3))),
+    );
+    t.true(
+      d.turns.every((turn) => turn.score !== null && turn.score > 0 && turn.score < 1),
+      'every turn is scored',
+    );
   });
   // Every turn is shaded: scored turns from red (0) to green (1), none grey.
   t.true(shown.flatMap((d) => d.shades).every((shade) => shade.startsWith('rgb') && shade !== 'rgb(238, 238, 238)'));

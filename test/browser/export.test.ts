@@ -32,7 +32,9 @@ test.after.always(async () => {
 async function randomPng(width: number, height: number, seed: number): Promise<{ png: Buffer; pixels: Float32Array }> {
   const rng = new Rng(seed);
   const bytes = Buffer.from(Array.from({ length: width * height * 3 }, () => Math.floor(rng.next() * 256)));
-  const png = await sharp(bytes, { raw: { width, height, channels: 3 } }).png().toBuffer();
+  const png = await sharp(bytes, { raw: { width, height, channels: 3 } })
+    .png()
+    .toBuffer();
   return { png, pixels: Float32Array.from(bytes, (b) => b / 255) };
 }
 
@@ -42,7 +44,9 @@ test('the exported page embeds a picked image in chromium as Node does (within 1
   t.deepEqual(site.inputShape, [32, 32, 3]);
   const { png, pixels } = await randomPng(32, 32, 14);
   const encoder = await loadEncoder(run);
-  const node = tf.tidy(() => Array.from((encoder.predict(tf.tensor4d(pixels, [1, 32, 32, 3])) as tf.Tensor).dataSync()));
+  const node = tf.tidy(() =>
+    Array.from((encoder.predict(tf.tensor4d(pixels, [1, 32, 32, 3])) as tf.Tensor).dataSync()),
+  );
   encoder.dispose();
 
   const { page, watch } = await watchedPage(browser);
@@ -51,7 +55,9 @@ test('the exported page embeds a picked image in chromium as Node does (within 1
   await page.waitForFunction(() => (window as unknown as { tempo?: { ready?: boolean } }).tempo?.ready === true);
   await page.setInputFiles('#file', { name: 'made-here.png', mimeType: 'image/png', buffer: png });
   await page.waitForFunction(() => (window as unknown as { tempo: { done: number } }).tempo.done === 1);
-  const browserEmbeddings = await page.evaluate(() => (window as unknown as { tempo: { embeddings: number[][] } }).tempo.embeddings);
+  const browserEmbeddings = await page.evaluate(
+    () => (window as unknown as { tempo: { embeddings: number[][] } }).tempo.embeddings,
+  );
   t.is(browserEmbeddings.length, 1);
   const diff = Math.max(...node.map((v, i) => Math.abs(v - browserEmbeddings[0]![i]!)));
   t.log(`browser (cpu) vs Node (${tf.getBackend()}): max difference ${diff.toExponential(2)}`);

@@ -82,23 +82,31 @@ test('the report opens offline with no console error and no network request, and
     })),
   );
   const titles = charts.map((c) => c.title);
-  for (const expected of ['loss (total)', 'samples/s', 'order / loss', 'order / accuracy']) t.true(titles.includes(expected), expected);
+  for (const expected of ['loss (total)', 'samples/s', 'order / loss', 'order / accuracy'])
+    t.true(titles.includes(expected), expected);
   for (const chart of charts) {
     const { steps, values } = seriesOf(lines, chart.title);
     const vertices = [...chart.d.matchAll(/[ML](-?[\d.]+),(-?[\d.]+)/g)].map((m) => [Number(m[1]), Number(m[2])]);
     t.is(vertices.length, steps.length, `${chart.title}: one vertex a logged step`);
     // Linear scales: pixel x is a line in the step, pixel y a line in the value (downwards); SVG rounds to 1e-3 px.
-    const x = lineFit(steps, vertices.map((v) => v[0]!));
+    const x = lineFit(
+      steps,
+      vertices.map((v) => v[0]!),
+    );
     t.true(x.residual < 0.01 && x.slope > 0, `${chart.title}: x follows the steps`);
     if (Math.max(...values) > Math.min(...values)) {
-      const y = lineFit(values, vertices.map((v) => v[1]!));
+      const y = lineFit(
+        values,
+        vertices.map((v) => v[1]!),
+      );
       t.true(y.residual < 0.01 && y.slope < 0, `${chart.title}: y follows metrics.jsonl (residual ${y.residual} px)`);
     }
   }
-  t.deepEqual(
-    await page.$$eval('#evaluation td', (cells) => cells.map((c) => c.textContent)),
-    ['0.625', '0.500', '0.750'],
-  );
+  t.deepEqual(await page.$$eval('#evaluation td', (cells) => cells.map((c) => c.textContent)), [
+    '0.625',
+    '0.500',
+    '0.750',
+  ]);
 
   // The map: one point an item; hovering shows its thumbnail; clicking fills the gallery with it and its 8 neighbours.
   t.is(await page.locator('#map-svg circle').count(), content.map!.points.length);
