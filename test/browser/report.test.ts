@@ -1,10 +1,10 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { readMetrics, type MetricsLine } from '../../recipes/report/metricsSeries.ts';
 import { reportHook, writeReport } from '../../recipes/report/writeReport.ts';
 import { launchChromium, tinyFrameRun, watchedPage } from './_chromium.ts';
@@ -55,26 +55,8 @@ function lineFit(xs: number[], ys: number[]): { residual: number; slope: number 
   return { residual: Math.max(...xs.map((x, i) => Math.abs(my + slope * (x - mx) - ys[i]!))), slope };
 }
 
-test('pretrain --report: the report hook rewrote the report at each checkpoint (steps 5 and 10)', (t) => {
-  t.is(checkpointReports.length, 2);
-  t.true(checkpointReports[1]! >= checkpointReports[0]!);
-});
-
-test('the report opens offline with no console error and no network request, and each curve plots metrics.jsonl', async (t) => {
-  await writeFile(
-    join(run, 'evaluation.json'),
-    // A table to render (numbers made up for the rendering check; evaluate writes this file for real runs).
-    JSON.stringify({ protocols: { linear: { pretrained: 0.625, randomInit: 0.5, supervised: 0.75 } }, classes: 4 }),
-  );
-  const { path, content } = await writeReport({ run, umapEpochs: 50, points: 96 });
-  const html = await readFile(path, 'utf8');
-  t.false(/\b(src|href)=["']https?:/.test(html), 'no remote script, style or image');
-  const { page, watch } = await watchedPage(browser);
-  await page.goto(pathToFileURL(path).href);
-  await page.waitForSelector('#map-svg circle');
-
-  const lines = await readMetrics(join(run, 'metrics.jsonl'));
-  t.is(lines.length, 12);
+/** Each chart's raw line has one vertex a logged step, at pixels linear in the step and in metrics.jsonl's value. */
+async function checkCharts(t: ExecutionContext, page: Page, lines: MetricsLine[]): Promise<void> {
   const charts = await page.$$eval('figure.chart', (figures) =>
     figures.map((f) => ({
       title: f.getAttribute('data-title')!,
@@ -102,6 +84,29 @@ test('the report opens offline with no console error and no network request, and
       t.true(y.residual < 0.01 && y.slope < 0, `${chart.title}: y follows metrics.jsonl (residual ${y.residual} px)`);
     }
   }
+}
+
+test('pretrain --report: the report hook rewrote the report at each checkpoint (steps 5 and 10)', (t) => {
+  t.is(checkpointReports.length, 2);
+  t.true(checkpointReports[1]! >= checkpointReports[0]!);
+});
+
+test('the report opens offline with no console error and no network request, and each curve plots metrics.jsonl', async (t) => {
+  await writeFile(
+    join(run, 'evaluation.json'),
+    // A table to render (numbers made up for the rendering check; evaluate writes this file for real runs).
+    JSON.stringify({ protocols: { linear: { pretrained: 0.625, randomInit: 0.5, supervised: 0.75 } }, classes: 4 }),
+  );
+  const { path, content } = await writeReport({ run, umapEpochs: 50, points: 96 });
+  const html = await readFile(path, 'utf8');
+  t.false(/\b(src|href)=["']https?:/.test(html), 'no remote script, style or image');
+  const { page, watch } = await watchedPage(browser);
+  await page.goto(pathToFileURL(path).href);
+  await page.waitForSelector('#map-svg circle');
+
+  const lines = await readMetrics(join(run, 'metrics.jsonl'));
+  t.is(lines.length, 12);
+  await checkCharts(t, page, lines);
   t.deepEqual(await page.$$eval('#evaluation td', (cells) => cells.map((c) => c.textContent)), [
     '0.625',
     '0.500',
@@ -123,9 +128,24 @@ test('the report opens offline with no console error and no network request, and
   await page.mouse.move(0, 0);
   await page.screenshot({ path: shot, fullPage: true });
   t.true(existsSync(shot));
-  // TEMPO_UPDATE_SCREENSHOT=1 also refreshes the README's picture.
-  if (process.env.TEMPO_UPDATE_SCREENSHOT === '1') await copyFile(shot, join(ROOT, 'docs', 'report.png'));
   t.deepEqual(watch.errors, []);
   t.deepEqual(watch.network, []);
   await page.close();
 });
+
+// TEMPO_SCREENSHOT_RUN=runs/demo (a run whose report.html npm start or tempo-ssl report wrote): the same checks on
+// that report, and its screenshot becomes the README's picture, docs/report.png.
+const shown = process.env.TEMPO_SCREENSHOT_RUN;
+if (shown) {
+  test('the report of TEMPO_SCREENSHOT_RUN plots its metrics.jsonl, offline, and its screenshot is docs/report.png', async (t) => {
+    const { page, watch } = await watchedPage(browser, { width: 1400, height: 900 });
+    await page.goto(pathToFileURL(join(shown, 'report.html')).href);
+    await checkCharts(t, page, await readMetrics(join(shown, 'metrics.jsonl')));
+    await page.locator('#map-svg circle').nth(0).click({ force: true });
+    await page.mouse.move(0, 0);
+    await page.screenshot({ path: join(ROOT, 'docs', 'report.png'), fullPage: true });
+    t.deepEqual(watch.errors, []);
+    t.deepEqual(watch.network, []);
+    await page.close();
+  });
+}
