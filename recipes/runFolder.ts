@@ -14,6 +14,9 @@ export const RUN_ENTRIES: readonly string[] = [
   'encoder',
   'heads',
   'tokenizer.json',
+  // What evaluate and report write beside a run: stale once the run is replaced.
+  'evaluation.json',
+  'report.html',
 ];
 
 /** Options of {@link prepareRunFolder}. */

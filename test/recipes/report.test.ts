@@ -9,6 +9,10 @@ import { embedItems, nearestNeighbours, umapLayout } from '../../recipes/report/
 import { curvesOf, readMetrics, smooth, type MetricsLine } from '../../recipes/report/metricsSeries.ts';
 import { writeReport } from '../../recipes/report/writeReport.ts';
 import { runCli } from '../cli/_runCli.ts';
+import { from } from 'rxjs';
+import { WordVocab } from '../../text/tokenizers/WordVocab.ts';
+import { buildTextEncoder, TokenEmbedding } from '../../models/textEncoder.ts';
+import { wordNeighbours } from '../../recipes/report/textViews.ts';
 
 const line = (step: number, extra: Record<string, unknown> = {}): MetricsLine => ({
   step,
@@ -138,4 +142,35 @@ test('report --curves-only --json: the charts of a run folder, lr included, in o
   t.is(summary.charts, 6);
   t.regex(await readFile(summary.path, 'utf8'), /data-title="lr"/);
   await rm(dir, { recursive: true });
+});
+
+test('wordNeighbours: the nearest whole words of common words in the token embedding table, by cosine', async (t) => {
+  const vocab = await WordVocab.train(from(['the king and the queen , the man and the woman , a day and a night']));
+  const encoder = buildTextEncoder({ vocabSize: vocab.vocabSize, maxLength: 4, embeddingSize: 3, hiddenSize: 2 });
+  // Rows set by hand: king ~ queen, man ~ woman, day ~ night; every other token far from all three pairs.
+  const rows = Array.from({ length: vocab.vocabSize }, (_, id) => {
+    const token = vocab.idToToken(id);
+    if (token === 'king' || token === 'queen') return [1, 0.1 * (token === 'king' ? 1 : 2), 0];
+    if (token === 'man' || token === 'woman') return [0, 1, 0.1 * (token === 'man' ? 1 : 2)];
+    if (token === 'day' || token === 'night') return [0.1 * (token === 'day' ? 1 : 2), 0, 1];
+    return [-1, -1, -1 + 0.01 * id];
+  });
+  const layer = encoder.layers.find((l) => l instanceof TokenEmbedding)!;
+  const table = tf.tensor2d(rows);
+  layer.setWeights([table]);
+  table.dispose();
+  const near = wordNeighbours(encoder, vocab, ['king', 'woman', 'night', 'unheard'], 1);
+  t.deepEqual(
+    near.map((w) => [w.word, w.neighbours[0]!.word]),
+    [
+      ['king', 'queen'],
+      ['woman', 'man'],
+      ['night', 'day'],
+    ],
+  );
+  t.false(
+    near.some((w) => w.neighbours.some((n) => n.word.startsWith('['))),
+    'no special tokens',
+  );
+  encoder.dispose();
 });
