@@ -60,6 +60,8 @@ export { evaluateTask } from './evaluation/pretextMetrics.ts';
 export { readVideoLabels, labelledFrames } from './evaluation/videoLabels.ts';
 export { pretrainText } from './recipes/pretrainText.ts';
 export { scoreDialogues, loadDialogueScorer } from './recipes/scoreDialogues.ts';
+export { writeReport, reportHook, type ReportOptions } from './recipes/report/writeReport.ts';
+export { exportSite, type ExportOptions } from './recipes/export/exportSite.ts';
 export { processCorpus } from './recipes/processCorpus.ts';
 export { countCorpusTokens } from './recipes/textTasks.ts';
 export { shardSamples, readShardManifest, readShard, type ShardManifest } from './recipes/shards.ts';

@@ -19,7 +19,7 @@ test.before(async () => {
 });
 test.after.always(async () => {
   await browser?.close();
-  await rm(dir, { recursive: true, force: true });
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 test('the dialogue view shows each turn of a sample dialogue with its coherence score, shaded by it', async (t) => {

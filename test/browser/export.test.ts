@@ -25,7 +25,7 @@ test.before(async () => {
 });
 test.after.always(async () => {
   await browser?.close();
-  await rm(dir, { recursive: true, force: true });
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 /** A PNG of seeded random pixels made here (not one of the exported items), at the encoder's input size. */

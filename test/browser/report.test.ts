@@ -30,7 +30,7 @@ test.before(async () => {
 });
 test.after.always(async () => {
   await browser?.close();
-  await rm(dir, { recursive: true, force: true });
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 /** Each plotted series as metrics.jsonl holds it, read here independently of the report code. */
