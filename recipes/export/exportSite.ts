@@ -80,7 +80,11 @@ export async function exportSite(options: ExportOptions): Promise<ExportedSite> 
       const embeddings = embedItems(encoder, items, 64);
       for (let i = 0; i < embeddings.length; i++) {
         exported.push({
-          caption: `${items.captions[i]} (${items.classes[items.labels[i]!]})`,
+          // A frame's caption names its video already; a labelled item's gets its class.
+          caption:
+            items.colourBy === 'source video'
+              ? items.captions[i]!
+              : `${items.captions[i]} (${items.classes[items.labels[i]!]})`,
           thumbnail: await thumbnail(items.items[i]!, items.shape),
           embedding: Array.from(embeddings[i]!, (v) => Math.round(v * 1e6) / 1e6),
         });

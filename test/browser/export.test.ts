@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import type { Browser } from 'playwright-core';
 import sharp from 'sharp';
 import { Rng } from '../../core/rng.ts';
+import { generateVideo } from '../../fixtures/syntheticVideos.ts';
 import { loadEncoder } from '../../evaluation/evaluate.ts';
 import { selectBackend } from '../../models/backend.ts';
 import { exportSite } from '../../recipes/export/exportSite.ts';
@@ -65,6 +66,28 @@ test('the exported page embeds a picked image in chromium as Node does (within 1
   t.is(node.length, 16);
   t.is(await page.locator('.row figure').count(), 9, 'the query and its 8 nearest exported embeddings');
   t.regex((await page.textContent('#status'))!, /embedded made-here\.png/);
+  t.deepEqual(watch.errors, []);
+  t.deepEqual(watch.network, []);
+  await page.close();
+});
+
+test('the exported page embeds 8 frames spread over a picked video (H.264 mp4 made here) and lists their neighbours', async (t) => {
+  const site = await exportSite({ model: run, out: join(dir, 'site-video'), points: 24 });
+  const { path } = await generateVideo({ seed: 21, path: join(dir, 'picked.mp4'), width: 48, height: 32, frames: 24 });
+  const { page, watch } = await watchedPage(browser);
+  await page.goto(`${pathToFileURL(site.page).href}?backend=cpu`);
+  await page.waitForFunction(() => (window as unknown as { tempo?: { ready?: boolean } }).tempo?.ready === true);
+  await page.setInputFiles('#file', path);
+  await page.waitForFunction(() => (window as unknown as { tempo: { done: number } }).tempo.done === 1);
+  const embeddings = await page.evaluate(
+    () => (window as unknown as { tempo: { embeddings: number[][] } }).tempo.embeddings,
+  );
+  t.is(embeddings.length, 8);
+  t.true(embeddings.every((e) => e.length === 16 && e.every(Number.isFinite)));
+  // Frames at different times of a moving scene embed differently.
+  t.true(new Set(embeddings.map((e) => e.map((v) => v.toFixed(4)).join())).size > 1);
+  t.is(await page.locator('.row').count(), 8);
+  t.regex((await page.textContent('#status'))!, /embedded picked\.mp4/);
   t.deepEqual(watch.errors, []);
   t.deepEqual(watch.network, []);
   await page.close();
