@@ -18,8 +18,11 @@ export interface Curve {
   points: CurvePoint[];
 }
 
-/** A metrics line as read: the trainer's `StepMetrics`, plus keys other hooks add (`lr`, `knnAccuracy`). */
-export type MetricsLine = StepMetrics & Record<string, unknown>;
+/**
+ * A metrics line as read: the trainer's `StepMetrics` (`lr` missing in runs logged before it was recorded), plus
+ * any key a hook adds.
+ */
+export type MetricsLine = Omit<StepMetrics, 'lr'> & { lr?: number } & Record<string, unknown>;
 
 /**
  * Reads `metrics.jsonl`. A line cut short by a kill (the last one, mid-write) is skipped, as the trainer's

@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { readMetrics, type MetricsLine } from '../../recipes/report/metricsSeries.ts';
 import { reportHook, writeReport } from '../../recipes/report/writeReport.ts';
+import type { TrainHook } from '../../training/trainer.ts';
 import { launchChromium, tinyFrameRun, watchedPage } from './_chromium.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -20,8 +21,8 @@ test.before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'tempo-report-'));
   // What `pretrain --report` does: the hook rewrites the report at every checkpoint (steps 5 and 10 of 12).
   const hook = reportHook({ run: join(dir, 'run'), every: 5 });
-  const spy = {
-    onStep: async (m: MetricsLine) => {
+  const spy: TrainHook = {
+    onStep: async (m) => {
       await hook.onStep!(m);
       if (m.step % 5 === 0) checkpointReports.push((await stat(join(dir, 'run', 'report.html'))).mtimeMs);
     },
@@ -64,7 +65,7 @@ async function checkCharts(t: ExecutionContext, page: Page, lines: MetricsLine[]
     })),
   );
   const titles = charts.map((c) => c.title);
-  for (const expected of ['loss (total)', 'samples/s', 'order / loss', 'order / accuracy'])
+  for (const expected of ['loss (total)', 'samples/s', 'lr', 'order / loss', 'order / accuracy'])
     t.true(titles.includes(expected), expected);
   for (const chart of charts) {
     const { steps, values } = seriesOf(lines, chart.title);
