@@ -79,11 +79,13 @@ export async function writeReport(options: ReportOptions): Promise<WrittenReport
   };
   for (const curve of curvesOf(lines, options.smoothing ?? 0.6))
     content.charts.push({ group: curve.group, title: curve.title, svg: await curveChart(curve) });
-  if (!content.evaluation)
+  const textRun = settings !== undefined && 'kind' in settings && settings.kind === 'text';
+  if (!content.evaluation && !textRun)
     content.notes.push(`no evaluation.json: run tempo-ssl evaluate --model ${run} to add the table`);
-  if (options.curvesOnly) content.notes.push('written during training: curves only (the map comes at the end)');
+  if (options.curvesOnly)
+    content.notes.push('written during training: settings and curves only (the rest comes when the run ends)');
   else if (!existsSync(join(run, 'encoder', 'model.json'))) content.notes.push('no encoder/ yet: no map');
-  else if (settings && 'kind' in settings && settings.kind === 'text') await addTextViews(content, settings, options);
+  else if (textRun) await addTextViews(content, settings as TextRunInfo, options);
   else if (settings) await addMap(content, settings as RunInfo, options);
   await writeFileAtomic(path, reportHtml(content));
   return { path, content };
