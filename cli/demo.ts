@@ -21,6 +21,7 @@ interface DemoFlags {
   seed: number;
   batch: number;
   lr: number;
+  sampleThreads: boolean;
   json?: boolean;
 }
 
@@ -42,6 +43,7 @@ export function demoCommand(): Command {
     .option('--seed <S>', 'seed of fixtures, weights and samplers', nonNegativeInt, 0)
     .option('--batch <B>', 'samples per step', positiveInt, 32)
     .option('--lr <rate>', 'Adam learning rate', positiveNumber, 3e-3)
+    .option('--no-sample-threads', 'make samples on the training thread (the speed comparison)')
     .option('--json', 'print one JSON object (the table rows, steps, report path) instead of the table')
     .action(async (flags: DemoFlags, command: Command) => {
       // With --json, stdout holds one JSON object: the progress lines go to stderr.
@@ -79,6 +81,7 @@ export function demoCommand(): Command {
         // The demo's folder is its own: each `npm start` replaces the last demo run.
         force: true,
         checkpointEvery: 200,
+        sampleThreads: flags.sampleThreads,
         format,
         encoder: { featureSize: 64, width: 8, blocks: 3 },
         progress: 'auto',
