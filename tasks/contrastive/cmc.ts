@@ -63,9 +63,10 @@ function resolveCmcOptions(options: CmcOptions): Resolved {
 }
 
 /** The augmentation of CMC's code: random resized crop and flip, no colour change (colour is one of the views). */
-const cmcRecipe =
-  (options: Resolved) =>
-  (): Recipe => [randomResizedCrop({ scale: options.cropScale }), horizontalFlip(0.5)];
+const cmcRecipe = (options: Resolved) => (): Recipe => [
+  randomResizedCrop({ scale: options.cropScale }),
+  horizontalFlip(0.5),
+];
 
 function refuseLiveInputs(task: string, inputs: readonly string[] | undefined): void {
   const live = inputs?.find(isStreamInput);
@@ -290,7 +291,9 @@ export function createCmcTask(options: CmcOptions = {}): PretextTask<Frame> {
       const bank = state as MemoryBank;
       return tf.tidy(() => {
         const rgb = inputs[0]!;
-        const zL = l2Normalize(head.apply(encoder.apply(labPart(rgb, 'l3'), { training }), { training }) as tf.Tensor2D);
+        const zL = l2Normalize(
+          head.apply(encoder.apply(labPart(rgb, 'l3'), { training }), { training }) as tf.Tensor2D,
+        );
         const abFeatures = extra!.ab_encoder!.apply(labPart(rgb, 'ab'), { training }) as tf.Tensor;
         const zAb = l2Normalize(extra!.ab_head!.apply(abFeatures, { training }) as tf.Tensor2D);
         const slots = Int32Array.from(inputs[1]!.dataSync());

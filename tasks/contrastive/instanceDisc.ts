@@ -118,8 +118,7 @@ export function createInstanceDiscTask(options: InstanceDiscOptions = {}): Prete
   return {
     name: 'instance-disc',
     family: 'contrastive',
-    paper:
-      'Wu, Xiong, Yu, Lin. Unsupervised Feature Learning via Non-Parametric Instance Discrimination. CVPR 2018',
+    paper: 'Wu, Xiong, Yu, Lin. Unsupervised Feature Learning via Non-Parametric Instance Discrimination. CVPR 2018',
     reads: 'images',
     configure(setup) {
       const [height, width] = setup.itemShape;

@@ -131,7 +131,10 @@ export class MemoryBank implements TaskState {
       const positive = tf.sum(tf.mul(features, own), 1, true);
       const others = tf.matMul(features, tf.gather(bank, tf.tensor1d(negatives, 'int32')), false, true);
       // [batch, negatives]: 1 where a drawn negative is the item itself.
-      const same = tf.equal(tf.tensor2d(slots, [slots.length, 1], 'int32'), tf.tensor2d(negatives, [1, negatives.length], 'int32'));
+      const same = tf.equal(
+        tf.tensor2d(slots, [slots.length, 1], 'int32'),
+        tf.tensor2d(negatives, [1, negatives.length], 'int32'),
+      );
       const masked = tf.sub(others, tf.mul(tf.cast(same, 'float32'), 1e9 * temperature));
       return tf.div(tf.concat([positive, masked], 1), temperature) as tf.Tensor2D;
     });
@@ -222,6 +225,10 @@ function hashOf(text: string): number {
 export function slotOf(frame: Pick<Frame, 'index' | 'source'>, size: number, indexed: boolean): number {
   if (!indexed) return (hashOf(frame.source) + frame.index) % size;
   if (!(frame.index >= 0 && frame.index < size))
-    throw new OptionError('itemCount', size, `a memory bank as large as the image set (image ${frame.source} is number ${frame.index})`);
+    throw new OptionError(
+      'itemCount',
+      size,
+      `a memory bank as large as the image set (image ${frame.source} is number ${frame.index})`,
+    );
   return frame.index;
 }

@@ -111,7 +111,11 @@ export function augmentInGroups<T>(
       frames.forEach((views, i) =>
         views.forEach((frame, k) => {
           if (frame.data.length !== size)
-            throw new OptionError('frames', `${frame.width}x${frame.height}`, `frames of one size (${width}x${height})`);
+            throw new OptionError(
+              'frames',
+              `${frame.width}x${frame.height}`,
+              `frames of one size (${width}x${height})`,
+            );
           const out = pixels[k]!;
           for (let p = 0; p < size; p++) out[i * size + p] = frame.data[p]! / 255;
         }),
@@ -192,7 +196,11 @@ export function pairMoments(maxGap: number, rng: Rng): OperatorFunction<Frame, [
  * Video frames to samples of two augmented moments of one video (`[2, H, W, C]`, see {@link pairMoments}): the
  * temporal augmentation of video contrastive learning, on top of SimCLR's.
  */
-export function sampleClipPairs(options: Resolved, clips: Required<ClipPairOptions>, rng: Rng): OperatorFunction<Frame, Sample> {
+export function sampleClipPairs(
+  options: Resolved,
+  clips: Required<ClipPairOptions>,
+  rng: Rng,
+): OperatorFunction<Frame, Sample> {
   const pairs = rng.fork();
   return (frames) =>
     frames.pipe(

@@ -166,9 +166,7 @@ function options(overrides: Partial<TrainOptions> = {}): TrainOptions {
 /** Every number a run ends with: encoder, head, then the state (the bank and its generator). */
 function snapshot(encoder: tf.LayersModel, parts: TaskParts): Float32Array[] {
   const state = Object.values(parts.state!.tensors());
-  return [...encoder.getWeights(), ...parts.head.getWeights(), ...state].map((w) =>
-    Float32Array.from(w.dataSync()),
-  );
+  return [...encoder.getWeights(), ...parts.head.getWeights(), ...state].map((w) => Float32Array.from(w.dataSync()));
 }
 
 function maxDifference(a: Float32Array[], b: Float32Array[]): number {
