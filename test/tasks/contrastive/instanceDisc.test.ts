@@ -190,6 +190,7 @@ test.serial('a resumed instance-disc run ends with the weights and memory bank o
   const actual = snapshot(second.encoder, resumed.parts['instance-disc']!);
   t.is(actual.length, expected.length);
   const diff = maxDifference(actual, expected);
+  t.log(`max difference of weights, memory bank, written mask and generator: ${diff}`);
   t.true(diff < 1e-5, `max difference of weights, memory bank and its generator ${diff}`);
   for (const r of [whole, resumed]) r.parts['instance-disc']!.state!.dispose();
   straight.encoder.dispose();

@@ -64,7 +64,7 @@ test('pairMoments pairs each frame with an earlier one of its video within the g
 // pair of the epoch, drawn afresh each epoch (another video but for 1 in 128).
 // The bar is random init + 0.3: near-duplicate retrieval is easy, and spreading the embeddings alone (moco's queue
 // with random partners) lifts it. When written: simclr-video 0.867, moco-video 0.734, random init 0.266, random
-// partners 0.313 (simclr-video) and 0.461 (moco-video).
+// partners 0.188 (simclr-video) and 0.461 (moco-video).
 const STEPS = 300;
 const MARGIN = 0.3;
 
