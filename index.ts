@@ -96,6 +96,30 @@ export {
   type ViewPairOptions,
 } from './tasks/contrastive/simclr.ts';
 export { moco, createMocoTask, type MocoOptions } from './tasks/contrastive/moco.ts';
+export {
+  simclrVideo,
+  sampleClipPairs,
+  pairMoments,
+  augmentInGroups,
+  type ClipPairOptions,
+} from './tasks/contrastive/simclr.ts';
+export { mocoVideo } from './tasks/contrastive/moco.ts';
+export { MemoryBank, slotOf, type MemoryBankOptions } from './tasks/contrastive/memoryBank.ts';
+export {
+  instanceDisc,
+  createInstanceDiscTask,
+  sampleInstances,
+  type InstanceDiscOptions,
+} from './tasks/contrastive/instanceDisc.ts';
+export {
+  cmc,
+  cmcViews,
+  createCmcTask,
+  createCmcViewsTask,
+  sampleCmc,
+  sampleCmcViews,
+  type CmcOptions,
+} from './tasks/contrastive/cmc.ts';
 export { colorization, colorizationSample, colorize } from './tasks/image/colorization.ts';
 export { splitBrain, splitBrainSample } from './tasks/image/splitBrain.ts';
 export { rgbToLab, labToRgb, imageToLab } from './pipeline/labColour.ts';

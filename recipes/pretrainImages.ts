@@ -91,6 +91,7 @@ export async function pretrainImages(
         itemShape,
         labels: labelled?.labels,
         classes: labelled?.classes,
+        itemCount: images.length,
       });
       const samples = imageSamples(task, task.needsLabels ? labelled!.labelled : images, options.format, {
         batchSize: options.batchSize,

@@ -22,6 +22,10 @@ import { relativePosition } from './image/relativePosition.ts';
 import { jigsaw } from './image/jigsaw.ts';
 import { simclr } from './contrastive/simclr.ts';
 import { moco } from './contrastive/moco.ts';
+import { simclrVideo } from './contrastive/simclr.ts';
+import { mocoVideo } from './contrastive/moco.ts';
+import { instanceDisc } from './contrastive/instanceDisc.ts';
+import { cmc, cmcViews } from './contrastive/cmc.ts';
 import { colorization } from './image/colorization.ts';
 import { splitBrain } from './image/splitBrain.ts';
 import { supervised } from './taskRelated/supervised.ts';
@@ -50,6 +54,11 @@ export const TASKS = {
   jigsaw,
   simclr,
   moco,
+  'simclr-video': simclrVideo,
+  'moco-video': mocoVideo,
+  'instance-disc': instanceDisc,
+  cmc,
+  'cmc-views': cmcViews,
   colorization,
   'split-brain': splitBrain,
   supervised,

@@ -53,6 +53,11 @@ export interface TaskSetup {
   readonly labels?: ReadonlyMap<string, number>;
   /** Classes of `labels`: one more than the largest class index (a classifier's outputs). */
   readonly classes?: number;
+  /**
+   * Items of an indexed source: the size of an image set, whose frames carry their position in it as `index`
+   * (`imageEpoch`). Tasks that keep one vector per item (a memory bank) size it by this; absent for video.
+   */
+  readonly itemCount?: number;
 }
 
 /** Counts kept over the samples a task's sampler emitted: what a run summary reports beside the pretext metric. */

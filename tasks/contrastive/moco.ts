@@ -6,7 +6,7 @@ import { categoricalAccuracy, softmaxCrossEntropy } from '../losses/softmaxCross
 import { embeddingStd, l2Normalize } from '../losses/infoNce.ts';
 import type { PretextTask, StepContext, TaskState } from '../task.ts';
 import { MomentumModels } from './momentumModels.ts';
-import { resolveViewPairOptions, viewPairTask, type ViewPairOptions } from './simclr.ts';
+import { resolveViewPairOptions, viewPairTask, type ClipPairOptions, type ViewPairOptions } from './simclr.ts';
 
 /** Options of {@link createMocoTask}. */
 export interface MocoOptions extends ViewPairOptions {
@@ -22,6 +22,13 @@ export interface MocoOptions extends ViewPairOptions {
   momentum?: number;
   /** Units of the projection head's hidden layer and output. Default: the encoder's feature size, then 32. */
   projection?: readonly [number, number];
+  /**
+   * The query and key are two moments of one video (reads video frames in time order): the registry's
+   * `moco-video`. Absent: two augmentations of one image.
+   */
+  clips?: ClipPairOptions;
+  /** The task's name (its heads, state and metrics). Default `moco`, or `moco-video` with `clips`. */
+  name?: string;
 }
 
 /**
@@ -139,7 +146,8 @@ class MocoState implements TaskState {
  * (a shortcut MoCo's shuffle exists to block: with it, a test run here learned nothing that held out, 0.156 against
  * random init 0.195). Adam instead of SGD; momentum 0.99 suits runs of thousands of steps (0.999 moves the keys
  * too slowly in short runs). The queue, its position and the key models are checkpointed, so `--resume` continues
- * exactly.
+ * exactly. With `clips` (`moco-video`) the query and key are two moments of one video at most `clips.maxGap`
+ * seconds apart, each augmented (temporal augmentation, as `simclr-video`).
  *
  * @example
  * const task = createMocoTask({ queueSize: 1024, momentum: 0.99 });
@@ -153,9 +161,10 @@ export function createMocoTask(options: MocoOptions = {}): PretextTask<Frame> {
   if (!Number.isInteger(queueSize) || queueSize < 1)
     throw new OptionError('queueSize', queueSize, 'a positive integer');
   if (!(momentum >= 0 && momentum < 1)) throw new OptionError('momentum', momentum, 'a number in [0, 1)');
-  const { projectionHead, ...pairs } = viewPairTask('moco', options, options.projection);
+  const name = options.name ?? (options.clips ? 'moco-video' : 'moco');
+  const { projectionHead, ...pairs } = viewPairTask(name, options, options.projection, options.clips);
   return {
-    name: 'moco',
+    name,
     family: 'contrastive',
     paper:
       'He, Fan, Wu, Xie, Girshick. Momentum Contrast for Unsupervised Visual Representation Learning. CVPR 2020 (v2: Chen, Fan, Girshick, He 2020)',
@@ -203,3 +212,6 @@ export function createMocoTask(options: MocoOptions = {}): PretextTask<Frame> {
 
 /** MoCo v2 with the defaults (`--tasks moco`). */
 export const moco = createMocoTask();
+
+/** MoCo v2 on video, query and key two frames of one video at most 1 s apart (`--tasks moco-video`). */
+export const mocoVideo = createMocoTask({ clips: {} });
