@@ -12,7 +12,7 @@ import type { Sample } from '../../pipeline/sample.ts';
 import { l2Normalize } from '../losses/infoNce.ts';
 import { categoricalAccuracy, softmaxCrossEntropy } from '../losses/softmaxCrossEntropy.ts';
 import { featureSizeOf, type PretextTask, type SamplerContext, type TaskParts } from '../task.ts';
-import { MemoryBank, slotOf } from './memoryBank.ts';
+import { bankEmbeddingStd, MemoryBank, slotOf } from './memoryBank.ts';
 import { augmentInGroups } from './simclr.ts';
 
 /** Options of {@link createCmcTask} and {@link createCmcViewsTask}. */
@@ -303,6 +303,7 @@ export function createCmcTask(options: CmcOptions = {}): PretextTask<Frame> {
     },
     loss: (_labels, logits) => pairLoss(logits),
     metric: (_labels, logits) => pairAccuracy(logits),
+    monitors: { embeddingStd: bankEmbeddingStd },
   };
 }
 
@@ -378,6 +379,7 @@ export function createCmcViewsTask(options: CmcOptions = {}): PretextTask<readon
     },
     loss: (_labels, logits) => pairLoss(logits),
     metric: (_labels, logits) => pairAccuracy(logits),
+    monitors: { embeddingStd: bankEmbeddingStd },
   };
 }
 

@@ -9,7 +9,7 @@ import type { Sample } from '../../pipeline/sample.ts';
 import { l2Normalize } from '../losses/infoNce.ts';
 import { categoricalAccuracy, softmaxCrossEntropy } from '../losses/softmaxCrossEntropy.ts';
 import { featureSizeOf, type PretextTask, type SamplerContext } from '../task.ts';
-import { MemoryBank, slotOf } from './memoryBank.ts';
+import { bankEmbeddingStd, MemoryBank, slotOf } from './memoryBank.ts';
 import { augmentInGroups, resolveViewPairOptions, simclrViewRecipe, type ViewPairOptions } from './simclr.ts';
 
 /** Options of {@link createInstanceDiscTask}. */
@@ -151,6 +151,7 @@ export function createInstanceDiscTask(options: InstanceDiscOptions = {}): Prete
     loss: (_labels, logits) => tf.tidy(() => softmaxCrossEntropy(ownColumn(logits), logits)),
     /** Top-1: how often the own slot beats every drawn negative (chance 1 / (1 + negatives)). */
     metric: (_labels, logits) => tf.tidy(() => categoricalAccuracy(ownColumn(logits), logits)),
+    monitors: { embeddingStd: bankEmbeddingStd },
   };
 }
 

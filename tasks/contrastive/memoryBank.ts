@@ -2,8 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { OptionError } from '../../core/errors.ts';
 import { Rng } from '../../core/rng.ts';
 import type { Frame } from '../../pipeline/frame.ts';
-import { l2Normalize } from '../losses/infoNce.ts';
-import type { TaskState } from '../task.ts';
+import { embeddingStd, l2Normalize } from '../losses/infoNce.ts';
+import type { TaskParts, TaskState } from '../task.ts';
 
 /** Options of {@link MemoryBank}. */
 export interface MemoryBankOptions {
@@ -140,6 +140,11 @@ export class MemoryBank implements TaskState {
     });
   }
 
+  /** The step's features held for `afterStep` (one `[batch, dim]` a view), for the collapse monitor. */
+  get pendingFeatures(): readonly tf.Tensor2D[] {
+    return this.#pending?.features ?? [];
+  }
+
   /** Keeps a step's features (one `[batch, dim]` a view, l2-normalized) and slots for `afterStep`. */
   hold(features: readonly tf.Tensor2D[], slots: Int32Array): void {
     this.#pending?.features.forEach((f) => f.dispose());
@@ -231,4 +236,13 @@ export function slotOf(frame: Pick<Frame, 'index' | 'source'>, size: number, ind
       `a memory bank as large as the image set (image ${frame.source} is number ${frame.index})`,
     );
   return frame.index;
+}
+
+/**
+ * The collapse signal of a memory-bank task: `embeddingStd` of the first view's features of the step (the logits
+ * alone cannot show it); NaN outside training, where nothing is held.
+ */
+export function bankEmbeddingStd(_logits: tf.Tensor, { state }: TaskParts): tf.Scalar {
+  const features = (state as MemoryBank).pendingFeatures[0];
+  return features ? embeddingStd(features) : tf.scalar(Number.NaN);
 }
