@@ -22,6 +22,8 @@ import { relativePosition } from './image/relativePosition.ts';
 import { jigsaw } from './image/jigsaw.ts';
 import { simclr } from './contrastive/simclr.ts';
 import { moco } from './contrastive/moco.ts';
+import { barlowTwins } from './contrastive/barlowTwins.ts';
+import { dim, dimInfonce } from './contrastive/dim.ts';
 import { colorization } from './image/colorization.ts';
 import { splitBrain } from './image/splitBrain.ts';
 import { supervised } from './taskRelated/supervised.ts';
@@ -50,6 +52,9 @@ export const TASKS = {
   jigsaw,
   simclr,
   moco,
+  'barlow-twins': barlowTwins,
+  dim,
+  'dim-infonce': dimInfonce,
   colorization,
   'split-brain': splitBrain,
   supervised,
