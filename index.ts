@@ -94,6 +94,23 @@ export {
   type ViewPairOptions,
 } from './tasks/contrastive/simclr.ts';
 export { moco, createMocoTask, type MocoOptions } from './tasks/contrastive/moco.ts';
+export {
+  barlowTwins,
+  createBarlowTwinsTask,
+  barlowLambda,
+  barlowTwinsLoss,
+  type BarlowTwinsOptions,
+} from './tasks/contrastive/barlowTwins.ts';
+export {
+  dim,
+  dimInfonce,
+  createDimTask,
+  dimLoss,
+  dimScores,
+  dimAccuracy,
+  type DimEstimator,
+  type DimOptions,
+} from './tasks/contrastive/dim.ts';
 export { colorization, colorizationSample, colorize } from './tasks/image/colorization.ts';
 export { splitBrain, splitBrainSample } from './tasks/image/splitBrain.ts';
 export { rgbToLab, labToRgb, imageToLab } from './pipeline/labColour.ts';

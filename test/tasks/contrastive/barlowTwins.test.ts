@@ -6,7 +6,12 @@ import { Rng } from '../../../core/rng.ts';
 import { selectBackend } from '../../../models/backend.ts';
 import { buildFrameEncoder } from '../../../models/frameEncoder.ts';
 import type { Frame } from '../../../pipeline/frame.ts';
-import { barlowLambda, barlowTwins, barlowTwinsLoss, createBarlowTwinsTask } from '../../../tasks/contrastive/barlowTwins.ts';
+import {
+  barlowLambda,
+  barlowTwins,
+  barlowTwinsLoss,
+  createBarlowTwinsTask,
+} from '../../../tasks/contrastive/barlowTwins.ts';
 import { TASKS } from '../../../tasks/registry.ts';
 import type { PretextTask } from '../../../tasks/task.ts';
 import { dispose, learn } from '../_learn.ts';

@@ -91,7 +91,10 @@ function withWrongLocals(task: PretextTask<Frame>): PretextTask<Frame> {
         const globals = tf.slice(embeddings, [0, 0, 0], [-1, 1, -1]);
         const all = tf.slice(embeddings, [0, 1, 0], [-1, -1, -1]);
         // Row i takes image (i + shift) mod B's local features (slices: wasm has no gradient for gather).
-        const locals = tf.concat([tf.slice(all, [shift, 0, 0], [-1, -1, -1]), tf.slice(all, [0, 0, 0], [shift, -1, -1])]);
+        const locals = tf.concat([
+          tf.slice(all, [shift, 0, 0], [-1, -1, -1]),
+          tf.slice(all, [0, 0, 0], [shift, -1, -1]),
+        ]);
         embeddings.dispose();
         return tf.concat([globals, locals], 1);
       });
@@ -142,14 +145,17 @@ async function randomInitMatching(): Promise<number> {
 const meanOf = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 for (const task of [dim, dimInfonce]) {
-  test.serial(`${task.name} learns to match held-out images' global and local features, above random init`, async (t) => {
-    const base = await randomInitMatching();
-    const { accuracy, std } = await trained(task, task.name);
-    t.log(
-      `held-out global-local matching (64 unseen scenes, batches of 16, chance 1/16): ${task.name} ${accuracy.toFixed(3)}, random init ${base.toFixed(3)}; embeddingStd first 20 steps ${meanOf(std.slice(0, 20)).toFixed(3)}, last 20 ${meanOf(std.slice(-20)).toFixed(3)}`,
-    );
-    t.true(accuracy > base + MARGIN, `${task.name} ${accuracy.toFixed(3)} vs random init ${base.toFixed(3)}`);
-  });
+  test.serial(
+    `${task.name} learns to match held-out images' global and local features, above random init`,
+    async (t) => {
+      const base = await randomInitMatching();
+      const { accuracy, std } = await trained(task, task.name);
+      t.log(
+        `held-out global-local matching (64 unseen scenes, batches of 16, chance 1/16): ${task.name} ${accuracy.toFixed(3)}, random init ${base.toFixed(3)}; embeddingStd first 20 steps ${meanOf(std.slice(0, 20)).toFixed(3)}, last 20 ${meanOf(std.slice(-20)).toFixed(3)}`,
+      );
+      t.true(accuracy > base + MARGIN, `${task.name} ${accuracy.toFixed(3)} vs random init ${base.toFixed(3)}`);
+    },
+  );
 }
 
 test.serial('broken control: the same dim run with local features from other images does not', async (t) => {
