@@ -111,6 +111,7 @@ export {
   type DimEstimator,
   type DimOptions,
 } from './tasks/contrastive/dim.ts';
+export { byol, createByolTask, type ByolOptions } from './tasks/contrastive/byol.ts';
 export { colorization, colorizationSample, colorize } from './tasks/image/colorization.ts';
 export { splitBrain, splitBrainSample } from './tasks/image/splitBrain.ts';
 export { rgbToLab, labToRgb, imageToLab } from './pipeline/labColour.ts';
