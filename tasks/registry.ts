@@ -24,6 +24,7 @@ import { simclr } from './contrastive/simclr.ts';
 import { moco } from './contrastive/moco.ts';
 import { barlowTwins } from './contrastive/barlowTwins.ts';
 import { dim, dimInfonce } from './contrastive/dim.ts';
+import { byol } from './contrastive/byol.ts';
 import { colorization } from './image/colorization.ts';
 import { splitBrain } from './image/splitBrain.ts';
 import { supervised } from './taskRelated/supervised.ts';
@@ -55,6 +56,7 @@ export const TASKS = {
   'barlow-twins': barlowTwins,
   dim,
   'dim-infonce': dimInfonce,
+  byol,
   colorization,
   'split-brain': splitBrain,
   supervised,

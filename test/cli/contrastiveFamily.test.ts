@@ -1,7 +1,7 @@
-// issue 13: dim, dim-infonce and barlow-twins through the CLI, on still images and on video frames, each
+// issue 13: dim, dim-infonce, barlow-twins and byol through the CLI, on still images and on video frames, each
 // logging the collapse signal embeddingStd.
 import test from 'ava';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -25,7 +25,7 @@ test.before(async () => {
 });
 test.after.always(() => rm(dir, { recursive: true, force: true }));
 
-for (const task of ['dim', 'dim-infonce', 'barlow-twins']) {
+for (const task of ['dim', 'dim-infonce', 'barlow-twins', 'byol']) {
   test(`pretrain --images trains ${task} and logs embeddingStd, and --resume continues its run`, async (t) => {
     const out = join(dir, task);
     const args = ['pretrain', '--images', join(dir, 'images'), '--tasks', task, '--out', out, '--json'];
@@ -38,20 +38,21 @@ for (const task of ['dim', 'dim-infonce', 'barlow-twins']) {
       .map((line) => JSON.parse(line) as { loss: number; tasks: Record<string, { embeddingStd: number }> });
     t.is(metrics.length, 3);
     t.true(metrics.every((m) => Number.isFinite(m.loss) && m.tasks[task]!.embeddingStd > 0));
+    if (task === 'byol') t.true((await readdir(join(out, 'checkpoint', 'states'))).some((f) => f.startsWith('byol')));
     const more = await cli([...args, '--resume', ...tiny.map((a) => (a === '3' ? '5' : a))]);
     t.is(more.code, 0, more.stderr);
     t.like(JSON.parse(more.stdout), { steps: 5 });
   });
 }
 
-test('dim, dim-infonce and barlow-twins run on video frames beside order', async (t) => {
+test('dim, dim-infonce, barlow-twins and byol run on video frames beside order', async (t) => {
   const { clips } = await generateLabelledClips({ dir: join(dir, 'clips'), seed: 3, count: 2, width: 16, height: 16 });
   const result = await cli([
     'pretrain',
     '--video',
     ...clips.map((c) => c.path),
     '--tasks',
-    'dim,dim-infonce,barlow-twins,order',
+    'dim,dim-infonce,barlow-twins,byol,order',
     '--out',
     join(dir, 'video'),
     '--json',
