@@ -120,6 +120,24 @@ export {
   sampleCmcViews,
   type CmcOptions,
 } from './tasks/contrastive/cmc.ts';
+export {
+  barlowTwins,
+  createBarlowTwinsTask,
+  barlowLambda,
+  barlowTwinsLoss,
+  type BarlowTwinsOptions,
+} from './tasks/contrastive/barlowTwins.ts';
+export {
+  dim,
+  dimInfonce,
+  createDimTask,
+  dimLoss,
+  dimScores,
+  dimAccuracy,
+  type DimEstimator,
+  type DimOptions,
+} from './tasks/contrastive/dim.ts';
+export { byol, createByolTask, type ByolOptions } from './tasks/contrastive/byol.ts';
 export { colorization, colorizationSample, colorize } from './tasks/image/colorization.ts';
 export { splitBrain, splitBrainSample } from './tasks/image/splitBrain.ts';
 export { rgbToLab, labToRgb, imageToLab } from './pipeline/labColour.ts';

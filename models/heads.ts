@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { OptionError } from '../core/errors.ts';
 import type { Rng } from '../core/rng.ts';
 import { normalSeed } from './frameEncoder.ts';
+import { BatchNormalization } from './trainingLayers.ts';
 
 /** One dense block of an MLP head. */
 export interface HeadBlock {
@@ -10,6 +11,11 @@ export interface HeadBlock {
   activation?: 'relu' | 'linear';
   /** Default true. */
   useBias?: boolean;
+  /**
+   * Batch normalization between the dense layer and its activation (the dense layer then has no bias), as the
+   * projectors and predictors of BYOL and Barlow Twins have. Default false.
+   */
+  batchNorm?: boolean;
 }
 
 /**
@@ -27,20 +33,22 @@ export function mlpHead(name: string, inputSize: number, blocks: readonly HeadBl
   const seed = rng.int(2 ** 31);
   return tf.sequential({
     name,
-    layers: blocks.map((block, k) => {
+    layers: blocks.flatMap((block, k) => {
       if (!Number.isInteger(block.units) || block.units < 1) {
         throw new OptionError(`blocks[${k}].units`, block.units, 'a positive integer');
       }
       const relu = block.activation === 'relu';
-      return tf.layers.dense({
+      const dense = tf.layers.dense({
         ...(k === 0 ? { inputShape: [inputSize] } : {}),
         units: block.units,
-        ...(relu ? { activation: 'relu' } : {}),
-        ...(block.useBias === false ? { useBias: false } : {}),
+        ...(relu && !block.batchNorm ? { activation: 'relu' } : {}),
+        ...(block.useBias === false || block.batchNorm ? { useBias: false } : {}),
         kernelInitializer: relu
           ? tf.initializers.heNormal({ seed: normalSeed(seed + k) })
           : tf.initializers.glorotUniform({ seed: seed + k }),
       });
+      if (!block.batchNorm) return [dense];
+      return [dense, new BatchNormalization({}), ...(relu ? [tf.layers.reLU()] : [])];
     }),
   });
 }

@@ -26,6 +26,9 @@ import { simclrVideo } from './contrastive/simclr.ts';
 import { mocoVideo } from './contrastive/moco.ts';
 import { instanceDisc } from './contrastive/instanceDisc.ts';
 import { cmc, cmcViews } from './contrastive/cmc.ts';
+import { barlowTwins } from './contrastive/barlowTwins.ts';
+import { dim, dimInfonce } from './contrastive/dim.ts';
+import { byol } from './contrastive/byol.ts';
 import { colorization } from './image/colorization.ts';
 import { splitBrain } from './image/splitBrain.ts';
 import { supervised } from './taskRelated/supervised.ts';
@@ -59,6 +62,10 @@ export const TASKS = {
   'instance-disc': instanceDisc,
   cmc,
   'cmc-views': cmcViews,
+  'barlow-twins': barlowTwins,
+  dim,
+  'dim-infonce': dimInfonce,
+  byol,
   colorization,
   'split-brain': splitBrain,
   supervised,
