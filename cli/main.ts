@@ -12,6 +12,7 @@ import { scoreDialogueCommand } from './scoreDialogue.ts';
 import { serveCommand } from './serve.ts';
 import { classifyCommand } from './classify.ts';
 import { fewShotCommand } from './fewShot.ts';
+import { workerCommand } from './worker.ts';
 
 const program = new Command('tempo-ssl')
   .description('Self-supervised training signal from video and text: decode, sample pretext tasks, pretrain, evaluate.')
@@ -36,6 +37,7 @@ program.addCommand(serveCommand());
 program.addCommand(processCorpusCommand());
 program.addCommand(classifyCommand());
 program.addCommand(fewShotCommand());
+program.addCommand(workerCommand());
 
 // An error thrown outside the command's promise (a stream's 'error' event, a timer) is reported the same way,
 // as one line: Node's own report prints the throwing line of source, which for tfjs is 39 KB of minified code.
