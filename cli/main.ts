@@ -13,6 +13,7 @@ import { serveCommand } from './serve.ts';
 import { classifyCommand } from './classify.ts';
 import { fewShotCommand } from './fewShot.ts';
 import { workerCommand } from './worker.ts';
+import { produceCommand } from './produce.ts';
 
 const program = new Command('tempo-ssl')
   .description('Self-supervised training signal from video and text: decode, sample pretext tasks, pretrain, evaluate.')
@@ -38,6 +39,7 @@ program.addCommand(processCorpusCommand());
 program.addCommand(classifyCommand());
 program.addCommand(fewShotCommand());
 program.addCommand(workerCommand());
+program.addCommand(produceCommand());
 
 // An error thrown outside the command's promise (a stream's 'error' event, a timer) is reported the same way,
 // as one line: Node's own report prints the throwing line of source, which for tfjs is 39 KB of minified code.
