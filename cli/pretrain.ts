@@ -173,7 +173,7 @@ export function pretrainCommand(): Command {
     )
     .option(
       '--from <URL>',
-      'nats://host:4222: train on the samples tempo-ssl produce publishes to --stream (frame tasks; give the producers\' --width/--height/--gray); a batch is acknowledged only after the checkpoint holding its step is written',
+      "nats://host:4222: train on the samples tempo-ssl produce publishes to --stream (frame tasks; give the producers' --width/--height/--gray); a batch is acknowledged only after the checkpoint holding its step is written",
     )
     .option('--stream <NAME>', 'with --from: the JetStream stream of the producers')
     .option(
@@ -182,8 +182,15 @@ export function pretrainCommand(): Command {
       positiveNumber,
       60,
     )
-    .option('--idle-exit <S>', 'with --from: end the run (checkpointing) after S seconds without samples', positiveNumber)
-    .option('--sample-log <FILE>', "with --from: append 'train STEP ID' and 'ack STEP ID' lines (producers' sample ids)");
+    .option(
+      '--idle-exit <S>',
+      'with --from: end the run (checkpointing) after S seconds without samples',
+      positiveNumber,
+    )
+    .option(
+      '--sample-log <FILE>',
+      "with --from: append 'train STEP ID' and 'ack STEP ID' lines (producers' sample ids)",
+    );
   return addNatsOptions(command)
     .addHelpText('after', SCALE_OUT_HELP)
     .action(async (flags: PretrainFlags, command: Command) => {
@@ -301,7 +308,13 @@ async function pretrainFromAction(flags: PretrainFlags, command: Command): Promi
       signal: stopSignal(),
     });
     result.encoder.dispose();
-    const summary = { steps: result.steps, startStep: result.startStep, stoppedBy: result.stoppedBy, last: result.last, out: flags.out };
+    const summary = {
+      steps: result.steps,
+      startStep: result.startStep,
+      stoppedBy: result.stoppedBy,
+      last: result.last,
+      out: flags.out,
+    };
     if (flags.json) console.log(JSON.stringify(summary));
     else console.log(`${describeRun(result)}; encoder in ${flags.out}/encoder`);
   } finally {

@@ -134,7 +134,9 @@ export async function submitCorpusJobs(broker: Broker, options: SubmitOptions): 
   }
   await messages.close();
   if (failed)
-    throw new Error(`corpus job ${failed.partition} of ${partitions} failed on worker ${failed.worker}: ${failed.error}`);
+    throw new Error(
+      `corpus job ${failed.partition} of ${partitions} failed on worker ${failed.worker}: ${failed.error}`,
+    );
   const manifest = await mergePartitions(outDir, partitions);
   const result: ProcessCorpusResult = { manifest, written: 0, reused: 0, bytes: 0, samples: {} };
   for (const r of done.values()) {
@@ -143,7 +145,8 @@ export async function submitCorpusJobs(broker: Broker, options: SubmitOptions): 
     result.bytes += r.bytes ?? 0;
     for (const [task, s] of Object.entries(r.samples ?? {})) {
       const sum = (result.samples[task] ??= { emitted: 0 });
-      for (const [k, v] of Object.entries(s)) if (typeof v === 'number' && k !== 'baseline' && k !== 'mostFrequentId') sum[k] = ((sum[k] as number) ?? 0) + v;
+      for (const [k, v] of Object.entries(s))
+        if (typeof v === 'number' && k !== 'baseline' && k !== 'mostFrequentId') sum[k] = ((sum[k] as number) ?? 0) + v;
     }
   }
   return result;

@@ -49,7 +49,12 @@ export async function pretrainFromBroker(
     task: (TASKS[name].reads === 'images' ? taskReading(name, 'images') : taskReading(name, 'frames')).configure(setup),
   }));
   const folder = options.outDir ? await prepareRunFolder(options.outDir, options) : undefined;
-  const info: RunInfo = { format: options.format, encoder: runEncoderOptions(options), tasks: options.tasks, videos: [] };
+  const info: RunInfo = {
+    format: options.format,
+    encoder: runEncoderOptions(options),
+    tasks: options.tasks,
+    videos: [],
+  };
   const encoder = await startRun(info, options);
   const state = options.resume && options.outDir ? await checkpointState(options.outDir) : undefined;
   const source = await brokerSamples(

@@ -112,7 +112,11 @@ export async function processCorpus(options: ProcessCorpusOptions): Promise<Proc
   if (!Number.isInteger(partitions) || partitions < 1)
     throw new OptionError('--partitions', partitions, 'a positive integer (input partitions, one job each)');
   if (partitions > 1 && options.shard)
-    throw new OptionError('--shard', options.shard, 'either --shard i/N (one worker by hand) or --partitions N, not both');
+    throw new OptionError(
+      '--shard',
+      options.shard,
+      'either --shard i/N (one worker by hand) or --partitions N, not both',
+    );
   if (partitions > 1) return processPartitions(options, partitions);
   return processOne(options);
 }
@@ -162,7 +166,10 @@ export async function mergePartitions(outDir: string, count: number): Promise<Sh
     const file = join(outDir, manifestNames({ index: p, count }).manifest);
     const part = await readManifestFile(file);
     if (!part?.complete)
-      throw new DataFormatError(file, `partition ${p} of ${count} is ${part ? 'unfinished' : 'missing'} (rerun the same process-corpus command)`);
+      throw new DataFormatError(
+        file,
+        `partition ${p} of ${count} is ${part ? 'unfinished' : 'missing'} (rerun the same process-corpus command)`,
+      );
     parts.push(part);
   }
   const first = parts[0]!;

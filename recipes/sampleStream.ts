@@ -148,17 +148,19 @@ export async function produceSamples(broker: Broker, options: ProduceOptions): P
       ? (JSON.parse(await readFile(options.stateFile, 'utf8')) as ProducerState)
       : { producer: options.producer, published: {} };
   if (state.producer !== options.producer)
-    throw new OptionError('--state', options.stateFile, `the state file of producer ${options.producer}, not ${state.producer}`);
+    throw new OptionError(
+      '--state',
+      options.stateFile,
+      `the state file of producer ${options.producer}, not ${state.producer}`,
+    );
   const limit = options.limit ?? Infinity;
   const done: Record<string, number> = {};
   // Tasks are published in turns of one message each, so every task's samples keep flowing.
   const iterators = options.tasks.map((task, k) => ({ task, it: taskBatches(task, k, options.producer, batch) }));
   for (const { task } of iterators) done[task.name] = 0;
-  let skipped = options.tasks.map((t) => state.published[t.name] ?? 0);
-  let active = iterators.filter((_, k) => skipped[k]! < limit);
+  let active = iterators.filter(({ task }) => (state.published[task.name] ?? 0) < limit);
   while (active.length > 0 && !options.signal?.aborted) {
     for (const entry of [...active]) {
-      const k = iterators.indexOf(entry);
       const name = entry.task.name;
       const seq = state.published[name] ?? 0;
       const next = await entry.it.next(seq);
@@ -168,14 +170,18 @@ export async function produceSamples(broker: Broker, options: ProduceOptions): P
       }
       const samples = next.slice(0, Math.max(0, limit - seq));
       const bytes = encodeBatch(samples, options.producer, seq);
-      await publishWaiting(broker, sampleSubject(options.stream, name), bytes, `${options.producer}-${name}-${seq}`, report);
+      await publishWaiting(
+        broker,
+        sampleSubject(options.stream, name),
+        bytes,
+        `${options.producer}-${name}-${seq}`,
+        report,
+      );
       state.published[name] = seq + samples.length;
       done[name]! += samples.length;
       if (options.stateFile) await writeJson(options.stateFile, state);
-      void k;
     }
   }
-  skipped = [];
   return done;
 }
 
@@ -315,7 +321,11 @@ interface Held {
  * server gives them to the resumed trainer after the ack wait. Delivery is at least once: samples of a message
  * that a killed run had partly trained are trained again.
  */
-export async function brokerSamples(broker: Broker, tasks: readonly string[], options: ConsumeOptions): Promise<BrokerSamples> {
+export async function brokerSamples(
+  broker: Broker,
+  tasks: readonly string[],
+  options: ConsumeOptions,
+): Promise<BrokerSamples> {
   checkStreamName(options.stream);
   const ackWait = options.ackWaitSeconds ?? 60;
   if (!(ackWait > 0)) throw new OptionError('--ack-wait', ackWait, 'a positive number of seconds');
@@ -373,7 +383,8 @@ export async function brokerSamples(broker: Broker, tasks: readonly string[], op
               await new Promise((r) => setTimeout(r, 250));
             }
             if (!msg) {
-              if (options.idleExitSeconds !== undefined && Date.now() - idleSince > options.idleExitSeconds * 1000) break;
+              if (options.idleExitSeconds !== undefined && Date.now() - idleSince > options.idleExitSeconds * 1000)
+                break;
               continue;
             }
             idleSince = Date.now();

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 /** The nats-server binary: env NATS_SERVER, else on PATH, else Debian's /usr/sbin/nats-server. */
 export function natsServerBinary(): string {
   if (process.env.NATS_SERVER) return process.env.NATS_SERVER;
-  for (const dir of (process.env.PATH ?? '').split(':')) if (dir && existsSync(join(dir, 'nats-server'))) return join(dir, 'nats-server');
+  for (const dir of (process.env.PATH ?? '').split(':'))
+    if (dir && existsSync(join(dir, 'nats-server'))) return join(dir, 'nats-server');
   if (existsSync('/usr/sbin/nats-server')) return '/usr/sbin/nats-server';
   throw new Error(
     'nats-server is missing: the scale-out tests need it (apt-get install nats-server, or set NATS_SERVER=/path/to/nats-server)',

@@ -90,58 +90,66 @@ test('partitions: each partition depends only on its own paragraphs and the seed
   t.is(manifest.options.partitions, 3);
   t.true(manifest.shards.some((s) => s.file.startsWith('shard-2-of-3-')));
   // Partitions draw different numbers: partition 1's NSP labels are not partition 0's.
-  const nsp = (p: number): string => manifest.shards.find((s) => s.file.startsWith(`shard-${p}-of-3-`) && s.task === 'nsp')!.sha256;
+  const nsp = (p: number): string =>
+    manifest.shards.find((s) => s.file.startsWith(`shard-${p}-of-3-`) && s.task === 'nsp')!.sha256;
   t.not(nsp(0), nsp(1));
 });
 
-test.serial('(a) a worker killed mid-job: its job is redelivered and the shards and manifest equal the single-machine run', async (t) => {
-  const local = join(dir, 'local');
-  const queued = join(dir, 'queued');
-  const single = await runCli(args(local));
-  t.is(single.code, 0, single.stderr);
+test.serial(
+  '(a) a worker killed mid-job: its job is redelivered and the shards and manifest equal the single-machine run',
+  async (t) => {
+    const local = join(dir, 'local');
+    const queued = join(dir, 'queued');
+    const single = await runCli(args(local));
+    t.is(single.code, 0, single.stderr);
 
-  const first = startWorker();
-  let firstLog = '';
-  first.stderr!.on('data', (d: Buffer) => (firstLog += d.toString()));
-  const coordinator = spawn(process.execPath, [CLI, ...args(queued), '--queue', server.url, '--json'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  coordinator.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  coordinator.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  // Kill the worker as soon as it has written its first shard: in the middle of its first job.
-  const deadline = Date.now() + 60_000;
-  while (!(existsSync(queued) && (await readdir(queued)).some((f) => /^shard-\d-of-3-\d+\.arrow$/.test(f)))) {
-    if (Date.now() > deadline) {
-      first.kill('SIGKILL');
-      coordinator.kill('SIGKILL');
-      throw new Error(`no shard written in 60 s: ${firstLog} ${err}`);
+    const first = startWorker();
+    let firstLog = '';
+    first.stderr!.on('data', (d: Buffer) => (firstLog += d.toString()));
+    const coordinator = spawn(process.execPath, [CLI, ...args(queued), '--queue', server.url, '--json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    coordinator.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    coordinator.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    // Kill the worker as soon as it has written its first shard: in the middle of its first job.
+    const deadline = Date.now() + 60_000;
+    while (!(existsSync(queued) && (await readdir(queued)).some((f) => /^shard-\d-of-3-\d+\.arrow$/.test(f)))) {
+      if (Date.now() > deadline) {
+        first.kill('SIGKILL');
+        coordinator.kill('SIGKILL');
+        throw new Error(`no shard written in 60 s: ${firstLog} ${err}`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
     }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  first.kill('SIGKILL');
-  await exited(first);
-  const atKill = await readdir(queued);
-  t.false(atKill.includes('manifest-0-of-3.json') && atKill.includes('manifest-2-of-3.json') && atKill.includes('manifest.json'));
-  const unfinished = atKill.filter((f) => /^manifest-\d-of-3\.json$/.test(f)).length;
-  t.true(unfinished <= 3);
+    first.kill('SIGKILL');
+    await exited(first);
+    const atKill = await readdir(queued);
+    t.false(
+      atKill.includes('manifest-0-of-3.json') &&
+        atKill.includes('manifest-2-of-3.json') &&
+        atKill.includes('manifest.json'),
+    );
+    const unfinished = atKill.filter((f) => /^manifest-\d-of-3\.json$/.test(f)).length;
+    t.true(unfinished <= 3);
 
-  const second = startWorker();
-  let secondLog = '';
-  second.stderr!.on('data', (d: Buffer) => (secondLog += d.toString()));
-  const code = await new Promise<number | null>((r) => coordinator.once('exit', (c) => r(c)));
-  second.kill('SIGTERM');
-  await exited(second);
-  t.is(code, 0, err);
-  // The killed job came back (delivery 2) to the second worker.
-  t.regex(secondLog, /took job \d of 3 \(run \w+, delivery 2\)/, secondLog);
-  const summary = JSON.parse(out.trim().split('\n').pop()!) as { shards: number };
-  const [fl, fq] = [await files(local), await files(queued)];
-  t.is(summary.shards, (await readShardManifest(local)).shards.length);
-  t.deepEqual([...fq.keys()], [...fl.keys()]);
-  for (const [name, bytes] of fl) t.true(bytes.equals(fq.get(name)!), `${name} differs`);
-});
+    const second = startWorker();
+    let secondLog = '';
+    second.stderr!.on('data', (d: Buffer) => (secondLog += d.toString()));
+    const code = await new Promise<number | null>((r) => coordinator.once('exit', (c) => r(c)));
+    second.kill('SIGTERM');
+    await exited(second);
+    t.is(code, 0, err);
+    // The killed job came back (delivery 2) to the second worker.
+    t.regex(secondLog, /took job \d of 3 \(run \w+, delivery 2\)/, secondLog);
+    const summary = JSON.parse(out.trim().split('\n').pop()!) as { shards: number };
+    const [fl, fq] = [await files(local), await files(queued)];
+    t.is(summary.shards, (await readShardManifest(local)).shards.length);
+    t.deepEqual([...fq.keys()], [...fl.keys()]);
+    for (const [name, bytes] of fl) t.true(bytes.equals(fq.get(name)!), `${name} differs`);
+  },
+);
 
 test.serial('a failed job is reported by the coordinator in one line, not retried', async (t) => {
   const worker = startWorker();

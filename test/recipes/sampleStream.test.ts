@@ -18,7 +18,8 @@ test.before(async () => {
   server = await startNatsServer();
   dir = await mkdtemp(join(tmpdir(), 'tempo-stream-'));
   videos = [];
-  for (const seed of [1, 2]) videos.push((await generateVideo({ seed, label: seed % 3, path: join(dir, `v${seed}.mp4`) })).path);
+  for (const seed of [1, 2])
+    videos.push((await generateVideo({ seed, label: seed % 3, path: join(dir, `v${seed}.mp4`) })).path);
 });
 test.after.always(async () => {
   await server?.close();
@@ -88,67 +89,85 @@ async function waitFor(what: string, check: () => Promise<boolean>, seconds = 90
 }
 
 const logLines = async (log: string): Promise<string[][]> =>
-  existsSync(log) ? (await readFile(log, 'utf8')).split('\n').filter(Boolean).map((l) => l.split(' ')) : [];
+  existsSync(log)
+    ? (await readFile(log, 'utf8'))
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split(' '))
+    : [];
 
 test('a sample batch survives encoding with its ids', (t) => {
-  const samples = [0, 1].map((i) => ({ inputs: [new Float32Array([i, 2]), new Float32Array([3])], label: new Float32Array([i]) }));
+  const samples = [0, 1].map((i) => ({
+    inputs: [new Float32Array([i, 2]), new Float32Array([3])],
+    label: new Float32Array([i]),
+  }));
   const back = decodeBatch(encodeBatch(samples, 'p7', 40));
-  t.deepEqual(back.map((s) => s.source), ['p7:40', 'p7:41']);
+  t.deepEqual(
+    back.map((s) => s.source),
+    ['p7:40', 'p7:41'],
+  );
   t.deepEqual([...back[1]!.inputs[0]!], [1, 2]);
   t.deepEqual([...back[1]!.label], [1]);
 });
 
-test.serial('(b) a trainer SIGKILLed after a checkpoint resumes: every sample acked was trained, none trained after its ack, none lost', async (t) => {
-  const stream = 'B';
-  const out = join(dir, 'run-b');
-  const log = join(dir, 'b.log');
-  const produced = await runCli(produceArgs(stream, 'p0', 160));
-  t.is(produced.code, 0, produced.stderr);
-  const first = start(trainArgs(stream, out, 16, log));
-  // Kill once a checkpoint's acks are logged and two more steps have trained.
-  await waitFor('a checkpoint and two more steps', async () => {
+test.serial(
+  '(b) a trainer SIGKILLed after a checkpoint resumes: every sample acked was trained, none trained after its ack, none lost',
+  async (t) => {
+    const stream = 'B';
+    const out = join(dir, 'run-b');
+    const log = join(dir, 'b.log');
+    const produced = await runCli(produceArgs(stream, 'p0', 160));
+    t.is(produced.code, 0, produced.stderr);
+    const first = start(trainArgs(stream, out, 16, log));
+    // Kill once a checkpoint's acks are logged and two more steps have trained.
+    await waitFor('a checkpoint and two more steps', async () => {
+      const lines = await logLines(log);
+      const acked = Math.max(0, ...lines.filter((l) => l[0] === 'ack').map((l) => Number(l[1])));
+      return acked > 0 && lines.some((l) => l[0] === 'train' && Number(l[1]) >= acked + 2);
+    });
+    first.child.kill('SIGKILL');
+    await first.done;
+    const killedAt = (await logLines(log)).length;
+    const second = start([...trainArgs(stream, out, 16, log), '--resume']);
+    t.is(await second.done, 0, second.output());
+    const summary = JSON.parse(second.output().trim().split('\n').pop()!) as { steps: number; startStep: number };
+    t.is(summary.steps, 16);
+    t.true(summary.startStep >= 4);
+
     const lines = await logLines(log);
-    const acked = Math.max(0, ...lines.filter((l) => l[0] === 'ack').map((l) => Number(l[1])));
-    return acked > 0 && lines.some((l) => l[0] === 'train' && Number(l[1]) >= acked + 2);
-  });
-  first.child.kill('SIGKILL');
-  await first.done;
-  const killedAt = (await logLines(log)).length;
-  const second = start([...trainArgs(stream, out, 16, log), '--resume']);
-  t.is(await second.done, 0, second.output());
-  const summary = JSON.parse(second.output().trim().split('\n').pop()!) as { steps: number; startStep: number };
-  t.is(summary.steps, 16);
-  t.true(summary.startStep >= 4);
+    const trained = new Map<string, number[]>();
+    const ackedAt = new Map<string, number>();
+    lines.forEach(([kind, , id], i) => {
+      if (kind === 'train') {
+        t.false(ackedAt.has(id!), `${id} trained again after its acknowledgement`);
+        trained.set(id!, [...(trained.get(id!) ?? []), i]);
+      } else ackedAt.set(id!, i);
+    });
+    for (const [id, at] of ackedAt)
+      t.true(
+        (trained.get(id) ?? []).some((i) => i < at),
+        `${id} acknowledged untrained`,
+      );
+    // What the first run trained past its checkpoint came back to the second run (or waits in the stream).
+    const trainedTwice = [...trained.values()].filter(
+      (at) => at.some((i) => i < killedAt) && at.some((i) => i >= killedAt),
+    );
+    t.true(trainedTwice.length > 0, 'no sample of the killed run was redelivered');
 
-  const lines = await logLines(log);
-  const trained = new Map<string, number[]>();
-  const ackedAt = new Map<string, number>();
-  lines.forEach(([kind, , id], i) => {
-    if (kind === 'train') {
-      t.false(ackedAt.has(id!), `${id} trained again after its acknowledgement`);
-      trained.set(id!, [...(trained.get(id!) ?? []), i]);
-    } else ackedAt.set(id!, i);
-  });
-  for (const [id, at] of ackedAt) t.true((trained.get(id) ?? []).some((i) => i < at), `${id} acknowledged untrained`);
-  // What the first run trained past its checkpoint came back to the second run (or waits in the stream).
-  const redelivered = lines.slice(0, killedAt).filter(([k, , id]) => k === 'train' && !ackedAt.has(id!) ? false : k === 'train');
-  t.true(redelivered.length > 0);
-  const trainedTwice = [...trained.values()].filter((at) => at.some((i) => i < killedAt) && at.some((i) => i >= killedAt));
-  t.true(trainedTwice.length > 0, 'no sample of the killed run was redelivered');
-
-  // Nothing lost: every produced id is acknowledged, or still in the stream for a later run.
-  const broker = await connectBroker({ url: server.url, report: () => {} });
-  const remaining: string[] = [];
-  const info = await broker.jsm.streams.info(stream);
-  for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
-    const m = await broker.jsm.streams.getMessage(stream, { seq }).catch(() => null);
-    if (m) remaining.push(...decodeBatch(m.data).map((s) => s.source!));
-  }
-  await broker.close();
-  const all = new Set([...ackedAt.keys(), ...remaining]);
-  t.is(remaining.filter((id) => ackedAt.has(id)).length, 0);
-  t.deepEqual([...all].sort(), Array.from({ length: 160 }, (_, i) => `p0:${i}`).sort());
-});
+    // Nothing lost: every produced id is acknowledged, or still in the stream for a later run.
+    const broker = await connectBroker({ url: server.url, report: () => {} });
+    const remaining: string[] = [];
+    const info = await broker.jsm.streams.info(stream);
+    for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+      const m = await broker.jsm.streams.getMessage(stream, { seq }).catch(() => null);
+      if (m) remaining.push(...decodeBatch(m.data).map((s) => s.source!));
+    }
+    await broker.close();
+    const all = new Set([...ackedAt.keys(), ...remaining]);
+    t.is(remaining.filter((id) => ackedAt.has(id)).length, 0);
+    t.deepEqual([...all].sort(), Array.from({ length: 160 }, (_, i) => `p0:${i}`).sort());
+  },
+);
 
 test.serial('(c) the broker restarts during a run: producers and trainer reconnect and the run finishes', async (t) => {
   const stream = 'C';
