@@ -67,6 +67,7 @@ export async function pretrainFromBroker(
       ackWaitSeconds: options.ackWaitSeconds,
       idleExitSeconds: options.idleExitSeconds,
       sampleLog: options.sampleLog,
+      report: options.broker.report,
     },
   );
   try {

@@ -110,7 +110,7 @@ export interface ProduceOptions {
   producer: string;
   /** Each task's samples for an epoch (as `TrainTask.samples`): the same samplers a local run uses. */
   tasks: Array<{ name: string; samples: TrainTask['samples'] }>;
-  /** Samples per message. Default 32. */
+  /** Samples per message (fewer when they would pass the server's max_payload). Default 32. */
   batch?: number;
   /** Samples per task to publish in all (default: no end). */
   limit?: number;
@@ -169,14 +169,20 @@ export async function produceSamples(broker: Broker, options: ProduceOptions): P
         continue;
       }
       const samples = next.slice(0, Math.max(0, limit - seq));
-      const bytes = encodeBatch(samples, options.producer, seq);
-      await publishWaiting(
-        broker,
-        sampleSubject(options.stream, name),
-        bytes,
-        `${options.producer}-${name}-${seq}`,
-        report,
-      );
+      // A message stays under the server's max_payload (1 MB by default): big samples go fewer to a message.
+      const perSample = samples[0]!.inputs.reduce((n, a) => n + a.length, samples[0]!.label.length) * 4;
+      const fit = Math.max(1, Math.floor((broker.nc.info!.max_payload - 4096) / perSample));
+      for (let at = 0; at < samples.length; at += fit) {
+        const part = samples.slice(at, at + fit);
+        const bytes = encodeBatch(part, options.producer, seq + at);
+        await publishWaiting(
+          broker,
+          sampleSubject(options.stream, name),
+          bytes,
+          `${options.producer}-${name}-${seq + at}`,
+          report,
+        );
+      }
       state.published[name] = seq + samples.length;
       done[name]! += samples.length;
       if (options.stateFile) await writeJson(options.stateFile, state);
@@ -294,6 +300,8 @@ export interface ConsumeOptions {
   ackWaitSeconds?: number;
   /** End the data (the run stops, checkpointing) after this many seconds without a message. Default: never. */
   idleExitSeconds?: number;
+  /** One line when the trainer starves while holding messages (a stream too small for a checkpoint interval). */
+  report?: (line: string) => void;
   /** Appends `train <step> <id>` for each sample a step trained and `ack <step> <id>` as it is acknowledged. */
   sampleLog?: string;
 }
@@ -329,11 +337,8 @@ export async function brokerSamples(
   checkStreamName(options.stream);
   const ackWait = options.ackWaitSeconds ?? 60;
   if (!(ackWait > 0)) throw new OptionError('--ack-wait', ackWait, 'a positive number of seconds');
-  await retrying(() => broker.jsm.streams.info(options.stream)).catch((error: unknown) => {
-    if (/not found/i.test((error as Error).message))
-      throw new OptionError('--stream', options.stream, 'a stream that tempo-ssl produce has created on this server');
-    throw error;
-  });
+  // Created here too (with the default bound) when the trainer starts before any producer.
+  await ensureSampleStream(broker, options.stream, 256 * 2 ** 20);
   const states = new Map<string, { held: Held[]; emitted: number; acked: Set<number> }>();
   const stopped = { value: false };
   const timers: NodeJS.Timeout[] = [];
@@ -371,6 +376,7 @@ export async function brokerSamples(
         void (async () => {
           const consumer = await retrying(() => broker.js.consumers.get(options.stream, `tempo-trainer-${task}`));
           let idleSince = Date.now();
+          let warned = false;
           while (!closed && !stopped.value) {
             if (!valve.isOpen) {
               await new Promise<void>((r) => valve.onOpen(r));
@@ -383,8 +389,14 @@ export async function brokerSamples(
               await new Promise((r) => setTimeout(r, 250));
             }
             if (!msg) {
-              if (options.idleExitSeconds !== undefined && Date.now() - idleSince > options.idleExitSeconds * 1000)
-                break;
+              const idle = Date.now() - idleSince;
+              if (options.idleExitSeconds !== undefined && idle > options.idleExitSeconds * 1000) break;
+              if (idle > 10_000 && state.held.length > 0 && !warned) {
+                warned = true;
+                options.report?.(
+                  `pretrain --from: no sample for ${(idle / 1000).toFixed(0)} s while ${state.held.length} message(s) wait for the next checkpoint; if the producers say the stream is full, give the stream more --max-bytes or lower --checkpoint-every`,
+                );
+              }
               continue;
             }
             idleSince = Date.now();
