@@ -66,7 +66,12 @@ export async function benchJetStreamFeed(options: JetStreamFeedOptions = {}): Pr
       batch: 32,
       limit: count,
     });
-    const source = await brokerSamples(broker, ['order'], { stream: 'BENCH', batchSize: 32, startStep: 0, idleExitSeconds: 15 });
+    const source = await brokerSamples(broker, ['order'], {
+      stream: 'BENCH',
+      batchSize: 32,
+      startStep: 0,
+      idleExitSeconds: 15,
+    });
     let lastAt = t1;
     const got = await lastValueFrom(
       source
@@ -86,7 +91,12 @@ export async function benchJetStreamFeed(options: JetStreamFeedOptions = {}): Pr
     const viaBroker = got / seconds;
     return [
       { feed: 'in process (sampler -> consumer)', samples: count, samplesPerSecond: local, ratio: 1 },
-      { feed: 'JetStream (produce -> nats-server -> consume + ack)', samples: got, samplesPerSecond: viaBroker, ratio: viaBroker / local },
+      {
+        feed: 'JetStream (produce -> nats-server -> consume + ack)',
+        samples: got,
+        samplesPerSecond: viaBroker,
+        ratio: viaBroker / local,
+      },
     ];
   } finally {
     await server.close();

@@ -173,8 +173,8 @@ test.serial('(c) the broker restarts during a run: producers and trainer reconne
   const stream = 'C';
   const out = join(dir, 'run-c');
   const log = join(dir, 'c.log');
-  const producers = ['p0', 'p1'].map((p) => start(produceArgs(stream, p, 160)));
-  const trainer = start(trainArgs(stream, out, 24, log));
+  const producers = ['p0', 'p1'].map((p) => start(produceArgs(stream, p, 100)));
+  const trainer = start(trainArgs(stream, out, 16, log));
   await waitFor('step 4', async () => (await logLines(log)).some((l) => l[0] === 'train' && Number(l[1]) >= 4));
   await server.stop();
   await new Promise((r) => setTimeout(r, 1500));
@@ -184,7 +184,7 @@ test.serial('(c) the broker restarts during a run: producers and trainer reconne
   t.regex(trainer.output(), /nats: lost the connection to nats:\/\/127\.0\.0\.1:\d+; reconnecting with backoff/);
   t.regex(trainer.output(), /nats: reconnected to nats:\/\/127\.0\.0\.1:\d+ after [\d.]+ s/);
   const summary = JSON.parse(trainer.output().trim().split('\n').pop()!) as { steps: number };
-  t.is(summary.steps, 24);
+  t.is(summary.steps, 16);
   const ids = new Set((await logLines(log)).filter((l) => l[0] === 'train').map((l) => l[2]!.split(':')[0]));
   t.deepEqual([...ids].sort(), ['p0', 'p1']);
 });
