@@ -52,6 +52,10 @@ export function natsOptions(url: string, flags: NatsFlags, name: string): NatsOp
 export const SCALE_OUT_HELP = `
 Scale-out (NATS JetStream; see README "Scale-out"): install and start a broker with
   apt-get install nats-server && nats-server -js -sd /var/lib/nats
-Connection losses and broker restarts are retried with backoff and reported in one line. Credentials
-(--nats-creds, --nats-user with env NATS_PASSWORD, env NATS_TOKEN) and TLS files go to the NATS client and are
-never printed.`;
+Delivery is at least once and nothing is lost: a corpus job is acknowledged after its shards are written, a
+sample batch after the trainer's checkpoint holding its step; unacknowledged work is redelivered after the ack
+wait. The stream must hold a checkpoint interval of samples (--max-bytes > --checkpoint-every x --batch x sample
+bytes), or the trainer starves waiting for a full stream. Connection losses and broker restarts are retried with
+backoff and reported in one line. Credentials (--nats-creds, --nats-user with env NATS_PASSWORD, env NATS_TOKEN)
+and TLS files go to the NATS client and are never printed. The trainer itself is one process (tfjs has no
+collective operations): decoding, sampling and corpus jobs scale out, training does not.`;
