@@ -49,15 +49,15 @@ function listening(port: number): Promise<boolean> {
   });
 }
 
-/** Starts `nats-server -js -sd <temp> -a 127.0.0.1 -p <free port>` and waits until it accepts connections. */
-export async function startNatsServer(): Promise<NatsServer> {
+/** Starts `nats-server -js -sd <temp> -a 127.0.0.1 -p <free port> ...extraArgs` and waits until it accepts connections. */
+export async function startNatsServer(extraArgs: readonly string[] = []): Promise<NatsServer> {
   const binary = natsServerBinary();
   const storeDir = await mkdtemp(join(tmpdir(), 'tempo-nats-'));
   const port = await freePort();
   let child: ChildProcess | undefined;
   let log = '';
   const start = async (): Promise<void> => {
-    child = spawn(binary, ['-js', '-sd', storeDir, '-a', '127.0.0.1', '-p', String(port)], {
+    child = spawn(binary, ['-js', '-sd', storeDir, '-a', '127.0.0.1', '-p', String(port), ...extraArgs], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     child.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
