@@ -204,7 +204,7 @@ function taskBatches(
   let epoch = 0;
   let position = 0;
   let emptyEpochs = 0;
-  let pending: Sample[] = [];
+  const pending: Sample[] = [];
   let ended = false;
   let wake: (() => void) | undefined;
   const valve = new Valve();
@@ -257,7 +257,6 @@ function taskBatches(
         if (!s) break;
         out.push(s);
       }
-      pending = pending.length > 0 ? pending : [];
       return out.length > 0 ? out : undefined;
     },
   };

@@ -111,13 +111,18 @@ test('a sample batch survives encoding with its ids', (t) => {
 });
 
 test.serial(
-  '(b) a trainer SIGKILLed after a checkpoint resumes: every sample acked was trained, none trained after its ack, none lost',
+  '(b) a producer resumes from its position; a trainer SIGKILLed after a checkpoint resumes: every sample acked was trained, none trained after its ack, none lost',
   async (t) => {
     const stream = 'B';
     const out = join(dir, 'run-b');
     const log = join(dir, 'b.log');
-    const produced = await runCli(produceArgs(stream, 'p0', 160));
+    // The producer stops halfway and resumes from its saved position: ids 0..159 once each, no gap.
+    const state = join(dir, 'p0-state.json');
+    const half = await runCli([...produceArgs(stream, 'p0', 80), '--state', state]);
+    t.is(half.code, 0, half.stderr);
+    const produced = await runCli([...produceArgs(stream, 'p0', 160), '--state', state]);
     t.is(produced.code, 0, produced.stderr);
+    t.regex(produced.stderr, /published 80 order sample/);
     const first = start(trainArgs(stream, out, 16, log));
     // Kill once a checkpoint's acks are logged and two more steps have trained.
     await waitFor('a checkpoint and two more steps', async () => {
@@ -165,6 +170,7 @@ test.serial(
     await broker.close();
     const all = new Set([...ackedAt.keys(), ...remaining]);
     t.is(remaining.filter((id) => ackedAt.has(id)).length, 0);
+    t.is(new Set(remaining).size, remaining.length);
     t.deepEqual([...all].sort(), Array.from({ length: 160 }, (_, i) => `p0:${i}`).sort());
   },
 );
