@@ -16,6 +16,8 @@ let corpus = '';
 let dialogues = '';
 let tokenizer = '';
 let server: NatsServer;
+/** Every process a test starts, killed at the end even when a test times out. */
+const children: ChildProcess[] = [];
 
 test.before(async () => {
   server = await startNatsServer();
@@ -27,6 +29,7 @@ test.before(async () => {
   await tok.save(tokenizer);
 });
 test.after.always(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   await server?.close();
   await rm(dir, { recursive: true, force: true });
 });
@@ -59,9 +62,11 @@ async function files(folder: string): Promise<Map<string, Buffer>> {
 }
 
 function startWorker(): ChildProcess {
-  return spawn(process.execPath, [CLI, 'worker', '--queue', server.url, '--ack-wait', '2'], {
+  const child = spawn(process.execPath, [CLI, 'worker', '--queue', server.url, '--ack-wait', '2'], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
+  children.push(child);
+  return child;
 }
 
 function exited(child: ChildProcess): Promise<void> {
@@ -109,6 +114,7 @@ test.serial(
     const coordinator = spawn(process.execPath, [CLI, ...args(queued), '--queue', server.url, '--json'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    children.push(coordinator);
     let out = '';
     let err = '';
     coordinator.stdout!.on('data', (d: Buffer) => (out += d.toString()));

@@ -13,6 +13,8 @@ import { startNatsServer, type NatsServer } from '../_natsServer.ts';
 let dir = '';
 let videos: string[] = [];
 let server: NatsServer;
+/** Every process a test starts, killed at the end even when a test times out. */
+const children: ChildProcess[] = [];
 
 test.before(async () => {
   server = await startNatsServer();
@@ -22,6 +24,7 @@ test.before(async () => {
     videos.push((await generateVideo({ seed, label: seed % 3, path: join(dir, `v${seed}.mp4`) })).path);
 });
 test.after.always(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   await server?.close();
   await rm(dir, { recursive: true, force: true });
 });
@@ -73,6 +76,7 @@ const trainArgs = (stream: string, out: string, steps: number, log: string): str
 
 function start(args: string[]): { child: ChildProcess; output: () => string; done: Promise<number | null> } {
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
   let text = '';
   child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (text += d.toString()));
