@@ -11,8 +11,14 @@ import { benchTokenize } from './tokenize.ts';
 import { benchTrainerFeed } from './trainerFeed.ts';
 import { benchTrainStep, profileTrainStep } from './trainStep.ts';
 import { benchVideoTasks } from './videoTasks.ts';
+import { benchJetStreamFeed } from './jetstreamFeed.ts';
 
 const BENCHES: Record<string, { run: () => Promise<object[]>; quick: boolean; what: string }> = {
+  'jetstream-feed': {
+    run: () => benchJetStreamFeed(),
+    quick: false,
+    what: 'order samples/s through NATS JetStream (produce -> nats-server -> trainer consumer) vs in process, same machine',
+  },
   decode: {
     run: () => benchDecode(),
     quick: true,

@@ -14,6 +14,8 @@ import { classifyCommand } from './classify.ts';
 import { fewShotCommand } from './fewShot.ts';
 import { reportCommand } from './report.ts';
 import { exportCommand } from './export.ts';
+import { workerCommand } from './worker.ts';
+import { produceCommand } from './produce.ts';
 
 const program = new Command('tempo-ssl')
   .description('Self-supervised training signal from video and text: decode, sample pretext tasks, pretrain, evaluate.')
@@ -40,6 +42,8 @@ program.addCommand(classifyCommand());
 program.addCommand(fewShotCommand());
 program.addCommand(reportCommand());
 program.addCommand(exportCommand());
+program.addCommand(workerCommand());
+program.addCommand(produceCommand());
 
 // An error thrown outside the command's promise (a stream's 'error' event, a timer) is reported the same way,
 // as one line: Node's own report prints the throwing line of source, which for tfjs is 39 KB of minified code.

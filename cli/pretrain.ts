@@ -15,6 +15,9 @@ import { labelledSetKind, readLabelledSet } from '../evaluation/readLabelledSet.
 import { parseTaskList, tasksReading } from '../tasks/registry.ts';
 import { reportHook, writeReport } from '../recipes/report/writeReport.ts';
 import { stopSignal, useBackend } from './backend.ts';
+import { addNatsOptions, natsOptions, SCALE_OUT_HELP, type NatsFlags } from './natsOptions.ts';
+import { connectBroker } from '../recipes/natsConnection.ts';
+import { pretrainFromBroker } from '../recipes/pretrainBroker.ts';
 import {
   collectViewGroup,
   nonNegativeInt,
@@ -24,7 +27,12 @@ import {
   onInvalidOption,
 } from './options.ts';
 
-interface PretrainFlags {
+interface PretrainFlags extends NatsFlags {
+  from?: string;
+  stream?: string;
+  ackWait: number;
+  idleExit?: number;
+  sampleLog?: string;
   video?: string[];
   images?: string[];
   views?: string[][];
@@ -74,7 +82,7 @@ interface PretrainFlags {
 
 /** `tempo-ssl pretrain`: pretrain the shared encoder on videos with one or more pretext tasks. */
 export function pretrainCommand(): Command {
-  return new Command('pretrain')
+  const command = new Command('pretrain')
     .description(
       'pretrain a frame encoder on videos, or a text encoder on a corpus or dialogues, with pretext tasks, checkpointing as it goes',
     )
@@ -213,7 +221,30 @@ export function pretrainCommand(): Command {
       'images: train on these classes only, e.g. 0-4 (the base classes of few-shot training; every task)',
       parseClassList,
     )
+    .option(
+      '--from <URL>',
+      "nats://host:4222: train on the samples tempo-ssl produce publishes to --stream (frame tasks; give the producers' --width/--height/--gray); a batch is acknowledged only after the checkpoint holding its step is written",
+    )
+    .option('--stream <NAME>', 'with --from: the JetStream stream of the producers')
+    .option(
+      '--ack-wait <S>',
+      'with --from: seconds before the server redelivers samples of a trainer that died',
+      positiveNumber,
+      60,
+    )
+    .option(
+      '--idle-exit <S>',
+      'with --from: end the run (checkpointing) after S seconds without samples',
+      positiveNumber,
+    )
+    .option(
+      '--sample-log <FILE>',
+      "with --from: append 'train STEP ID' and 'ack STEP ID' lines (producers' sample ids)",
+    );
+  return addNatsOptions(command)
+    .addHelpText('after', SCALE_OUT_HELP)
     .action(async (flags: PretrainFlags, command: Command) => {
+      if (flags.from !== undefined) return pretrainFromAction(flags, command);
       const kinds = [
         flags.video && '--video',
         flags.images && '--images',
@@ -303,6 +334,45 @@ async function expandViewGroups(groups: string[][], shard: Shard | undefined): P
   const expanded: string[][] = [];
   for (const group of groups) expanded.push((await expandInputs(group)).map((spec) => spec.input));
   return shard ? expanded.filter((_, i) => i % shard.count === shard.index) : expanded;
+}
+
+/** `pretrain --from nats://... --stream NAME`: the frame encoder on samples that producers publish. */
+async function pretrainFromAction(flags: PretrainFlags, command: Command): Promise<void> {
+  if (!flags.stream) throw new OptionError('--stream', undefined, 'the stream name the producers publish to');
+  if (flags.video || flags.images || flags.views || flags.text || flags.dialogues || flags.shards)
+    throw new OptionError('--from', flags.from, 'the only source of the run (the producers read the videos)');
+  const tasks = parseTaskList(flags.tasks ?? 'order', tasksReading('frames'));
+  const steps = flags.steps ?? 1000;
+  await useBackend(command);
+  const broker = await connectBroker(natsOptions(flags.from!, flags, 'tempo-ssl pretrain'));
+  try {
+    const result = await pretrainFromBroker({
+      broker,
+      stream: flags.stream,
+      tasks,
+      steps,
+      ...runOptions(flags),
+      format: { width: flags.width, height: flags.height, fps: flags.fps, gray: flags.gray },
+      encoder: { featureSize: flags.featureSize },
+      ackWaitSeconds: flags.ackWait,
+      idleExitSeconds: flags.idleExit,
+      sampleLog: flags.sampleLog,
+      progress: flags.json ? 'none' : 'auto',
+      signal: stopSignal(),
+    });
+    result.encoder.dispose();
+    const summary = {
+      steps: result.steps,
+      startStep: result.startStep,
+      stoppedBy: result.stoppedBy,
+      last: result.last,
+      out: flags.out,
+    };
+    if (flags.json) console.log(JSON.stringify(summary));
+    else console.log(`${describeRun(result)}; encoder in ${flags.out}/encoder`);
+  } finally {
+    await broker.close();
+  }
 }
 
 /** `pretrain --images`: the frame encoder on still images with tasks that read single images. */

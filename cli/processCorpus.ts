@@ -5,8 +5,13 @@ import { TEXT_TASKS } from '../recipes/textTasks.ts';
 import type { TextSkip } from '../text/sources.ts';
 import { parseTaskList } from '../tasks/registry.ts';
 import { nonNegativeInt, positiveInt, dialogueFormatOption, onInvalidOption } from './options.ts';
+import { connectBroker } from '../recipes/natsConnection.ts';
+import { submitCorpusJobs } from '../recipes/corpusJobs.ts';
+import { addNatsOptions, natsOptions, SCALE_OUT_HELP, type NatsFlags } from './natsOptions.ts';
 
-interface ProcessCorpusFlags {
+interface ProcessCorpusFlags extends NatsFlags {
+  partitions: number;
+  queue?: string;
   input?: string[];
   dialogues?: string[];
   tasks: string;
@@ -24,7 +29,7 @@ interface ProcessCorpusFlags {
 
 /** `tempo-ssl process-corpus`: write pretext-task samples of a corpus as deterministic Arrow IPC shards. */
 export function processCorpusCommand(): Command {
-  return new Command('process-corpus')
+  const command = new Command('process-corpus')
     .description(
       'turn a text corpus and/or dialogues into task samples, written as Arrow IPC shards (one task a shard) with a manifest (resumable, deterministic)',
     )
@@ -47,7 +52,19 @@ export function processCorpusCommand(): Command {
     .option('--turns <T>', 'utterances per dialogue-order window', positiveInt, 3)
     .addOption(dialogueFormatOption())
     .addOption(onInvalidOption('binary files, invalid UTF-8 lines, bad dialogue records'))
-    .option('--json', 'print a JSON summary at the end')
+    .option(
+      '--partitions <N>',
+      'cut the corpus into N partitions (paragraph or dialogue k goes to k % N), each sampled on its own with a seed from --seed and its index; the shards and manifest.json are the same bytes with or without --queue',
+      positiveInt,
+      1,
+    )
+    .option(
+      '--queue <URL>',
+      'nats://host:4222: put one job per partition on a JetStream work queue for `tempo-ssl worker`s (which must see --out and the inputs at the same paths), wait for all, write manifest.json',
+    )
+    .option('--json', 'print a JSON summary at the end');
+  return addNatsOptions(command)
+    .addHelpText('after', SCALE_OUT_HELP)
     .action(async (flags: ProcessCorpusFlags) => {
       const tasks = parseTaskList(flags.tasks, TEXT_TASKS).map((t) => t.name);
       const skipped: Record<string, number> = {};
@@ -55,7 +72,7 @@ export function processCorpusCommand(): Command {
         skipped[skip.reason] = (skipped[skip.reason] ?? 0) + 1;
       };
       const t0 = performance.now();
-      const result = await processCorpus({
+      const options = {
         text: flags.input,
         dialogues: flags.dialogues ?? flags.input,
         dialogueFormat: flags.format,
@@ -68,7 +85,9 @@ export function processCorpusCommand(): Command {
         taskConfig: { maxLength: flags.maxLength, turns: flags.turns },
         onInvalid: flags.onInvalid,
         onSkip,
-      });
+        partitions: flags.partitions,
+      };
+      const result = flags.queue ? await viaQueue(flags.queue, flags, options) : await processCorpus(options);
       const seconds = (performance.now() - t0) / 1000;
       const summary = {
         out: flags.out,
@@ -105,4 +124,24 @@ export function processCorpusCommand(): Command {
         }
       }
     });
+}
+
+/** process-corpus --queue: submit one job per partition and wait for the workers. */
+async function viaQueue(
+  url: string,
+  flags: ProcessCorpusFlags,
+  options: Parameters<typeof processCorpus>[0],
+): Promise<Awaited<ReturnType<typeof processCorpus>>> {
+  const broker = await connectBroker(natsOptions(url, flags, 'tempo-ssl process-corpus'));
+  try {
+    return await submitCorpusJobs(broker, {
+      ...options,
+      partitions: flags.partitions,
+      onPartition: (p, worker) => {
+        if (!flags.json) console.error(`partition ${p} of ${flags.partitions} done by ${worker}`);
+      },
+    });
+  } finally {
+    await broker.close();
+  }
 }

@@ -1,6 +1,6 @@
 import { Valve } from '../core/valve.ts';
 import { Rng } from '../core/rng.ts';
-import { OptionError, StoppedError } from '../core/errors.ts';
+import { DataFormatError, OptionError, StoppedError } from '../core/errors.ts';
 import { fsyncDir, tempNameFor, writeFileDurable, writeJson } from '../core/atomicWrite.ts';
 import { Observable, tap } from 'rxjs';
 import { join } from 'node:path';
@@ -60,6 +60,16 @@ export interface ProcessCorpusOptions extends TextSourceOptions {
   onShard?: (entry: ShardEntry, reused: boolean) => void;
   /** Stops the token count that word2vec tasks need before sampling (it then fails with StoppedError). */
   signal?: AbortSignal;
+  /**
+   * Input partitions: paragraph (or dialogue) k belongs to partition k % partitions, and each partition is sampled
+   * on its own with a seed derived from `seed` and its index, into its own shards (`shard-<p>-of-<N>-00000.arrow`,
+   * `manifest-<p>-of-<N>.json`); `manifest.json` then lists them all in partition order. A partition's bytes depend
+   * only on its paragraphs, the seed and the options, so a `--queue` run (one job per partition, on any worker)
+   * writes the same bytes as this one. Default 1: one stream over the whole corpus, as before partitions existed.
+   */
+  partitions?: number;
+  /** Counts the samples of every partition into one summary (used by {@link processPartitions}). */
+  tallies?: TextSampleTallies;
 }
 
 /** What {@link processCorpus} returns. */
@@ -98,6 +108,86 @@ const PENDING_BYTES = 64 * 2 ** 20;
  * await processCorpus({ text: ['books/'], tasks: ['nsp', 'mlm'], tokenizer: 'tok.json', outDir: 'shards/' });
  */
 export async function processCorpus(options: ProcessCorpusOptions): Promise<ProcessCorpusResult> {
+  const partitions = options.partitions ?? 1;
+  if (!Number.isInteger(partitions) || partitions < 1)
+    throw new OptionError('--partitions', partitions, 'a positive integer (input partitions, one job each)');
+  if (partitions > 1 && options.shard)
+    throw new OptionError(
+      '--shard',
+      options.shard,
+      'either --shard i/N (one worker by hand) or --partitions N, not both',
+    );
+  if (partitions > 1) return processPartitions(options, partitions);
+  return processOne(options);
+}
+
+/**
+ * Every partition of the corpus in turn ({@link processPartition}), then the merged `manifest.json`
+ * ({@link mergePartitions}): what a `--queue` run's workers and coordinator do together, on one machine.
+ */
+async function processPartitions(options: ProcessCorpusOptions, partitions: number): Promise<ProcessCorpusResult> {
+  const total: Omit<ProcessCorpusResult, 'manifest'> = { written: 0, reused: 0, bytes: 0, samples: {} };
+  const { tokenizer } = await startManifest({ ...options, shard: { index: 0, count: partitions } });
+  const tallies = new TextSampleTallies(tokenizer);
+  for (let p = 0; p < partitions; p++) {
+    const part = await processPartition({ ...options, tallies }, p, partitions);
+    total.written += part.written;
+    total.reused += part.reused;
+    total.bytes += part.bytes;
+  }
+  const manifest = await mergePartitions(options.outDir, partitions);
+  return { ...total, manifest, samples: tallies.summary() };
+}
+
+/**
+ * Partition `index` of `count` (see {@link ProcessCorpusOptions.partitions}): its shards and
+ * `manifest-<index>-of-<count>.json`, resumable like a whole run. One corpus job of a `--queue` run.
+ */
+export function processPartition(
+  options: ProcessCorpusOptions,
+  index: number,
+  count: number,
+): Promise<ProcessCorpusResult> {
+  if (!Number.isInteger(index) || !Number.isInteger(count) || index < 0 || index >= count)
+    throw new OptionError('partition', `${index}/${count}`, 'i/N with 0 <= i < N');
+  return processOne({ ...options, partitions: undefined, shard: { index, count } });
+}
+
+/**
+ * Writes `manifest.json` of a partitioned run from its finished partition manifests: the shards in partition
+ * order, counts summed, `options.partitions` = `count`. Its bytes depend only on the partitions' manifests, so a
+ * single-machine run and a `--queue` run write the same file.
+ *
+ * @throws DataFormatError when a partition's manifest is missing or unfinished.
+ */
+export async function mergePartitions(outDir: string, count: number): Promise<ShardManifest> {
+  const parts: ShardManifest[] = [];
+  for (let p = 0; p < count; p++) {
+    const file = join(outDir, manifestNames({ index: p, count }).manifest);
+    const part = await readManifestFile(file);
+    if (!part?.complete)
+      throw new DataFormatError(
+        file,
+        `partition ${p} of ${count} is ${part ? 'unfinished' : 'missing'} (rerun the same process-corpus command)`,
+      );
+    parts.push(part);
+  }
+  const first = parts[0]!;
+  const counts: Record<string, number> = {};
+  for (const m of parts) for (const [k, v] of Object.entries(m.counts)) counts[k] = (counts[k] ?? 0) + v;
+  const manifest: ShardManifest = {
+    ...first,
+    complete: true,
+    options: { ...first.options, shard: null, partitions: count },
+    counts,
+    shards: parts.flatMap((m) => m.shards),
+  };
+  await writeJson(join(outDir, 'manifest.json'), manifest);
+  return manifest;
+}
+
+/** One stream of samples (the whole corpus, or the paragraphs of `options.shard`) into shards and a manifest. */
+async function processOne(options: ProcessCorpusOptions): Promise<ProcessCorpusResult> {
   const { manifest, tokenizer } = await startManifest(options);
   const names = manifestNames(manifest.options.shard);
   const previous = await readManifestFile(join(options.outDir, names.manifest));
@@ -111,12 +201,12 @@ export async function processCorpus(options: ProcessCorpusOptions): Promise<Proc
   const done = previous?.shards ?? [];
   const result: ProcessCorpusResult = { manifest, written: 0, reused: 0, bytes: 0, samples: {} };
   if (previous?.complete) return { ...result, manifest: previous, reused: previous.shards.length };
-  await removeStaleTemps(options.outDir);
+  await removeStaleTemps(options.outDir, manifest.options.shard);
   const corpus = new SentenceCache(tokenizer, options, options.cacheTokens ?? 16_000_000);
   // Whole-corpus counts (every worker's part) for word2vec's negatives and subsampling.
   const tokenCounts = needTokenCounts(manifest.options.tasks) ? await corpus.count(options.signal) : undefined;
   if (tokenCounts) manifest.corpusTokens = tokenCounts.reduce((a, b) => a + b, 0);
-  const tallies = new TextSampleTallies(tokenizer);
+  const tallies = options.tallies ?? new TextSampleTallies(tokenizer);
   const valve = new Valve();
   const made = manifest.options.tasks.map((name) => buildTextTask(name, tokenizer, manifest.taskConfig, tokenCounts));
   for (const { task } of made) manifest.shapes[task.name] = shapesOf(task, manifest.taskConfig);
@@ -138,7 +228,8 @@ export async function processCorpus(options: ProcessCorpusOptions): Promise<Proc
   };
   const writer = new ShardQueue(writeGroup, valve, PENDING_BYTES);
   for (const [k, task] of made.entries()) {
-    const rng = new Rng(manifest.seed * 7919 + k * 104729);
+    // Partition p > 0 draws its own numbers; partition 0 (and an unpartitioned run) those of earlier versions.
+    const rng = new Rng(manifest.seed * 7919 + k * 104729 + (manifest.options.shard?.index ?? 0) * 1299709);
     const samples =
       task.reads === 'dialogues'
         ? textTaskSamples(task, tokenizer, options, rng, valve)
@@ -409,10 +500,14 @@ export async function startManifest(
   return { manifest, tokenizer };
 }
 
-/** Deletes temp files a killed run left behind (see writeFileAtomic's names). */
-export async function removeStaleTemps(dir: string): Promise<void> {
-  for (const f of await readdir(dir))
-    if (/^\.(shard|manifest).*\.tmp$/.test(f)) await unlink(join(dir, f)).catch(() => {});
+/**
+ * Deletes temp files a killed run of the same partition left behind (see writeFileAtomic's names); those of other
+ * partitions, which other workers may be writing into the same folder right now, stay.
+ */
+export async function removeStaleTemps(dir: string, shard: ShardManifest['options']['shard'] = null): Promise<void> {
+  const tag = shard ? `-${shard.index}-of-${shard.count}` : '';
+  const stale = new RegExp(`^\\.(shard${tag}-\\d+\\.arrow|manifest${tag}\\.json)\\.\\d+\\.\\d+\\.tmp$`);
+  for (const f of await readdir(dir)) if (stale.test(f)) await unlink(join(dir, f)).catch(() => {});
 }
 
 /** The parts of a manifest that must match for a rerun to resume. */

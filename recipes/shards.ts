@@ -59,6 +59,8 @@ export interface ShardManifest {
     tasks: TaskName[];
     shardSize: number;
     shard: { index: number; count: number } | null;
+    /** In the merged `manifest.json` of a partitioned run: the partitions whose manifests it joins. */
+    partitions?: number;
     text: string[];
     dialogues: string[];
     dialogueFormat: string;
@@ -115,9 +117,11 @@ export async function readManifestFile(path: string): Promise<ShardManifest | un
  * @throws DataFormatError when the folder holds no manifest, a run is unfinished, or workers disagree.
  */
 export async function readShardManifest(dir: string): Promise<ShardManifest> {
-  const files = existsSync(dir)
-    ? (await readdir(dir)).filter((f) => /^manifest(-\d+-of-\d+)?\.json$/.test(f)).sort(byWorker)
-    : [];
+  const all = existsSync(dir) ? await readdir(dir) : [];
+  // A partitioned run's manifest.json lists every partition's shards: it alone is the folder's manifest.
+  const files = all.includes('manifest.json')
+    ? ['manifest.json']
+    : all.filter((f) => /^manifest(-\d+-of-\d+)?\.json$/.test(f)).sort(byWorker);
   if (files.length === 0)
     throw new DataFormatError(
       dir,

@@ -108,6 +108,8 @@ export type RunOptions = Pick<
 /** Something done after each step of a run, like a tfjs-layers callback; awaited before the next step. */
 export interface TrainHook {
   onStep?(metrics: StepMetrics): void | Promise<void>;
+  /** After a checkpoint holding every step up to `step` is written (a broker source acknowledges samples here). */
+  onCheckpoint?(step: number): void | Promise<void>;
 }
 
 /** What `train` returns. */
@@ -434,4 +436,5 @@ async function writeCheckpoint(run: Run, step: number): Promise<void> {
       config: run.config,
     },
   });
+  for (const hook of run.options.hooks ?? []) await hook.onCheckpoint?.(step);
 }
