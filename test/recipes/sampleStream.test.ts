@@ -157,11 +157,16 @@ test.serial(
         (trained.get(id) ?? []).some((i) => i < at),
         `${id} acknowledged untrained`,
       );
-    // What the first run trained past its checkpoint came back to the second run (or waits in the stream).
-    const trainedTwice = [...trained.values()].filter(
-      (at) => at.some((i) => i < killedAt) && at.some((i) => i >= killedAt),
+    // What the first run trained but had not acknowledged when it was killed (past its last checkpoint).
+    const ackedBeforeKill = new Set(
+      lines
+        .slice(0, killedAt)
+        .filter(([kind]) => kind === 'ack')
+        .map(([, , id]) => id),
     );
-    t.true(trainedTwice.length > 0, 'no sample of the killed run was redelivered');
+    const unackedAtKill = [...trained.entries()]
+      .filter(([id, at]) => at.some((i) => i < killedAt) && !ackedBeforeKill.has(id))
+      .map(([id]) => id);
 
     // Nothing lost: every produced id is acknowledged, or still in the stream for a later run.
     const broker = await connectBroker({ url: server.url, report: () => {} });
@@ -172,6 +177,15 @@ test.serial(
       if (m) remaining.push(...decodeBatch(m.data).map((s) => s.source!));
     }
     await broker.close();
+    // At least once: each of them came back to the second run, or still waits in the stream for a later one. (How
+    // many there are depends on where between checkpoints the kill landed, which the machine's load decides.)
+    const inStream = new Set(remaining);
+    for (const id of unackedAtKill)
+      t.true(
+        (trained.get(id) ?? []).some((i) => i >= killedAt) || inStream.has(id),
+        `${id}, trained but not acknowledged when the trainer was killed, was lost`,
+      );
+    t.log(`${unackedAtKill.length} samples trained but unacknowledged at the kill, all redelivered or in the stream`);
     const all = new Set([...ackedAt.keys(), ...remaining]);
     t.is(remaining.filter((id) => ackedAt.has(id)).length, 0);
     t.is(new Set(remaining).size, remaining.length);
