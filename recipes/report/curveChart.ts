@@ -8,6 +8,11 @@ import type { Curve } from './metricsSeries.ts';
  * step, so a test can read back what was plotted. A static SVG needs no script in the page and no network.
  */
 export async function curveChart(curve: Curve, size = { width: 340, height: 160 }): Promise<string> {
+  // A constant curve (a constant learning rate) gets an axis from 0: fitted to its range, the axis would show the
+  // smoothing's rounding noise (0.0030000000000000005) as if it were a change.
+  const values = curve.points.map((p) => p.value);
+  const [low, high] = [Math.min(...values), Math.max(...values)];
+  const flat = high - low <= 1e-9 * Math.max(Math.abs(high), Math.abs(low));
   const spec: TopLevelSpec = {
     ...size,
     title: { text: curve.title, anchor: 'start', fontSize: 12 },
@@ -17,7 +22,7 @@ export async function curveChart(curve: Curve, size = { width: 340, height: 160 
       {
         name: 'raw',
         mark: { type: 'line', strokeWidth: 1, opacity: 0.35, color: '#4c78a8' },
-        encoding: { y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false } } },
+        encoding: { y: { field: 'value', type: 'quantitative', title: null, scale: { zero: flat } } },
       },
       {
         name: 'smoothed',
