@@ -19,7 +19,6 @@ export function createProgress(mode: ProgressMode, total: number, start: number)
   if (resolved === 'none') return { update() {}, stop() {} };
   // The last kNN monitor score stays on the line until the next one.
   let knn: number | undefined;
-  const tasksOf = (m: StepMetrics): string => formatTasks(m, (knn = m.knnAccuracy ?? knn));
   const remember = (m: StepMetrics): void => void (knn = m.knnAccuracy ?? knn);
   if (resolved === 'lines') {
     const every = Math.max(1, Math.round(total / 20));
@@ -31,7 +30,7 @@ export function createProgress(mode: ProgressMode, total: number, start: number)
         const rate = (step - start) / ((performance.now() - began) / 1000);
         const eta = rate > 0 ? Math.round((total - step) / rate) : 0;
         process.stderr.write(
-          `step ${step}/${total}  loss ${m.loss.toFixed(4)}  ${tasksOf(m)}  ${m.samplesPerSecond.toFixed(0)} samples/s  eta ${eta}s\n`,
+          `step ${step}/${total}  loss ${m.loss.toFixed(4)}  ${formatTasks(m, knn)}  ${m.samplesPerSecond.toFixed(0)} samples/s  eta ${eta}s\n`,
         );
       },
       stop() {},
@@ -48,7 +47,8 @@ export function createProgress(mode: ProgressMode, total: number, start: number)
   bar.start(total, start, { loss: '-', tasks: '', rate: '-' });
   return {
     update(step, m) {
-      bar.update(step, { loss: m.loss.toFixed(4), tasks: tasksOf(m), rate: m.samplesPerSecond.toFixed(0) });
+      remember(m);
+      bar.update(step, { loss: m.loss.toFixed(4), tasks: formatTasks(m, knn), rate: m.samplesPerSecond.toFixed(0) });
     },
     stop() {
       bar.stop();
