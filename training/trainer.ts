@@ -158,8 +158,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         stoppedBy = batches;
         break;
       }
-      const losses = runStep(run, batches, step + 1);
-      last = await recordStep(run, step + 1, losses, performance.now() - t0);
+      const lr = learningRateOf(run, step + 1);
+      const losses = runStep(run, batches, step + 1, lr);
+      last = await recordStep(run, step + 1, losses, performance.now() - t0, lr);
       const monitor = options.knnMonitor;
       if (monitor && (last.step % monitor.every === 0 || last.step === options.steps))
         last.knnAccuracy = await monitor.measure(options.encoder);
@@ -332,9 +333,9 @@ function learningRateOf(run: Run, step: number): number {
 }
 
 /** One optimizer step on the weighted sum of the tasks' losses; returns `[total, loss_1, acc_1, monitors_1..., loss_2, ...]`. */
-function runStep(run: Run, samples: Sample[][], step: number): tf.Tensor1D {
+function runStep(run: Run, samples: Sample[][], step: number, lr: number): tf.Tensor1D {
   const { options } = run;
-  run.optimizer.learningRate = learningRateOf(run, step);
+  run.optimizer.learningRate = lr;
   const batches: TensorBatch[] = options.tasks.map((t, k) =>
     collate(samples[k]!, t.task.inputShapes(options.itemShape), t.task.labelShape(options.itemShape)),
   );
@@ -371,10 +372,15 @@ function runStep(run: Run, samples: Sample[][], step: number): tf.Tensor1D {
   }
 }
 
-async function recordStep(run: Run, step: number, values: tf.Tensor1D, stepMs: number): Promise<StepMetrics> {
+async function recordStep(
+  run: Run,
+  step: number,
+  values: tf.Tensor1D,
+  stepMs: number,
+  lr: number,
+): Promise<StepMetrics> {
   const numbers = await values.data();
   values.dispose();
-  const lr = learningRateOf(run, step);
   checkFinite(step, numbers, run.variables, lr);
   run.elapsedSeconds += stepMs / 1000;
   const tasks: StepMetrics['tasks'] = {};
