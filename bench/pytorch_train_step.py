@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """PyTorch counterpart of the `train-step` bench (bench/trainStep.ts): the same frame encoder, head, batch and optimizer.
 
-    /usr/bin/python3 bench/pytorch_train_step.py [--batch 32] [--steps 20] [--warmup 3] [--threads 1]
+    /usr/bin/python3 bench/pytorch_train_step.py [--batch 32] [--steps 20] [--warmup 3] [--threads 1] [--device cpu]
 
 Prints one JSON line with the keys the tfjs bench prints (backend, batch, inputShape, samplesPerSecond, threads,
 msPerStep, cpuSamplesPerSecond: per CPU second, which a loaded machine skews less); everything else goes to stderr. PyTorch is not a dependency of tempo-ssl: install it for the comparison
@@ -39,6 +39,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda to compare with the webgpu rung on a GPU")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -46,9 +47,10 @@ def main() -> None:
     shape = (64, 64, 3)
     classes = 10
     model = build_model(*shape, base=16, blocks=3, features=64, classes=classes)
-    model.train()
-    x = torch.rand(args.batch, shape[2], shape[0], shape[1])
-    labels = torch.arange(args.batch) % classes
+    device = torch.device(args.device)
+    model.to(device).train()
+    x = torch.rand(args.batch, shape[2], shape[0], shape[1]).to(device)
+    labels = (torch.arange(args.batch) % classes).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
 
@@ -70,7 +72,7 @@ def main() -> None:
     ms, cpu_ms = statistics.median(times), statistics.median(cpu_times)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)", file=sys.stderr)
     row = {
-        "backend": f"pytorch-cpu {torch.__version__}",
+        "backend": f"pytorch-{device.type} {torch.__version__}",
         "batch": args.batch,
         "inputShape": list(shape),
         "samplesPerSecond": round(args.batch * 1000 / ms, 2),

@@ -3,6 +3,7 @@
 // sides alike. With `--json`, stdout holds only JSON lines (one object per row) and everything else goes to stderr.
 // `--backend` sets TEMPO_BACKEND for every bench.
 import { parseArgs } from 'node:util';
+import { benchBackendParity } from './backendParity.ts';
 import { benchConvFlops } from './convFlops.ts';
 import { benchDecode } from './decode.ts';
 import { benchShardFeed } from './shardFeed.ts';
@@ -44,6 +45,11 @@ const BENCHES: Record<string, { run: () => Promise<object[]>; quick: boolean; wh
     },
     quick: true,
     what: 'samples/s of one Adam step of the default frame encoder + dense head, batch 32',
+  },
+  'backend-parity': {
+    run: () => benchBackendParity(),
+    quick: true,
+    what: 'one training step of the default frame encoder on the chosen backend vs the cpu backend: largest output and gradient differences',
   },
   'step-overhead': {
     run: () => benchStepOverhead(),
