@@ -13,6 +13,7 @@ import { benchTrainerFeed } from './trainerFeed.ts';
 import { benchTrainStep, profileTrainStep } from './trainStep.ts';
 import { benchVideoTasks } from './videoTasks.ts';
 import { benchJetStreamFeed } from './jetstreamFeed.ts';
+import { benchLearningTests } from './learningTests.ts';
 
 const BENCHES: Record<string, { run: () => Promise<object[]>; quick: boolean; what: string }> = {
   'jetstream-feed': {
@@ -65,6 +66,11 @@ const BENCHES: Record<string, { run: () => Promise<object[]>; quick: boolean; wh
     run: () => benchShardFeed(),
     quick: false,
     what: 'trainer samples/s fed from process-corpus Arrow shards vs pre-built tensors and vs samples in memory',
+  },
+  learning: {
+    run: () => benchLearningTests(),
+    quick: false,
+    what: 'the learning checks too long for npm test (test/_long.ts): each held-out result, baseline and broken control',
   },
   'video-tasks': {
     run: () => benchVideoTasks(),

@@ -16,8 +16,6 @@ import { parseTaskList, tasksReading } from '../tasks/registry.ts';
 import { reportHook, writeReport } from '../recipes/report/writeReport.ts';
 import { stopSignal, useBackend } from './backend.ts';
 import { addNatsOptions, natsOptions, SCALE_OUT_HELP, type NatsFlags } from './natsOptions.ts';
-import { connectBroker } from '../recipes/natsConnection.ts';
-import { pretrainFromBroker } from '../recipes/pretrainBroker.ts';
 import {
   collectViewGroup,
   nonNegativeInt,
@@ -344,6 +342,9 @@ async function pretrainFromAction(flags: PretrainFlags, command: Command): Promi
   const tasks = parseTaskList(flags.tasks ?? 'order', tasksReading('frames'));
   const steps = flags.steps ?? 1000;
   await useBackend(command);
+  // The NATS client is loaded only by runs that read from a broker.
+  const { connectBroker } = await import('../recipes/natsConnection.ts');
+  const { pretrainFromBroker } = await import('../recipes/pretrainBroker.ts');
   const broker = await connectBroker(natsOptions(flags.from!, flags, 'tempo-ssl pretrain'));
   try {
     const result = await pretrainFromBroker({

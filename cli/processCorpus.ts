@@ -5,8 +5,6 @@ import { TEXT_TASKS } from '../recipes/textTasks.ts';
 import type { TextSkip } from '../text/sources.ts';
 import { parseTaskList } from '../tasks/registry.ts';
 import { nonNegativeInt, positiveInt, dialogueFormatOption, onInvalidOption } from './options.ts';
-import { connectBroker } from '../recipes/natsConnection.ts';
-import { submitCorpusJobs } from '../recipes/corpusJobs.ts';
 import { addNatsOptions, natsOptions, SCALE_OUT_HELP, type NatsFlags } from './natsOptions.ts';
 
 interface ProcessCorpusFlags extends NatsFlags {
@@ -132,6 +130,9 @@ async function viaQueue(
   flags: ProcessCorpusFlags,
   options: Parameters<typeof processCorpus>[0],
 ): Promise<Awaited<ReturnType<typeof processCorpus>>> {
+  // The NATS client is loaded only by runs that use a broker.
+  const { connectBroker } = await import('../recipes/natsConnection.ts');
+  const { submitCorpusJobs } = await import('../recipes/corpusJobs.ts');
   const broker = await connectBroker(natsOptions(url, flags, 'tempo-ssl process-corpus'));
   try {
     return await submitCorpusJobs(broker, {

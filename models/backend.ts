@@ -5,13 +5,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BackendError, OptionError } from '../core/errors.ts';
+import { BACKEND_CHOICES, type BackendChoice } from './backendChoices.ts';
 import { registerConvFilterGradientViaConv, registerWasmTrainingKernels } from './wasmTrainingKernels.ts';
 
-/** A backend choice: `auto` walks the ladder from fastest to slowest; the others force one rung. */
-export type BackendChoice = 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
-
-/** The choices {@link selectBackend} accepts, in ladder order after `auto`. */
-export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
+export { BACKEND_CHOICES, type BackendChoice };
 
 /** Options of {@link selectBackend}. */
 export interface BackendOptions {

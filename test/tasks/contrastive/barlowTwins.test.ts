@@ -1,5 +1,6 @@
 // issue 13: Barlow Twins (cross-correlation of two views' batch-normalized embeddings pushed to the identity).
 import test from 'ava';
+import { longSerial } from '../../_long.ts';
 import * as tf from '@tensorflow/tfjs';
 import { OptionError } from '../../../core/errors.ts';
 import { Rng } from '../../../core/rng.ts';
@@ -96,7 +97,7 @@ async function randomInitRetrieval(): Promise<number> {
 
 const meanOf = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-test.serial('barlow-twins learns to find the other view of held-out images, above random init', async (t) => {
+longSerial('barlow-twins learns to find the other view of held-out images, above random init', async (t) => {
   const base = await randomInitRetrieval();
   const { accuracy, std } = await trained(barlowTwins);
   t.log(
@@ -105,7 +106,7 @@ test.serial('barlow-twins learns to find the other view of held-out images, abov
   t.true(accuracy > base + MARGIN, `barlow-twins ${accuracy.toFixed(3)} vs random init ${base.toFixed(3)}`);
 });
 
-test.serial('broken control: the same run with partners from other images does not', async (t) => {
+longSerial('broken control: the same run with partners from other images does not', async (t) => {
   const base = await randomInitRetrieval();
   const { accuracy } = await trained(withWrongPartners(barlowTwins));
   t.log(`held-out top-1 partner retrieval: wrong partners ${accuracy.toFixed(3)}, random init ${base.toFixed(3)}`);

@@ -1,6 +1,7 @@
 // issue 13: BYOL (online predictor against an EMA target, no negatives), its collapse signal and its target
 // network kept exactly across a resume.
 import test from 'ava';
+import { longSerial } from '../../_long.ts';
 import * as tf from '@tensorflow/tfjs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -88,7 +89,7 @@ const meanOf = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 let randomInit: number | undefined;
 
-test.serial(
+longSerial(
   'byol learns to find the other view of held-out images, above random init, without collapsing',
   async (t) => {
     randomInit ??= await randomInitRetrieval();
@@ -104,7 +105,7 @@ test.serial(
   },
 );
 
-test.serial('broken control: the same run with partners from other images does not', async (t) => {
+longSerial('broken control: the same run with partners from other images does not', async (t) => {
   randomInit ??= await randomInitRetrieval();
   const { accuracy } = await trained(withWrongPartners(byol));
   t.log(

@@ -1,6 +1,7 @@
 // issue 13: instance discrimination (a memory bank of one vector per item, a softmax over sampled negatives) with
 // its bank kept exactly across a resume.
 import test from 'ava';
+import { longSerial } from '../../_long.ts';
 import * as tf from '@tensorflow/tfjs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -133,7 +134,7 @@ async function randomInitRetrieval(): Promise<number> {
   return randomInit;
 }
 
-test.serial('instance-disc learns to find the other view of held-out images, above random init', async (t) => {
+longSerial('instance-disc learns to find the other view of held-out images, above random init', async (t) => {
   const base = await randomInitRetrieval();
   const trained = await trainedRetrieval(small);
   t.log(
@@ -142,7 +143,7 @@ test.serial('instance-disc learns to find the other view of held-out images, abo
   t.true(trained > base + MARGIN, `instance-disc ${trained.toFixed(3)} vs random init ${base.toFixed(3)}`);
 });
 
-test.serial('broken control: the same run with the slots of random other items does not', async (t) => {
+longSerial('broken control: the same run with the slots of random other items does not', async (t) => {
   const base = await randomInitRetrieval();
   const broken = await trainedRetrieval(withRandomSlots(small));
   t.log(`held-out top-1 partner retrieval: random slots ${broken.toFixed(3)}, random init ${base.toFixed(3)}`);

@@ -1,5 +1,6 @@
 // issue 13: MoCo v2 (momentum key encoder, a queue of keys, InfoNCE) with its state kept exactly across a resume.
 import test from 'ava';
+import { longSerial } from '../../_long.ts';
 import * as tf from '@tensorflow/tfjs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -102,7 +103,7 @@ async function randomInitRetrieval(): Promise<number> {
   return randomInit;
 }
 
-test.serial('moco learns to find the other view of held-out images, above random init', async (t) => {
+longSerial('moco learns to find the other view of held-out images, above random init', async (t) => {
   const base = await randomInitRetrieval();
   const trained = await trainedRetrieval(small);
   t.log(
@@ -111,7 +112,7 @@ test.serial('moco learns to find the other view of held-out images, above random
   t.true(trained > base + MARGIN, `moco ${trained.toFixed(3)} vs random init ${base.toFixed(3)}`);
 });
 
-test.serial('broken control: the same run with partners from other images does not', async (t) => {
+longSerial('broken control: the same run with partners from other images does not', async (t) => {
   const base = await randomInitRetrieval();
   const broken = await trainedRetrieval(withWrongPartners(small));
   t.log(`held-out top-1 partner retrieval: wrong partners ${broken.toFixed(3)}, random init ${base.toFixed(3)}`);

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { longSerial } from '../../_long.ts';
 import * as tf from '@tensorflow/tfjs';
 import { from, lastValueFrom, toArray } from 'rxjs';
 import { selectBackend } from '../../../models/backend.ts';
@@ -146,7 +147,7 @@ test('scoring: windows of six turns, and a dialogue too short for one is null wi
 const dialogues = stagedDialogues(300, 1);
 const heldOut = stagedDialogues(60, 2);
 
-test.serial('the pairs variant learns on held-out dialogues; with shuffled labels the same run does not', async (t) => {
+longSerial('the pairs variant learns on held-out dialogues; with shuffled labels the same run does not', async (t) => {
   const before = tf.memory().numTensors;
   const learned = await trainAndMeasure('pairs', dialogues, heldOut, false, 60);
   const control = await trainAndMeasure('pairs', dialogues, heldOut, true, 60);

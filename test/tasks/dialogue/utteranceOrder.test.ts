@@ -1,4 +1,5 @@
 import test from 'ava';
+import { longSerial } from '../../_long.ts';
 import * as tf from '@tensorflow/tfjs';
 import { from, lastValueFrom, toArray } from 'rxjs';
 import { selectBackend } from '../../../models/backend.ts';
@@ -121,7 +122,7 @@ test('scoreDialogue gives each turn the geometric mean of its windows, and a dia
   encoder.dispose();
 });
 
-test.serial(
+longSerial(
   'the utterances variant learns on held-out dialogues; with shuffled labels the same run does not',
   async (t) => {
     const [train, test] = [stagedDialogues(300, 1), stagedDialogues(60, 2)];

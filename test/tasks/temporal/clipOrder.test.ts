@@ -1,4 +1,5 @@
 import test from 'ava';
+import { longSerial } from '../../_long.ts';
 import * as tf from '@tensorflow/tfjs';
 import { bufferCount, firstValueFrom, from, map, pipe, toArray } from 'rxjs';
 import { syntheticFrames } from '../../../fixtures/frames.ts';
@@ -210,7 +211,7 @@ async function trainedAccuracy(task: PretextTask<Frame>): Promise<{ accuracy: nu
   return result;
 }
 
-test.serial('VCOP learns clip order that holds on held-out clips, well above chance and random init', async (t) => {
+longSerial('VCOP learns clip order that holds on held-out clips, well above chance and random init', async (t) => {
   const fresh = buildFrameEncoder({ inputShape: [SIZE, SIZE, 3], featureSize: 32, width: 8, blocks: 2, seed: 1 });
   const freshHead = clipOrder.build(fresh, new Rng(4)).head;
   const randomInit = await heldOutAccuracy(fresh, freshHead);
@@ -224,13 +225,10 @@ test.serial('VCOP learns clip order that holds on held-out clips, well above cha
   t.true(randomInit.accuracy < CHANCE + MARGIN, `random init ${randomInit.accuracy.toFixed(3)}`);
 });
 
-test.serial(
-  'broken control: the same run with shuffled order labels stays near chance on held-out clips',
-  async (t) => {
-    const shuffled = await trainedAccuracy(withShuffledLabels(clipOrder));
-    t.log(
-      `held-out accuracy (n=${shuffled.n}): shuffled labels ${shuffled.accuracy.toFixed(3)}, chance ${CHANCE.toFixed(3)}`,
-    );
-    t.true(shuffled.accuracy < CHANCE + MARGIN, `shuffled labels ${shuffled.accuracy.toFixed(3)}`);
-  },
-);
+longSerial('broken control: the same run with shuffled order labels stays near chance on held-out clips', async (t) => {
+  const shuffled = await trainedAccuracy(withShuffledLabels(clipOrder));
+  t.log(
+    `held-out accuracy (n=${shuffled.n}): shuffled labels ${shuffled.accuracy.toFixed(3)}, chance ${CHANCE.toFixed(3)}`,
+  );
+  t.true(shuffled.accuracy < CHANCE + MARGIN, `shuffled labels ${shuffled.accuracy.toFixed(3)}`);
+});

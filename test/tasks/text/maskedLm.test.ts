@@ -1,4 +1,5 @@
 import test from 'ava';
+import { longSerial } from '../../_long.ts';
 import * as tf from '@tensorflow/tfjs';
 import { from, lastValueFrom, toArray } from 'rxjs';
 import { selectBackend } from '../../../models/backend.ts';
@@ -131,7 +132,7 @@ async function trainAndScore(broken: boolean): Promise<{ accuracy: number; basel
   return { accuracy, baseline: baseline.accuracy, token: WORDS[baseline.id]! };
 }
 
-test.serial(
+longSerial(
   'masked LM learns: held-out accuracy beats the most-frequent-token baseline by 0.15; permuted tokens do not',
   async (t) => {
     const before = tf.memory().numTensors;

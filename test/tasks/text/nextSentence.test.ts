@@ -1,4 +1,5 @@
 import test from 'ava';
+import { longSerial } from '../../_long.ts';
 import * as tf from '@tensorflow/tfjs';
 import { writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -169,7 +170,7 @@ async function trainAndScore(broken: boolean): Promise<{ accuracy: number; basel
   return { accuracy, baseline: Math.max(share, 1 - share) };
 }
 
-test.serial(
+longSerial(
   'next-sentence prediction learns: held-out accuracy beats the majority label by 0.15; shuffled labels do not',
   async (t) => {
     const before = tf.memory().numTensors;
