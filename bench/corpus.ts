@@ -18,12 +18,33 @@
  *
  * Skip-gram's cost was the writing (JSON.stringify and gzip of 3.4 M small samples: about half of its profile),
  * then the sample objects queued between the sampler and the writer (garbage collection), and tokenizing the
- * corpus twice (the count pass, then the sampling). What remains is the sampler itself (one object and one
- * Float32Array per sample), its garbage, and 196 MB of uncompressed float32 columns to hash and fsync.
+ * corpus twice (the count pass, then the sampling).
+ *
+ * Session 8: skip-gram's rows drawn into typed columns a sentence at a time (the generator inline) and copied
+ * into the shard columns whole, MLM and NSP inputs built in typed arrays, shard writes going on beside the
+ * sampling. Same shards byte for byte (sha256 of all 349 skip-gram shards and of the nsp and mlm shards equal to
+ * the code before). 5 runs each, alternating with the code before (a worktree of eff7357 running this same
+ * bench), under load average 7-27 from other jobs on the 2 cores: wall-clock ratios swing with the load, so the
+ * bench now also gives CPU seconds of the process (every thread) and `ofBaselineCpu`, the ratio by CPU time.
+ *
+ * | run | before: ofBaselineCpu | after: ofBaselineCpu | before: ofBaseline (wall) | after: ofBaseline (wall) |
+ * |---|---|---|---|---|
+ * | nsp | 0.68 / 0.84 / 0.79 / 0.70 / 0.74 | 0.83 / 0.82 / 0.91 / 0.74 / 0.89 | 0.73 / 0.79 / 0.68 / 0.63 / 1.09 | 0.75 / 1.08 / 1.07 / 0.49 / 1.07 |
+ * | mlm | 0.65 / 0.84 / 0.71 / 0.73 / 0.68 | 0.70 / 0.78 / 0.93 / 0.83 / 0.88 | 0.73 / 0.89 / 0.63 / 0.67 / 0.81 | 0.73 / 1.10 / 1.13 / 0.91 / 0.93 |
+ * | skipgram | 0.17 / 0.26 / 0.26 / 0.25 / 0.21 (CPU 4.9 / 4.4 / 4.9 / 5.2 / 5.0 s) | 0.25 / 0.24 / 0.33 / 0.31 / 0.28 (CPU 3.8 / 3.5 / 4.1 / 3.5 / 4.2 s) | 0.19 / 0.28 / 0.25 / 0.22 / 0.24 | 0.21 / 0.21 / 0.33 / 0.32 / 0.28 |
+ * | nsp,mlm,skipgram | 0.53 / 0.71 / 0.66 / 0.62 / 0.57 | 0.62 / 0.62 / 0.77 / 0.75 / 0.83 | 0.52 / 0.74 / 0.27 / 0.51 / 0.79 | 0.59 / 0.56 / 0.60 / 0.82 / 1.04 |
+ *
+ * Skip-gram stays far from read + tokenize: the count pass alone is one read + tokenize, and what follows scales
+ * with 196 MB of float32 columns (56 bytes a sample, 24 of them the constant label): Arrow encoding (about 1-2 ms
+ * a shard of 562 kB), sha256, the write and its fsync, and their garbage; then the draws themselves (12 draws of
+ * the generator a sample). Tried and not kept: tokenizing the files on 2 worker threads (each thread loads the
+ * TypeScript through tsx: the count pass took 3-5 s instead of 1-2), and hashing with WebCrypto on the thread pool
+ * (it copies the bytes on the calling thread first: in a micro-benchmark of 349 shards under load, 120-450 ms on the
+ * calling thread against 180-320 ms for createHash).
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { lastValueFrom, reduce } from 'rxjs';
@@ -49,6 +70,19 @@ export interface CorpusRow {
   outMb: number;
   /** mbPerS / the baseline's mbPerS. */
   ofBaseline: number;
+  /** CPU seconds of the process (user + system, every thread) during the run. */
+  cpuSeconds: number;
+  /**
+   * ofBaseline by CPU time: (corpus passes / cpuSeconds) against the baseline's. On a machine shared with other
+   * jobs the wall-clock ratio swings with their load; this one much less.
+   */
+  ofBaselineCpu: number;
+}
+
+/** CPU seconds (user + system) since `from`. */
+function cpuSince(from: NodeJS.CpuUsage): number {
+  const { user, system } = process.cpuUsage(from);
+  return (user + system) / 1e6;
 }
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -74,6 +108,7 @@ export async function benchCorpus(
     await tokenizer.save(tokenizerPath);
 
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const sentences = await lastValueFrom(
       readSentences(files, { onInvalid: 'skip' }).pipe(
         tokenizeSentences(tokenizer),
@@ -81,6 +116,7 @@ export async function benchCorpus(
       ),
     );
     const baseSeconds = (performance.now() - t0) / 1000;
+    const baseCpu = cpuSince(c0);
     const base: CorpusRow = {
       run: 'read + split + tokenize',
       seconds: baseSeconds,
@@ -88,11 +124,14 @@ export async function benchCorpus(
       mbPerS: bytes / 1e6 / baseSeconds,
       outMb: 0,
       ofBaseline: 1,
+      cpuSeconds: baseCpu,
+      ofBaselineCpu: 1,
     };
     const rows = [base];
     for (const tasks of [['nsp'], ['mlm'], ['skipgram'], ['nsp', 'mlm', 'skipgram']] as TaskName[][]) {
       const outDir = join(dir, tasks.join('-'));
       const t1 = performance.now();
+      const c1 = process.cpuUsage();
       const result = await processCorpus({
         text: files,
         tasks,
@@ -102,6 +141,7 @@ export async function benchCorpus(
         shardSize: 10000,
       });
       const seconds = (performance.now() - t1) / 1000;
+      const cpuSeconds = cpuSince(c1);
       const samples = Object.values(result.manifest.counts).reduce((a, b) => a + b, 0);
       // Each task reads the corpus once, so MB/s counts the corpus once per task.
       const mbPerS = (bytes * tasks.length) / 1e6 / seconds;
@@ -113,6 +153,8 @@ export async function benchCorpus(
         mbPerS,
         outMb,
         ofBaseline: mbPerS / base.mbPerS,
+        cpuSeconds,
+        ofBaselineCpu: (tasks.length * baseCpu) / cpuSeconds,
       });
     }
     console.log(
@@ -125,6 +167,8 @@ export async function benchCorpus(
       mbPerS: round(r.mbPerS),
       outMb: round(r.outMb),
       ofBaseline: round(r.ofBaseline),
+      cpuSeconds: round(r.cpuSeconds),
+      ofBaselineCpu: round(r.ofBaselineCpu),
     }));
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -138,4 +182,9 @@ function round(x: number): number {
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const rows = await benchCorpus();
   if (rows.length > 0) console.table(rows);
+  console.log(
+    `load average ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
 }

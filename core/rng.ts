@@ -26,12 +26,14 @@ export class Rng {
     return this.#state;
   }
 
+  /** Sets the state: a hot loop that runs {@link mulberry32} inline hands the generator's state back this way. */
+  set state(value: number) {
+    this.#state = value >>> 0;
+  }
+
   /** A float in [0, 1). */
   next(): number {
-    let t = (this.#state = (this.#state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return mulberry32((this.#state = (this.#state + RNG_STEP) >>> 0));
   }
 
   /** An integer in [0, n). */
@@ -63,4 +65,17 @@ export class Rng {
   fork(): Rng {
     return new Rng(Math.floor(this.next() * 4294967296));
   }
+}
+
+/** What each draw adds to the state (mod 2^32). */
+export const RNG_STEP = 0x6d2b79f5;
+
+/**
+ * The float in [0, 1) of a state that has just been stepped: `rng.next()` is `mulberry32(state = (state +
+ * RNG_STEP) >>> 0)`, so a loop holding the state in a local draws exactly what the generator would.
+ */
+export function mulberry32(state: number): number {
+  let t = Math.imul(state ^ (state >>> 15), state | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 }

@@ -35,6 +35,8 @@ import { readFile, mkdir, copyFile, unlink, readdir, rename } from 'node:fs/prom
 import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import type { Sample } from '../pipeline/sample.ts';
+import { skipgramDrawsOf, type SkipgramDraws } from '../tasks/text/skipgram.ts';
+import { word2vecLabel } from '../tasks/text/word2vec.ts';
 
 /** Options of {@link processCorpus}. */
 export interface ProcessCorpusOptions extends TextSourceOptions {
@@ -230,6 +232,12 @@ async function processOne(options: ProcessCorpusOptions): Promise<ProcessCorpusR
   for (const [k, task] of made.entries()) {
     // Partition p > 0 draws its own numbers; partition 0 (and an unpartitioned run) those of earlier versions.
     const rng = new Rng(manifest.seed * 7919 + k * 104729 + (manifest.options.shard?.index ?? 0) * 1299709);
+    const draws = task.reads === 'sentences' ? skipgramDrawsOf(task.task, rng) : undefined;
+    if (draws) {
+      const emitted = await fillSkipgramShards(corpus.sentences(valve), draws, task.task.name, manifest, writer);
+      tallies.addEmitted(task.task, emitted);
+      continue;
+    }
     const samples =
       task.reads === 'dialogues'
         ? textTaskSamples(task, tokenizer, options, rng, valve)
@@ -287,6 +295,59 @@ function fillShards(
 }
 
 /**
+ * {@link fillShards} for skip-gram: each sentence's skip-grams are drawn into flat columns ({@link SkipgramDraws},
+ * the numbers its sampler draws) and copied into the shard columns whole, no object per sample. Resolves with the
+ * rows written.
+ */
+function fillSkipgramShards(
+  sentences: Observable<TokenizedSentence>,
+  draws: SkipgramDraws,
+  task: string,
+  manifest: ShardManifest,
+  writer: ShardQueue,
+): Promise<number> {
+  const shapes = manifest.shapes[task]!;
+  const size = manifest.options.shardSize;
+  const label = word2vecLabel(draws.width - 1);
+  return new Promise<number>((resolve, reject) => {
+    let shard = new ShardBuilder(task, shapes, size);
+    let emitted = 0;
+    const subscription = sentences.subscribe({
+      next: (sentence) => {
+        try {
+          const rows = draws.draw(sentence.ids);
+          const inputs = [draws.centers, draws.targets];
+          for (let at = 0; at < rows;) {
+            at = shard.addRows(inputs, label, true, at, rows, sentence.source);
+            if (shard.full) {
+              writer.add(shard);
+              shard = new ShardBuilder(task, shapes, size);
+            }
+          }
+          emitted += rows;
+        } catch (error) {
+          subscription.unsubscribe();
+          reject(error as Error);
+        }
+      },
+      error: reject,
+      complete: () => {
+        try {
+          if (shard.length > 0) writer.add(shard);
+          resolve(emitted);
+        } catch (error) {
+          reject(error as Error);
+        }
+      },
+    });
+    writer.onFailure = (error) => {
+      subscription.unsubscribe();
+      reject(error);
+    };
+  });
+}
+
+/**
  * Full shards waiting for their write, written in order, in groups of all that wait: while they hold more than
  * `high` bytes, the valve (which the corpus read obeys) is closed.
  */
@@ -326,6 +387,8 @@ class ShardQueue {
       while (this.#waiting.length > 0) {
         const group = this.#waiting;
         this.#waiting = [];
+        // Sampling goes on while the group is written (at most `high` bytes more wait meanwhile).
+        this.#valve.open();
         await this.#write(group);
         if (waitingBytes(this.#waiting) <= this.#high) this.#valve.open();
       }
@@ -427,23 +490,34 @@ class SentenceCache {
   }
 }
 
-/** `items` in order, paused while the valve is closed. */
+/** Items replayed between two turns of the event loop, so that shard writes progress beside the sampling. */
+const REPLAY_SLICE = 256;
+
+/** `items` in order, paused while the valve is closed, yielding to the event loop every {@link REPLAY_SLICE}. */
 function replay<T>(items: readonly T[], valve: Valve): Observable<T> {
   return new Observable<T>((subscriber) => {
     let i = 0;
     let cancel = (): void => {};
+    let timer: NodeJS.Immediate | undefined;
     const run = (): void => {
-      while (i < items.length && !subscriber.closed) {
+      timer = undefined;
+      const end = Math.min(items.length, i + REPLAY_SLICE);
+      while (i < end && !subscriber.closed) {
         if (!valve.isOpen) {
           cancel = valve.onOpen(run);
           return;
         }
         subscriber.next(items[i++]!);
       }
-      subscriber.complete();
+      if (subscriber.closed) return;
+      if (i < items.length) timer = setImmediate(run);
+      else subscriber.complete();
     };
     run();
-    return () => cancel();
+    return () => {
+      cancel();
+      if (timer) clearImmediate(timer);
+    };
   });
 }
 

@@ -349,6 +349,56 @@ export class ShardBuilder {
     this.#length = row + 1;
   }
 
+  /**
+   * Appends rows `from` .. `to` - 1 of flat columns at once, as many as fit: `inputs[k]` holds the task's k-th
+   * input width values a row, `label` one label for every row (`sharedLabel`) or one a row; every row comes from
+   * `source`. Returns the row after the last one taken (`to` when all fit). What {@link add} does a sample at a
+   * time, for samplers that draw into columns (skip-gram: millions of rows).
+   *
+   * @throws Error when the columns do not fit the task's shapes.
+   */
+  addRows(
+    inputs: readonly Float32Array[],
+    label: Float32Array,
+    sharedLabel: boolean,
+    from: number,
+    to: number,
+    source = '',
+  ): number {
+    const widths = this.#widths;
+    const labelWidth = this.#labelWidth;
+    if (inputs.length !== widths.length || (sharedLabel && label.length !== labelWidth))
+      throw new Error(`rows of ${this.task} do not fit the shapes ${JSON.stringify(this.shapes)} its task declares`);
+    const start = this.#length;
+    const n = Math.min(to - from, this.capacity - start);
+    if (n <= 0) return from;
+    for (let k = 0; k < widths.length; k++) {
+      const w = widths[k]!;
+      this.#inputs[k]!.set(inputs[k]!.subarray(from * w, (from + n) * w), start * w);
+    }
+    const labels = this.#label;
+    if (!sharedLabel) labels.set(label.subarray(from * labelWidth, (from + n) * labelWidth), start * labelWidth);
+    else {
+      // One copy, then doubling copies of what is written.
+      labels.set(label, start * labelWidth);
+      for (let done = 1; done < n; done *= 2)
+        labels.copyWithin(
+          (start + done) * labelWidth,
+          start * labelWidth,
+          (start + Math.min(done, n - done)) * labelWidth,
+        );
+    }
+    if (source !== this.#lastSource) {
+      let index = this.#dictionary.get(source);
+      if (index === undefined) this.#dictionary.set(source, (index = this.#dictionary.size));
+      this.#lastSource = source;
+      this.#lastIndex = index;
+    }
+    this.#sources.fill(this.#lastIndex, start, start + n);
+    this.#length = start + n;
+    return from + n;
+  }
+
   #misfit(sample: Sample): string {
     const got = `inputs of ${sample.inputs.map((a) => a.length).join(', ')} and a label of ${sample.label.length}`;
     return `a ${this.task} sample holds ${got} values, not the shapes ${JSON.stringify(this.shapes)} its task declares`;

@@ -132,6 +132,14 @@ export class TextSampleTallies {
     });
   }
 
+  /** Counts `n` samples of `task` emitted without passing through {@link count} (a task with no tally). */
+  addEmitted(task: Pick<PretextTask, 'name' | 'tally'>, n: number): void {
+    let entry = this.#tasks.get(task.name);
+    if (!entry) this.#tasks.set(task.name, (entry = { emitted: 0, tally: task.tally?.() }));
+    if (entry.tally) throw new Error(`${task.name} keeps a tally: its samples must pass through count()`);
+    entry.emitted += n;
+  }
+
   /** The figures of every task so far. */
   summary(): Record<string, TextSampleSummary> {
     const out: Record<string, TextSampleSummary> = {};

@@ -1,7 +1,8 @@
 import { mlpHead } from '../../models/heads.ts';
 import { textSetupOf } from './textTaskConfig.ts';
 import * as tf from '@tensorflow/tfjs';
-import { defer, mergeMap, type Observable, type OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
+import { operate } from '../../core/operate.ts';
 import { OptionError } from '../../core/errors.ts';
 import type { Rng } from '../../core/rng.ts';
 import { encodeText, lookupEmbeddings } from '../../models/textEncoder.ts';
@@ -12,7 +13,6 @@ import {
   checkPositiveInteger,
   checkVocabulary,
   defaultVocabulary,
-  fitIds,
   type TextVocabulary,
   type TokenizedSentence,
 } from '../../text/tokenizedSentence.ts';
@@ -67,29 +67,43 @@ export function maskTokens(
   randomIds: Int32Array,
 ): MaskedSequence | undefined {
   const { vocabulary: v, maxLength, maskFraction, maxPredictions } = options;
-  const sequence = [v.clsId, ...ids.subarray(0, maxLength - 2), v.sepId];
-  const special = new Set(v.specialIds);
-  const candidates = sequence.map((_, i) => i).filter((i) => !special.has(sequence[i]!));
-  if (candidates.length === 0) return undefined;
-  const count = Math.min(maxPredictions, Math.max(1, Math.round(candidates.length * maskFraction)));
-  const chosen = rng
-    .shuffle(candidates)
-    .slice(0, count)
-    .sort((a, b) => a - b);
+  // The sequence `[CLS] ids [SEP]` written straight into the (padded) input; typed arrays, no per-token objects.
+  const length = Math.min(ids.length, maxLength - 2) + 2;
+  const sequence = new Float32Array(maxLength);
+  if (v.padId !== 0) sequence.fill(v.padId);
+  sequence[0] = v.clsId;
+  for (let i = 0; i < length - 2; i++) sequence[i + 1] = ids[i]!;
+  sequence[length - 1] = v.sepId;
+  const special = v.specialIds;
+  const candidates = new Int32Array(length);
+  let n = 0;
+  for (let i = 0; i < length; i++) if (!special.includes(sequence[i]!)) candidates[n++] = i;
+  if (n === 0) return undefined;
+  const count = Math.min(maxPredictions, Math.max(1, Math.round(n * maskFraction)));
+  // Fisher-Yates over the candidates as Rng.shuffle draws it, then the first `count`, in position order.
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    const swap = candidates[i]!;
+    candidates[i] = candidates[j]!;
+    candidates[j] = swap;
+  }
+  const chosen = candidates.subarray(0, count).sort();
   const out: MaskedSequence = {
-    ids: fitIds(sequence, maxLength, v.padId),
+    // Each chosen position is read (its target) before it is corrupted, once: the sequence itself is the input.
+    ids: sequence,
     positions: new Float32Array(maxPredictions),
     targets: new Float32Array(maxPredictions),
     weights: new Float32Array(maxPredictions),
   };
-  chosen.forEach((p, k) => {
+  for (let k = 0; k < count; k++) {
+    const p = chosen[k]!;
     out.positions[k] = p;
     out.targets[k] = sequence[p]!;
     out.weights[k] = 1;
     const r = rng.next();
     if (r < 0.8) out.ids[p] = v.maskId;
     else if (r < 0.9) out.ids[p] = randomIds[rng.int(randomIds.length)]!;
-  });
+  }
   return out;
 }
 
@@ -110,19 +124,17 @@ export function sampleMaskedTokens(
   options: ResolvedMlmOptions,
 ): OperatorFunction<TokenizedSentence, Sample> {
   const randomIds = replacementIds(options.vocabulary);
-  return (sentences: Observable<TokenizedSentence>) =>
-    defer(() =>
-      sentences.pipe(
-        mergeMap((sentence): Sample[] => {
-          const masked = maskTokens(sentence.ids, options, context.rng, randomIds);
-          if (!masked) return [];
-          const label = new Float32Array(2 * options.maxPredictions);
-          label.set(masked.targets);
-          label.set(masked.weights, options.maxPredictions);
-          return [{ inputs: [masked.ids, masked.positions], label, source: sentence.source }];
-        }),
-      ),
-    );
+  const predictions = options.maxPredictions;
+  return operate<TokenizedSentence, Sample>((subscriber) => ({
+    next: (sentence) => {
+      const masked = maskTokens(sentence.ids, options, context.rng, randomIds);
+      if (!masked) return;
+      const label = new Float32Array(2 * predictions);
+      label.set(masked.targets);
+      label.set(masked.weights, predictions);
+      subscriber.next({ inputs: [masked.ids, masked.positions], label, source: sentence.source });
+    },
+  }));
 }
 
 /** The true ids of a masked-LM label `[2, P]` (targets, then weights) that count (weight 1). */

@@ -1,7 +1,8 @@
 import { mlpHead } from '../../models/heads.ts';
 import { textSetupOf } from './textTaskConfig.ts';
 import * as tf from '@tensorflow/tfjs';
-import { defer, mergeMap, type Observable, type OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
+import { operate } from '../../core/operate.ts';
 import { OptionError } from '../../core/errors.ts';
 import type { Rng } from '../../core/rng.ts';
 import { encodeText } from '../../models/textEncoder.ts';
@@ -13,7 +14,6 @@ import {
   checkPositiveInteger,
   checkVocabulary,
   defaultVocabulary,
-  fitIds,
   type TextVocabulary,
   type TokenizedSentence,
 } from '../../text/tokenizedSentence.ts';
@@ -48,7 +48,15 @@ function validateNspOptions(options: NspOptions): ResolvedNspOptions {
 /** `[CLS] ids [SEP]`, cut and padded to maxLength. */
 function packSentence(ids: Int32Array, options: ResolvedNspOptions): Float32Array {
   const { clsId, sepId, padId } = options.vocabulary;
-  return fitIds([clsId, ...ids.subarray(0, options.maxLength - 2), sepId], options.maxLength, padId);
+  const { maxLength } = options;
+  const out = new Float32Array(maxLength);
+  if (padId !== 0) out.fill(padId);
+  // What fitIds([CLS, ...ids, SEP], maxLength, PAD) gives, without the array: maxLength 1 keeps [CLS] alone.
+  const n = Math.max(0, Math.min(ids.length, maxLength - 2));
+  out[0] = clsId;
+  for (let i = 0; i < n; i++) out[i + 1] = ids[i]!;
+  if (n + 1 < maxLength) out[n + 1] = sepId;
+  return out;
 }
 
 /**
@@ -109,33 +117,30 @@ export function sampleSentencePairs(
   options: ResolvedNspOptions,
 ): OperatorFunction<TokenizedSentence, Sample> {
   const { rng } = context;
-  return (sentences: Observable<TokenizedSentence>) =>
-    defer(() => {
-      let previous: TokenizedSentence | undefined;
-      const earlier = new EarlierSentences(options.poolSize, rng);
-      return sentences.pipe(
-        mergeMap((sentence): Sample[] => {
-          if (sentence.ids.length === 0) return [];
-          const out: Sample[] = [];
-          if (previous && previous.document !== sentence.document) earlier.endDocument();
-          else if (previous && earlier.size > 0) {
-            const second = rng.next() < options.positiveFraction ? sentence : earlier.draw()!;
-            // Sentences of the pool come from documents that ended; a document id seen again (inputs that are
-            // not grouped by document) could still match: such a pair is skipped, never mislabelled.
-            if (second === sentence || second.document !== previous.document) {
-              out.push({
-                inputs: [packSentence(previous.ids, options), packSentence(second.ids, options)],
-                label: Float32Array.of(second === sentence ? 1 : 0),
-                source: sentence.source,
-              });
-            }
+  return operate<TokenizedSentence, Sample>((subscriber) => {
+    let previous: TokenizedSentence | undefined;
+    const earlier = new EarlierSentences(options.poolSize, rng);
+    return {
+      next: (sentence) => {
+        if (sentence.ids.length === 0) return;
+        if (previous && previous.document !== sentence.document) earlier.endDocument();
+        else if (previous && earlier.size > 0) {
+          const second = rng.next() < options.positiveFraction ? sentence : earlier.draw()!;
+          // Sentences of the pool come from documents that ended; a document id seen again (inputs that are
+          // not grouped by document) could still match: such a pair is skipped, never mislabelled.
+          if (second === sentence || second.document !== previous.document) {
+            subscriber.next({
+              inputs: [packSentence(previous.ids, options), packSentence(second.ids, options)],
+              label: Float32Array.of(second === sentence ? 1 : 0),
+              source: sentence.source,
+            });
           }
-          earlier.offer(sentence);
-          previous = sentence;
-          return out;
-        }),
-      );
-    });
+        }
+        earlier.offer(sentence);
+        previous = sentence;
+      },
+    };
+  });
 }
 
 /** Counts NSP labels: `positives` (B follows A) and `negatives` (B from another document) emitted. */

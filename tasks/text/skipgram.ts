@@ -3,10 +3,12 @@ import * as tf from '@tensorflow/tfjs';
 import type { OperatorFunction } from 'rxjs';
 import { operate } from '../../core/operate.ts';
 import type { PretextTask, SamplerContext } from '../task.ts';
+import { mulberry32, RNG_STEP, type Rng } from '../../core/rng.ts';
 import type { Sample } from '../../pipeline/sample.ts';
 import type { TokenizedSentence } from '../../text/tokenizedSentence.ts';
 import {
-  WordSampler,
+  keepProbabilities,
+  NoiseDistribution,
   requireCounts,
   buildContextHead,
   lookupWords,
@@ -21,6 +23,115 @@ import {
 } from './word2vec.ts';
 
 /**
+ * The skip-grams of sentences drawn into flat columns, one sentence at a time: `centers` (one id a row) and
+ * `targets` (`[context, negative_1..K]`, 1 + K ids a row), floats as sample inputs are. The one place skip-grams
+ * are drawn: {@link sampleSkipgrams} turns the rows into samples, process-corpus copies them into its shard
+ * columns whole (no object per sample), so both draw the same numbers in the same order.
+ */
+export class SkipgramDraws {
+  readonly width: number;
+  readonly #rng: Rng;
+  readonly #window: number;
+  /** Keep probability of each id (subsampling), and the alias table of the noise distribution. */
+  readonly #keep: Float64Array;
+  readonly #accept: Float64Array;
+  readonly #alias: Int32Array;
+  #kept = new Int32Array(64);
+  /** Row r's word; valid for rows below {@link length} until the next {@link draw}. */
+  centers = new Float32Array(1024);
+  /** Row r's `[context, negatives]` at `r * width`. */
+  targets: Float32Array;
+  length = 0;
+
+  constructor(options: ResolvedWord2vecOptions, rng: Rng) {
+    const counts = requireCounts(options);
+    const noise = new NoiseDistribution(counts);
+    this.#rng = rng;
+    this.#window = options.window;
+    this.#keep = keepProbabilities(counts, options.subsample);
+    this.#accept = noise.accept;
+    this.#alias = noise.alias;
+    this.width = 1 + options.negatives;
+    this.targets = new Float32Array(1024 * this.width);
+  }
+
+  /**
+   * Draws the skip-grams of one sentence: after subsampling, every (word, context word within a radius drawn from
+   * 1..window for that word) pair, in word then context order; the negatives of a row drawn from the noise
+   * distribution, one equal to the context word drawn again up to 4 times. Returns the row count (also
+   * {@link length}). The numbers are those {@link WordSampler}'s keep, radius and targets draw in that order; the
+   * generator runs inline here (millions of draws), its state handed back at the end.
+   */
+  draw(ids: Int32Array): number {
+    if (this.#kept.length < ids.length) this.#kept = new Int32Array(2 * ids.length);
+    const kept = this.#kept;
+    const keep = this.#keep;
+    const accept = this.#accept;
+    const alias = this.#alias;
+    const slots = accept.length;
+    const window = this.#window;
+    const width = this.width;
+    let state = this.#rng.state;
+    let n = 0;
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      const p = keep[id] ?? 1;
+      if (p >= 1 || mulberry32((state = (state + RNG_STEP) >>> 0)) < p) kept[n++] = id;
+    }
+    let rows = 0;
+    for (let i = 0; i < n; i++) {
+      const b = 1 + Math.floor(mulberry32((state = (state + RNG_STEP) >>> 0)) * window);
+      const from = Math.max(0, i - b);
+      const to = Math.min(n - 1, i + b);
+      this.#reserve(rows + to - from);
+      const centers = this.centers;
+      const targets = this.targets;
+      for (let j = from; j <= to; j++) {
+        if (j === i) continue;
+        const positive = kept[j]!;
+        centers[rows] = kept[i]!;
+        let at = rows * width;
+        targets[at] = positive;
+        for (let k = 1; k < width; k++) {
+          let id = -1;
+          for (let tries = 0; tries < 5 && (tries === 0 || id === positive); tries++) {
+            const slot = Math.floor(mulberry32((state = (state + RNG_STEP) >>> 0)) * slots);
+            id = mulberry32((state = (state + RNG_STEP) >>> 0)) < accept[slot]! ? slot : alias[slot]!;
+          }
+          targets[++at] = id;
+        }
+        rows++;
+      }
+    }
+    this.#rng.state = state;
+    return (this.length = rows);
+  }
+
+  #reserve(rows: number): void {
+    if (rows <= this.centers.length) return;
+    const size = Math.max(rows, 2 * this.centers.length);
+    const centers = new Float32Array(size);
+    centers.set(this.centers);
+    const targets = new Float32Array(size * this.width);
+    targets.set(this.targets);
+    this.centers = centers;
+    this.targets = targets;
+  }
+}
+
+/** Options of the skip-gram tasks made by {@link createSkipgramTask}, for {@link skipgramDrawsOf}. */
+const resolvedOf = new WeakMap<PretextTask<TokenizedSentence>, ResolvedWord2vecOptions>();
+
+/**
+ * A {@link SkipgramDraws} for a skip-gram task (as `configure` made it) and a seeded generator: the rows its
+ * sampler would emit with that generator. Undefined for any other task.
+ */
+export function skipgramDrawsOf(task: PretextTask<never>, rng: Rng): SkipgramDraws | undefined {
+  const options = resolvedOf.get(task as PretextTask<TokenizedSentence>);
+  return options ? new SkipgramDraws(options, rng) : undefined;
+}
+
+/**
  * The skip-gram sampler: after subsampling, every (word, context word within a dynamic window) pair of a sentence
  * becomes one sample: inputs `[word]` (shape [1]) and `[context, negative_1..K]` (shape [1 + K]); label
  * `[1, 0 x K]`.
@@ -31,19 +142,23 @@ export function sampleSkipgrams(
 ): OperatorFunction<TokenizedSentence, Sample> {
   const label = word2vecLabel(options.negatives);
   requireCounts(options);
-  // Samples go downstream as they are drawn (millions of them: no array of a sentence's samples, no inner stream).
+  // Samples go downstream sentence by sentence (millions of them: no inner stream).
   return operate<TokenizedSentence, Sample>((subscriber) => {
-    const words = new WordSampler(options, context.rng);
+    const draws = new SkipgramDraws(options, context.rng);
+    const width = draws.width;
     return {
       next: (sentence) => {
-        const kept = words.keep(sentence.ids);
-        for (let i = 0; i < kept.length && !subscriber.closed; i++) {
-          const b = words.radius();
+        const rows = draws.draw(sentence.ids);
+        const { centers, targets } = draws;
+        let center = centers;
+        for (let r = 0; r < rows && !subscriber.closed; r++) {
           // The samples of one word share its input array, as all share the label (samples are read-only).
-          const center = Float32Array.of(kept[i]!);
-          for (let j = Math.max(0, i - b); j <= Math.min(kept.length - 1, i + b); j++) {
-            if (j !== i) subscriber.next({ inputs: [center, words.targets(kept[j]!)], label, source: sentence.source });
-          }
+          if (r === 0 || centers[r] !== centers[r - 1]) center = centers.slice(r, r + 1);
+          subscriber.next({
+            inputs: [center, targets.slice(r * width, (r + 1) * width)],
+            label,
+            source: sentence.source,
+          });
         }
       },
     };
@@ -66,7 +181,7 @@ export function sampleSkipgrams(
  */
 export function createSkipgramTask(options: Word2vecOptions = {}): PretextTask<TokenizedSentence> {
   const resolved = validateWord2vecOptions(options);
-  return {
+  const task: PretextTask<TokenizedSentence> = {
     name: 'skipgram',
     family: 'text-context',
     paper:
@@ -95,6 +210,8 @@ export function createSkipgramTask(options: Word2vecOptions = {}): PretextTask<T
     loss: negativeSamplingLoss,
     metric: positiveRankAccuracy,
   };
+  resolvedOf.set(task, resolved);
+  return task;
 }
 
 /** Skip-gram with the default options (a 30000-id vocabulary, 64-d vectors); a run configures it with its counts. */

@@ -83,8 +83,9 @@ export function countTokens(sentences: Iterable<TokenizedSentence>, vocabSize: n
 export class NoiseDistribution {
   /** P(i) of each id. */
   readonly probabilities: Float64Array;
-  readonly #accept: Float64Array;
-  readonly #alias: Int32Array;
+  /** The alias table: slot i (drawn uniformly) gives i with probability accept[i], else alias[i]. */
+  readonly accept: Float64Array;
+  readonly alias: Int32Array;
 
   constructor(counts: ArrayLike<number>, power = 0.75) {
     const n = counts.length;
@@ -92,8 +93,8 @@ export class NoiseDistribution {
     const norm = weights.reduce((a, b) => a + b, 0);
     if (!(norm > 0)) throw new OptionError('counts', 'all 0', 'the counts of a corpus that holds tokens');
     this.probabilities = weights.map((w) => w / norm);
-    this.#accept = new Float64Array(n);
-    this.#alias = new Int32Array(n);
+    this.accept = new Float64Array(n);
+    this.alias = new Int32Array(n);
     const scaled = this.probabilities.map((p) => p * n);
     const small: number[] = [];
     const large: number[] = [];
@@ -101,22 +102,22 @@ export class NoiseDistribution {
     while (small.length > 0 && large.length > 0) {
       const s = small.pop()!;
       const l = large.pop()!;
-      this.#accept[s] = scaled[s]!;
-      this.#alias[s] = l;
+      this.accept[s] = scaled[s]!;
+      this.alias[s] = l;
       scaled[l] = scaled[l]! + scaled[s]! - 1;
       (scaled[l]! < 1 ? small : large).push(l);
     }
     // What is left is 1 up to rounding: always accepted.
     for (const i of [...small, ...large]) {
-      this.#accept[i] = 1;
-      this.#alias[i] = i;
+      this.accept[i] = 1;
+      this.alias[i] = i;
     }
   }
 
   /** One id drawn from the distribution. */
   draw(rng: Rng): number {
-    const slot = rng.int(this.#accept.length);
-    return rng.next() < this.#accept[slot]! ? slot : this.#alias[slot]!;
+    const slot = rng.int(this.accept.length);
+    return rng.next() < this.accept[slot]! ? slot : this.alias[slot]!;
   }
 }
 
