@@ -64,18 +64,22 @@ function runAva(files: string[]): Promise<string> {
 /** ava's verbose lines: `✔ a › b › title (1m 4.2s)`, `✖ ...`, then the test's `ℹ` log lines. */
 export function parseVerbose(output: string): LearningTestRow[] {
   const rows: LearningTestRow[] = [];
+  let current: LearningTestRow | undefined;
   for (const raw of output.split('\n')) {
     const line = raw.trim();
     const result = /^([✔✖])\s+(?:\[fail\]: )?(.*?)(?:\s+\((?:(\d+)m\s*)?([\d.]+)(ms|s)\))?$/.exec(line);
     if (result) {
       const [, mark, title, minutes, amount, unit] = result;
       const seconds = amount ? Number(minutes ?? 0) * 60 + Number(amount) / (unit === 'ms' ? 1000 : 1) : 0;
-      rows.push({ test: title!, passed: mark === '✔', seconds, log: '' });
+      // ava can print a result twice (again in its summary); the first is kept, and its log lines with it.
+      current = rows.some((r) => r.test === title)
+        ? undefined
+        : { test: title!, passed: mark === '✔', seconds, log: '' };
+      if (current) rows.push(current);
       continue;
     }
     const log = /^ℹ\s+(.*)$/.exec(line);
-    const last = rows.at(-1);
-    if (log && last) last.log = last.log ? `${last.log} | ${log[1]}` : log[1]!;
+    if (log && current) current.log = current.log ? `${current.log} | ${log[1]}` : log[1]!;
   }
   return rows;
 }
