@@ -172,6 +172,19 @@ export function encoderLike(encoder: tf.LayersModel, channels: number, seed: num
 }
 
 /**
+ * A view's projection: linear to `dim`, then batch normalization (the paper's is linear alone). A small encoder's
+ * outputs at random init share one large common component (held-out L embeddings at cosine 0.92 to each other);
+ * its drift moves every fresh feature away from memories written an epoch earlier, so each item's own slot (the
+ * oldest) loses to recently written negatives, the loss climbs above chance and the two views' embeddings part
+ * (cosine -0.6 between them) and collapse (0.98 within a view). Normalizing over the batch removes the common
+ * component; the rest of the loss never restores it (a component shared by every memory adds the same to every
+ * logit).
+ */
+function projection(name: string, features: number, dim: number, rng: Rng): tf.Sequential {
+  return mlpHead(name, features, [{ units: dim, batchNorm: true }], rng);
+}
+
+/**
  * The full-graph CMC logits `[batch, V (V - 1), 1 + negatives]` of l2-normalized view embeddings `z[v]`: for
  * each ordered pair (i, j), i != j, view i's embedding against view j's bank (column 0 the item's own slot).
  */
@@ -185,7 +198,7 @@ function pairLogits(
   const pairs: tf.Tensor2D[] = [];
   z.forEach((zi, i) =>
     z.forEach((_, j) => {
-      if (i !== j) pairs.push(bank.logits(j, zi, slots, temperature, training));
+      if (i !== j) pairs.push(bank.logits(j, zi, slots, temperature, training, z[j]));
     }),
   );
   return tf.stack(pairs, 1);
@@ -269,8 +282,8 @@ export function createCmcTask(options: CmcOptions = {}): PretextTask<Frame> {
     build(encoder, rng): TaskParts {
       const features = featureSizeOf(encoder);
       const abEncoder = encoderLike(encoder, 2, rng.int(2 ** 31), 'cmc_ab_encoder');
-      const head = mlpHead('cmc_l_head', features, [{ units: o.dim }], rng);
-      const abHead = mlpHead('cmc_ab_head', features, [{ units: o.dim }], rng);
+      const head = projection('cmc_l_head', features, o.dim, rng);
+      const abHead = projection('cmc_ab_head', features, o.dim, rng);
       const state = new MemoryBank({
         size: o.bankSize,
         dim: o.dim,
@@ -348,8 +361,8 @@ export function createCmcViewsTask(options: CmcOptions = {}): PretextTask<readon
       for (const k of cameras.slice(1))
         extra[`camera${k}_encoder`] = encoderLike(encoder, channels, rng.int(2 ** 31), `cmc_camera${k}_encoder`);
       for (const k of cameras.slice(1))
-        extra[`camera${k}_head`] = mlpHead(`cmc_camera${k}_head`, features, [{ units: o.dim }], rng);
-      const head = mlpHead('cmc_camera0_head', features, [{ units: o.dim }], rng);
+        extra[`camera${k}_head`] = projection(`cmc_camera${k}_head`, features, o.dim, rng);
+      const head = projection('cmc_camera0_head', features, o.dim, rng);
       const state = new MemoryBank({
         size: o.bankSize,
         dim: o.dim,
