@@ -172,8 +172,22 @@ export function encoderLike(encoder: tf.LayersModel, channels: number, seed: num
 }
 
 /**
+ * A view's projection: linear to `dim`, then batch normalization (the paper's is linear alone). A small encoder's
+ * outputs at random init share one large common component (held-out L embeddings at cosine 0.92 to each other);
+ * its drift moves every fresh feature away from memories written an epoch earlier, so each item's own slot (the
+ * oldest memory) loses to recently written negatives: the loss climbed far above chance (35 at step 40, chance
+ * 12.5), then the two views' embeddings pointed apart (cosine -0.6) and each collapsed (0.98 within a view).
+ * Normalizing over the batch removes the common component, and the loss never restores it (a component shared by
+ * every memory adds the same to every logit).
+ */
+function projection(name: string, features: number, dim: number, rng: Rng): tf.Sequential {
+  return mlpHead(name, features, [{ units: dim, batchNorm: true }], rng);
+}
+
+/**
  * The full-graph CMC logits `[batch, V (V - 1), 1 + negatives]` of l2-normalized view embeddings `z[v]`: for
- * each ordered pair (i, j), i != j, view i's embedding against view j's bank (column 0 the item's own slot).
+ * each ordered pair (i, j), i != j, view i's embedding against view j's bank (column 0 the item's own slot, or
+ * view j's embedding of this step where the slot was never written).
  */
 function pairLogits(
   bank: MemoryBank,
@@ -185,7 +199,7 @@ function pairLogits(
   const pairs: tf.Tensor2D[] = [];
   z.forEach((zi, i) =>
     z.forEach((_, j) => {
-      if (i !== j) pairs.push(bank.logits(j, zi, slots, temperature, training));
+      if (i !== j) pairs.push(bank.logits(j, zi, slots, temperature, training, z[j]));
     }),
   );
   return tf.stack(pairs, 1);
@@ -224,11 +238,18 @@ const PAPER = 'Tian, Krishnan, Isola. Contrastive Multiview Coding. arXiv 2019 (
  *
  * This: view L is the shared encoder, fed L / 100 replicated to its three channels (as `colorization`); view ab is
  * a second encoder of the same architecture on two channels (a / 110, b / 110), an `extra` part (`ab_encoder`);
- * each has a linear projection to 128 (`head` for L, `ab_head`); the banks (`MemoryBank`, views 2) and the
- * generator of their negatives are checkpointed. Differences, and why: each encoder has the shared encoder's full
- * width rather than half (the shared encoder's size is the run's, and it is the L view's); the loss is a softmax
- * over the own slot and 4096 negatives drawn per step and shared by the batch, not NCE (see `instance-disc`);
- * crops keep 30 to 100% of the area (small frames, as `simclr`). What a run saves as `encoder` (and `evaluate`
+ * each has a projection to 128, linear then batch norm (`head` for L, `ab_head`); the banks (`MemoryBank`, views
+ * 2) and the generator of their negatives are checkpointed. Differences, and why: each encoder has the shared
+ * encoder's full width rather than half (the shared encoder's size is the run's, and it is the L view's); the loss
+ * is a softmax over the own slot and 4096 negatives drawn per step (among the slots written so far) and shared by
+ * the batch, not NCE (see `instance-disc`); crops keep 30 to 100% of the area (small frames, as `simclr`). Two
+ * differences keep the two views from collapsing at this scale (session 7's runs scored 0.078 held-out against
+ * 0.016 at random init; with both, 0.258; see `cmc.test.ts`): the projection's batch norm (the paper's is linear;
+ * see {@link projection}), and the positive of an item whose slot was never written, which is the other view's
+ * feature of this step, held constant (the vector the slot's first write stores), not the slot's random starting
+ * vector (the paper's): a random positive against real negatives taught each view to move away from the other's
+ * features. On a one-pass stream of video frames (hashed slots, mostly first visits) the positive is thus the
+ * other view of the same frame, and negatives come from the bank. What a run saves as `encoder` (and `evaluate`
  * reads) is the L encoder alone, which expects L replicated where evaluate feeds RGB frames; the paper's
  * concatenated representation, on RGB input, is `TaskParts.representation` (`cmc_representation`). Slots: one per
  * image on `--images`, hashed frames on `--video` (as `instance-disc`); live streams are refused.
@@ -269,8 +290,8 @@ export function createCmcTask(options: CmcOptions = {}): PretextTask<Frame> {
     build(encoder, rng): TaskParts {
       const features = featureSizeOf(encoder);
       const abEncoder = encoderLike(encoder, 2, rng.int(2 ** 31), 'cmc_ab_encoder');
-      const head = mlpHead('cmc_l_head', features, [{ units: o.dim }], rng);
-      const abHead = mlpHead('cmc_ab_head', features, [{ units: o.dim }], rng);
+      const head = projection('cmc_l_head', features, o.dim, rng);
+      const abHead = projection('cmc_ab_head', features, o.dim, rng);
       const state = new MemoryBank({
         size: o.bankSize,
         dim: o.dim,
@@ -314,8 +335,9 @@ export function createCmcTask(options: CmcOptions = {}): PretextTask<Frame> {
  * embedding against every other camera's bank; the paper's "full graph" for more than two views). Each camera's
  * frame is cropped and flipped on its own. Slots are the moments, hashed from camera 0's file and frame index.
  * The paper contrasts modalities (L, ab, depth, flow); cameras are views of the same modality, which is what TCN
- * (`tcn`) contrasts with a triplet loss. Needs `--views`: one-camera moments (plain `--video`) are refused in the
- * stream with an `OptionError`.
+ * (`tcn`) contrasts with a triplet loss. As `cmc`: projections linear then batch norm, and an unwritten slot's
+ * positive is the other camera's feature of this step. Needs `--views`: one-camera moments (plain `--video`) are
+ * refused in the stream with an `OptionError`.
  *
  * @example
  * const task = createCmcViewsTask({ cameras: 2 });
@@ -348,8 +370,8 @@ export function createCmcViewsTask(options: CmcOptions = {}): PretextTask<readon
       for (const k of cameras.slice(1))
         extra[`camera${k}_encoder`] = encoderLike(encoder, channels, rng.int(2 ** 31), `cmc_camera${k}_encoder`);
       for (const k of cameras.slice(1))
-        extra[`camera${k}_head`] = mlpHead(`cmc_camera${k}_head`, features, [{ units: o.dim }], rng);
-      const head = mlpHead('cmc_camera0_head', features, [{ units: o.dim }], rng);
+        extra[`camera${k}_head`] = projection(`cmc_camera${k}_head`, features, o.dim, rng);
+      const head = projection('cmc_camera0_head', features, o.dim, rng);
       const state = new MemoryBank({
         size: o.bankSize,
         dim: o.dim,

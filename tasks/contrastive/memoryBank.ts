@@ -48,6 +48,8 @@ export class MemoryBank implements TaskState {
   readonly #writtenMask: tf.Variable;
   /** The written slots in ascending order (what negatives are drawn from), rebuilt from the mask. */
   #written: Int32Array = new Int32Array(0);
+  /** 1 for each written slot (the mask, read back), looked up per row by `logits`. */
+  #writtenFlags: Uint8Array;
   #pending: { features: tf.Tensor2D[]; slots: Int32Array } | undefined;
   #drawn: { step: Int32Array } | undefined;
 
@@ -85,6 +87,7 @@ export class MemoryBank implements TaskState {
     );
     this.#rngState = tf.variable(tf.scalar(rng.fork().state | 0, 'int32'), false);
     this.#writtenMask = tf.variable(tf.zeros([size], 'int32'), false);
+    this.#writtenFlags = new Uint8Array(size);
   }
 
   /** The slots written at least once, ascending. */
@@ -97,6 +100,7 @@ export class MemoryBank implements TaskState {
     const written: number[] = [];
     mask.forEach((m, i) => m !== 0 && written.push(i));
     this.#written = Int32Array.from(written);
+    this.#writtenFlags = Uint8Array.from(mask, (m) => (m !== 0 ? 1 : 0));
   }
 
   /**
@@ -119,15 +123,30 @@ export class MemoryBank implements TaskState {
    * Logits `[batch, 1 + negatives]` of l2-normalized `features` `[batch, dim]` against bank `view`: column 0 the
    * item's own slot, then the step's negatives (the own slot among them set to -1e9), all over `temperature`.
    * Call it once per step and view pair with `training` true; every view of one step shares the negatives.
+   *
+   * `incoming`, when given, is what this step writes to bank `view` (`[batch, dim]`, the batch's features of that
+   * view): a slot not written yet holds a random placeholder, not a memory of its item, so its positive is the
+   * vector its first write will store (`incoming`'s row, held constant: no gradient reaches it). Without it the
+   * positive of an unwritten slot is the placeholder: a random target, while the negatives (drawn among written
+   * slots) are real features; cross-view CMC learns from that to push each view away from the other's features
+   * and collapses (see `cmc`).
    */
-  logits(view: number, features: tf.Tensor2D, slots: Int32Array, temperature: number, training: boolean): tf.Tensor2D {
+  logits(
+    view: number,
+    features: tf.Tensor2D,
+    slots: Int32Array,
+    temperature: number,
+    training: boolean,
+    incoming?: tf.Tensor2D,
+  ): tf.Tensor2D {
     return tf.tidy(() => {
       const bank = this.banks[view];
       if (!bank) throw new OptionError('view', view, `a bank index below ${this.banks.length}`);
       const negatives = this.#drawn?.step ?? this.#negativeSlots(training);
       if (training) this.#drawn ??= { step: negatives };
       else this.#drawn = undefined;
-      const own = tf.gather(bank, tf.tensor1d(slots, 'int32'));
+      const stored = tf.gather(bank, tf.tensor1d(slots, 'int32')) as tf.Tensor2D;
+      const own = incoming ? this.#memoryOrIncoming(stored, incoming, slots) : stored;
       const positive = tf.sum(tf.mul(features, own), 1, true);
       const others = tf.matMul(features, tf.gather(bank, tf.tensor1d(negatives, 'int32')), false, true);
       // [batch, negatives]: 1 where a drawn negative is the item itself.
@@ -138,6 +157,14 @@ export class MemoryBank implements TaskState {
       const masked = tf.sub(others, tf.mul(tf.cast(same, 'float32'), 1e9 * temperature));
       return tf.div(tf.concat([positive, masked], 1), temperature) as tf.Tensor2D;
     });
+  }
+
+  /** Rows of `stored` whose slot was written; the others `incoming`'s row, without gradient. */
+  #memoryOrIncoming(stored: tf.Tensor2D, incoming: tf.Tensor2D, slots: Int32Array): tf.Tensor2D {
+    const fresh = slots.map((slot) => (this.#writtenFlags[slot] === 1 ? 0 : 1));
+    if (!fresh.some((f) => f === 1)) return stored;
+    const take = tf.tensor2d(Float32Array.from(fresh), [slots.length, 1]);
+    return tf.add(tf.mul(stored, tf.sub(1, take)), tf.mul(constant(incoming), take));
   }
 
   /** The step's features held for `afterStep` (one `[batch, dim]` a view), for the collapse monitor. */
@@ -211,6 +238,12 @@ export class MemoryBank implements TaskState {
     tf.dispose([...this.banks, this.#rngState, this.#writtenMask]);
   }
 }
+
+/** `x` in the forward pass, a constant to the gradient (tfjs has no stop-gradient op). */
+const constant = tf.customGrad((x, save) => {
+  (save as tf.GradSaveFunc)([]);
+  return { value: tf.clone(x as tf.Tensor), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) };
+}) as (x: tf.Tensor2D) => tf.Tensor2D;
 
 /** A string's FNV-1a hash, a uint32. */
 function hashOf(text: string): number {
