@@ -1,6 +1,7 @@
 // issue 12: S4L (`--labels --labelled-fraction --tasks supervised,rotation`, `classify`), few-shot training on base
 // classes (`--classes`, `few-shot`), and `evaluate --layer name:pool | best`, end to end through the CLI.
 import test from 'ava';
+import { longSerial } from '../_long.ts';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -181,7 +182,7 @@ async function s4lHeldOut(shuffle: boolean): Promise<number> {
   return (JSON.parse(scored.stdout) as { accuracy: number }).accuracy;
 }
 
-test.serial(
+longSerial(
   'learning test: S4L on half the labels classifies unseen images; with shuffled labels it cannot',
   async (t) => {
     const learned = await s4lHeldOut(false);

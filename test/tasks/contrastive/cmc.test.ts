@@ -1,6 +1,7 @@
 // issue 13: Contrastive Multiview Coding: L against ab of colour pictures (one encoder each, a memory bank per
 // view), and synchronized cameras; refused on gray data rather than faking a view.
 import test from 'ava';
+import { longSerial } from '../../_long.ts';
 import * as tf from '@tensorflow/tfjs';
 import { firstValueFrom, from, map, pipe, toArray } from 'rxjs';
 import { DataFormatError, OptionError } from '../../../core/errors.ts';
@@ -306,7 +307,7 @@ test.serial('cmc learns to match the L and ab views of held-out pictures; random
   t.true(broken < base + MARGIN, `random slots ${broken} vs random init ${base}`);
 });
 
-test.serial('cmc-views learns to match two cameras of held-out moments; random slots do not', async (t) => {
+longSerial('cmc-views learns to match two cameras of held-out moments; random slots do not', async (t) => {
   const base = atRandomInit('cameras', cameras as PretextTask<never>);
   const learned = await trained('cameras', cameras, cameraItems, CAMERA_STEPS);
   const broken = await trained('cameras', withRandomSlots(cameras, cameraSlots), cameraItems, CAMERA_STEPS);

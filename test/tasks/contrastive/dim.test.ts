@@ -158,9 +158,13 @@ for (const task of [dim, dimInfonce]) {
   );
 }
 
-test.serial('broken control: the same dim run with local features from other images does not', async (t) => {
-  const base = await randomInitMatching();
-  const { accuracy } = await trained(withWrongLocals(dim), 'dim');
-  t.log(`held-out global-local matching: wrong pairs ${accuracy.toFixed(3)}, random init ${base.toFixed(3)}`);
-  t.true(accuracy < base + MARGIN, `wrong pairs ${accuracy.toFixed(3)} vs random init ${base.toFixed(3)}`);
-});
+for (const task of [dim, dimInfonce]) {
+  test.serial(`broken control: the same ${task.name} run with local features from other images does not`, async (t) => {
+    const base = await randomInitMatching();
+    const { accuracy } = await trained(withWrongLocals(task), task.name);
+    t.log(
+      `held-out global-local matching: ${task.name} on wrong pairs ${accuracy.toFixed(3)}, random init ${base.toFixed(3)}`,
+    );
+    t.true(accuracy < base + MARGIN, `wrong pairs ${accuracy.toFixed(3)} vs random init ${base.toFixed(3)}`);
+  });
+}

@@ -1,5 +1,6 @@
 // issue 13: temporal augmentation for simclr and moco on video: the positive pair is two moments of one video.
 import test from 'ava';
+import { longSerial } from '../../_long.ts';
 import { firstValueFrom, from, mergeMap, pipe, toArray } from 'rxjs';
 import { OptionError } from '../../../core/errors.ts';
 import { Rng } from '../../../core/rng.ts';
@@ -137,7 +138,8 @@ const tasks: [string, PretextTask<Frame>][] = [
 ];
 
 for (const [name, task] of tasks) {
-  test.serial(
+  // moco-video's run is the longer of the two (its queue must fill): `npm run bench -- learning` runs it.
+  (name === 'moco-video' ? longSerial : test.serial)(
     `${name} learns to find the other moment of held-out videos; partners from other videos do not`,
     async (t) => {
       const base = await atRandomInit(task);
