@@ -1,4 +1,5 @@
 import test from 'ava';
+import { longSerial } from '../../_long.ts';
 import * as tf from '@tensorflow/tfjs';
 import { bufferCount, firstValueFrom, from, map, pipe, toArray } from 'rxjs';
 import { syntheticFrames } from '../../../fixtures/frames.ts';
@@ -238,7 +239,7 @@ async function trainedAccuracy(task: PretextTask<Frame>): Promise<HeldOut> {
 
 const show = ({ all, within }: HeldOut) => `${within.toFixed(3)} (among the batch ${all.toFixed(3)})`;
 
-test.serial('CPC learns to pick the future frame of held-out clips, above chance and random init', async (t) => {
+longSerial('CPC learns to pick the future frame of held-out clips, above chance and random init', async (t) => {
   const fresh = buildFrameEncoder({
     inputShape: [SHAPE_SIZE, SHAPE_SIZE, 3],
     featureSize: 32,
@@ -259,7 +260,7 @@ test.serial('CPC learns to pick the future frame of held-out clips, above chance
   t.true(randomInit.within < CHANCE + MARGIN, `random init ${show(randomInit)}`);
 });
 
-test.serial(
+longSerial(
   'broken control: the same run on sequences shuffled in time stays near chance on held-out clips',
   async (t) => {
     const shuffled = await trainedAccuracy(shuffledInTime(cpc));

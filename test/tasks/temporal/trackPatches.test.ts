@@ -1,4 +1,5 @@
 import test from 'ava';
+import { longSerial } from '../../_long.ts';
 import * as tf from '@tensorflow/tfjs';
 import { firstValueFrom, from, toArray } from 'rxjs';
 import { syntheticFrames } from '../../../fixtures/frames.ts';
@@ -239,7 +240,7 @@ function shufflePositives(samples: readonly Sample[], rng: Rng): Sample[] {
   return samples.map((s, i) => ({ ...s, inputs: [s.inputs[0]!, positives[i]!, s.inputs[2]!, s.inputs[3]!] }));
 }
 
-test.serial(
+longSerial(
   'tracking learns what colour alone cannot: held-out tracks ranked right, the broken control is not',
   async (t) => {
     // 12 clips of 72 frames: tracks of the first 48 frames train, tracks of the last 24 are held out. Tracks of
