@@ -260,18 +260,71 @@ function fillShards(
   manifest: ShardManifest,
   writer: ShardQueue,
 ): Promise<void> {
+  return fillShardsWith(samples, task, manifest, writer, (sample, sink) => {
+    sink.current().add(sample);
+    sink.rollIfFull();
+  });
+}
+
+/**
+ * {@link fillShards} for skip-gram: each sentence's skip-grams are drawn into flat columns ({@link SkipgramDraws},
+ * the numbers its sampler draws) and copied into the shard columns whole, no object per sample. Resolves with the
+ * rows written.
+ */
+async function fillSkipgramShards(
+  sentences: Observable<TokenizedSentence>,
+  draws: SkipgramDraws,
+  task: string,
+  manifest: ShardManifest,
+  writer: ShardQueue,
+): Promise<number> {
+  const label = word2vecLabel(draws.width - 1);
+  let emitted = 0;
+  await fillShardsWith(sentences, task, manifest, writer, (sentence, sink) => {
+    const rows = draws.draw(sentence.ids);
+    const inputs = [draws.centers, draws.targets];
+    for (let at = 0; at < rows;) {
+      at = sink.current().addRows(inputs, label, true, at, rows, sentence.source);
+      sink.rollIfFull();
+    }
+    emitted += rows;
+  });
+  return emitted;
+}
+
+/** The shard being filled, and handing it to the writer once full (a fresh one takes its place). */
+interface ShardSink {
+  current(): ShardBuilder;
+  rollIfFull(): void;
+}
+
+/**
+ * Subscribes to `items`, lets `put` add each to the shard being filled, hands full shards and the last partial one
+ * to the writer; a failure of `put`, of the source or of the writer ends the subscription and rejects.
+ */
+function fillShardsWith<T>(
+  items: Observable<T>,
+  task: string,
+  manifest: ShardManifest,
+  writer: ShardQueue,
+  put: (item: T, sink: ShardSink) => void,
+): Promise<void> {
   const shapes = manifest.shapes[task]!;
   const size = manifest.options.shardSize;
   return new Promise<void>((resolve, reject) => {
     let shard = new ShardBuilder(task, shapes, size);
-    const subscription = samples.subscribe({
-      next: (sample) => {
+    const sink: ShardSink = {
+      current: () => shard,
+      rollIfFull: () => {
+        if (!shard.full) return;
+        writer.add(shard);
+        shard = new ShardBuilder(task, shapes, size);
+      },
+    };
+    const subscription = items.subscribe({
+      next: (item) => {
         try {
-          shard.add(sample);
-          if (shard.full) {
-            writer.add(shard);
-            shard = new ShardBuilder(task, shapes, size);
-          }
+          put(item, sink);
         } catch (error) {
           subscription.unsubscribe();
           reject(error as Error);
@@ -282,59 +335,6 @@ function fillShards(
         try {
           if (shard.length > 0) writer.add(shard);
           resolve();
-        } catch (error) {
-          reject(error as Error);
-        }
-      },
-    });
-    writer.onFailure = (error) => {
-      subscription.unsubscribe();
-      reject(error);
-    };
-  });
-}
-
-/**
- * {@link fillShards} for skip-gram: each sentence's skip-grams are drawn into flat columns ({@link SkipgramDraws},
- * the numbers its sampler draws) and copied into the shard columns whole, no object per sample. Resolves with the
- * rows written.
- */
-function fillSkipgramShards(
-  sentences: Observable<TokenizedSentence>,
-  draws: SkipgramDraws,
-  task: string,
-  manifest: ShardManifest,
-  writer: ShardQueue,
-): Promise<number> {
-  const shapes = manifest.shapes[task]!;
-  const size = manifest.options.shardSize;
-  const label = word2vecLabel(draws.width - 1);
-  return new Promise<number>((resolve, reject) => {
-    let shard = new ShardBuilder(task, shapes, size);
-    let emitted = 0;
-    const subscription = sentences.subscribe({
-      next: (sentence) => {
-        try {
-          const rows = draws.draw(sentence.ids);
-          const inputs = [draws.centers, draws.targets];
-          for (let at = 0; at < rows;) {
-            at = shard.addRows(inputs, label, true, at, rows, sentence.source);
-            if (shard.full) {
-              writer.add(shard);
-              shard = new ShardBuilder(task, shapes, size);
-            }
-          }
-          emitted += rows;
-        } catch (error) {
-          subscription.unsubscribe();
-          reject(error as Error);
-        }
-      },
-      error: reject,
-      complete: () => {
-        try {
-          if (shard.length > 0) writer.add(shard);
-          resolve(emitted);
         } catch (error) {
           reject(error as Error);
         }
