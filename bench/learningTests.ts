@@ -61,13 +61,13 @@ function runAva(files: string[]): Promise<string> {
   });
 }
 
-/** ava's verbose lines: `✔ a › b › title (1m 4.2s)`, `✖ ...`, then the test's `ℹ` log lines. */
+/** ava's verbose lines: `✔ a › b › title (1m 4.2s)`, `✘ [fail]: ...`, then the test's `ℹ` log lines. */
 export function parseVerbose(output: string): LearningTestRow[] {
   const rows: LearningTestRow[] = [];
   let current: LearningTestRow | undefined;
   for (const raw of output.split('\n')) {
     const line = raw.trim();
-    const result = /^([✔✖])\s+(?:\[fail\]: )?(.*?)(?:\s+\((?:(\d+)m\s*)?([\d.]+)(ms|s)\))?$/.exec(line);
+    const result = /^([✔✘✖])\s+(?:\[fail\]: )?(.*?)(?:\s+\((?:(\d+)m\s*)?([\d.]+)(ms|s)\))?$/.exec(line);
     if (result) {
       const [, mark, title, minutes, amount, unit] = result;
       const seconds = amount ? Number(minutes ?? 0) * 60 + Number(amount) / (unit === 'ms' ? 1000 : 1) : 0;
