@@ -28,11 +28,18 @@ export function tempNameFor(filePath: string): string {
   return path.join(path.dirname(filePath), `.${path.basename(filePath)}.${process.pid}.${++counter}.tmp`);
 }
 
-/** Writes `data` to `filePath` (created or truncated) and fsyncs it before returning. Not atomic on its own. */
-export async function writeFileDurable(filePath: string, data: Uint8Array | string): Promise<void> {
+/**
+ * Writes `data` (or its pieces, one after the other) to `filePath` (created or truncated) and fsyncs it before
+ * returning. Not atomic on its own.
+ */
+export async function writeFileDurable(
+  filePath: string,
+  data: Uint8Array | string | readonly Uint8Array[],
+): Promise<void> {
   const handle = await open(filePath, 'w');
   try {
-    await handle.writeFile(data);
+    if (typeof data === 'string' || data instanceof Uint8Array) await handle.writeFile(data);
+    else await handle.writev(data as Uint8Array[]);
     await handle.sync();
   } finally {
     await handle.close();

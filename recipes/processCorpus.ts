@@ -608,13 +608,14 @@ export async function writeShards(
       if (before?.file === file && before.task === shard.task && before.samples === shard.length && existsSync(path)) {
         if (sha256(await readFile(path)) === before.sha256) return { entry: before, reused: true, temp: undefined };
       }
-      const bytes = shard.encode();
+      const chunks = await shard.encodeChunks();
       const temp = tempNameFor(path);
-      await writeFileDurable(temp, bytes).catch(async (error: unknown) => {
+      await writeFileDurable(temp, chunks).catch(async (error: unknown) => {
         await unlink(temp).catch(() => {});
         throw error;
       });
-      const entry = { file, task: shard.task, samples: shard.length, bytes: bytes.length, sha256: sha256(bytes) };
+      const bytes = chunks.reduce((n, c) => n + c.byteLength, 0);
+      const entry = { file, task: shard.task, samples: shard.length, bytes, sha256: sha256(chunks) };
       return { entry, reused: false, temp };
     }),
   );
@@ -623,6 +624,9 @@ export async function writeShards(
   return out.map(({ entry, reused }) => ({ entry, reused }));
 }
 
-export function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
+/** Hex sha256 of `bytes` (or of its pieces, one after the other). */
+export function sha256(bytes: Uint8Array | readonly Uint8Array[]): string {
+  const hash = createHash('sha256');
+  for (const chunk of bytes instanceof Uint8Array ? [bytes] : bytes) hash.update(chunk);
+  return hash.digest('hex');
 }

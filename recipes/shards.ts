@@ -2,19 +2,27 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  type Data,
+  DataType,
   Dictionary,
   Field,
   FixedSizeList,
   Float32,
+  Int16,
   Int32,
+  Int8,
   makeData,
+  Precision,
   RecordBatch,
   RecordBatchFileWriter,
   Schema,
   Struct,
   tableFromIPC,
+  Uint16,
+  Uint8,
   Utf8,
-  vectorFromArray,
+  makeVector,
+  type Vector,
   type Table,
 } from 'apache-arrow';
 import { concatMap, defer, Observable } from 'rxjs';
@@ -24,8 +32,14 @@ import { DataFormatError, OptionError } from '../core/errors.ts';
 import type { TextTaskConfig } from '../tasks/text/textTaskConfig.ts';
 import type { Valve } from '../core/valve.ts';
 
-/** The manifest version this code writes and reads: 2 = Arrow IPC shards (1 was gzip JSON lines). */
-export const MANIFEST_VERSION = 2;
+/**
+ * The manifest version this code writes: 3 = Arrow IPC shards whose columns take the narrowest exact type (2 wrote
+ * every column as float32; this code still reads those; 1 was gzip JSON lines).
+ */
+export const MANIFEST_VERSION = 3;
+
+/** Manifest versions this code reads. */
+const READABLE_VERSIONS: readonly unknown[] = [2, MANIFEST_VERSION];
 
 /** Shapes of a task's samples (without the batch axis): each input, and the label. */
 export interface SampleShapes {
@@ -47,7 +61,7 @@ export interface ShardEntry {
 
 /** What `manifest.json` holds: enough to check, resume and read back a process-corpus run. */
 export interface ShardManifest {
-  version: typeof MANIFEST_VERSION;
+  version: 2 | typeof MANIFEST_VERSION;
   /** True once every sample has been written. */
   complete: boolean;
   seed: number;
@@ -102,10 +116,10 @@ export async function readManifestFile(path: string): Promise<ShardManifest | un
       { cause },
     );
   }
-  if (manifest.version !== MANIFEST_VERSION)
+  if (!READABLE_VERSIONS.includes(manifest.version))
     throw new DataFormatError(
       path,
-      `manifest version ${String(manifest.version)}${manifest.version === 1 ? ' (gzip JSON-lines shards)' : ''}, this tempo-ssl reads version ${MANIFEST_VERSION} (Arrow shards): rerun process-corpus into a new folder`,
+      `manifest version ${String(manifest.version)}${manifest.version === 1 ? ' (gzip JSON-lines shards)' : ''}, this tempo-ssl reads versions ${READABLE_VERSIONS.join(' and ')} (Arrow shards): rerun process-corpus into a new folder`,
     );
   return manifest as ShardManifest;
 }
@@ -242,15 +256,22 @@ export function readShard(where: string, bytes: Uint8Array): ShardTable {
     throw new DataFormatError(where, `no ${META_TASK} / ${META_SHAPES} metadata (rerun process-corpus)`);
   const column = (name: string, width: number): Float32Array => {
     const vector = table.getChild(name);
-    if (!vector || !(vector.type instanceof FixedSizeList) || vector.type.listSize !== width)
+    if (
+      !vector ||
+      !(vector.type instanceof FixedSizeList) ||
+      vector.type.listSize !== width ||
+      !isNumberType((vector.type as FixedSizeList).valueType)
+    )
       throw new DataFormatError(
         where,
-        `column ${name} is not a fixed-size list of ${width} floats (rerun process-corpus)`,
+        `column ${name} is not a fixed-size list of ${width} numbers (rerun process-corpus)`,
       );
-    // One record batch per shard (more are joined here): the flat float values of every row.
-    const chunks = vector.data.map((d) =>
-      (d.children[0]!.values as Float32Array).subarray(d.offset * width, (d.offset + d.length) * width),
-    );
+    // One record batch per shard (more are joined here): the flat values of every row, as floats (narrower
+    // integer columns widen exactly).
+    const chunks = vector.data.map((d) => {
+      const values = (d.children[0]!.values as NumberColumn).subarray(d.offset * width, (d.offset + d.length) * width);
+      return values instanceof Float32Array ? values : new Float32Array(values);
+    });
     return chunks.length === 1 ? chunks[0]! : concatFloats(chunks);
   };
   const inputWidths = shapes.inputs.map(size);
@@ -277,9 +298,13 @@ export const META_SHAPES = 'tempo-ssl.shapes';
 
 /**
  * Gathers the samples of one task into flat typed columns and encodes them as one Arrow IPC file: columns
- * `input_0` .. `input_{n-1}` and `label` (fixed-size lists of float32, one row a sample, flattened row-major from
+ * `input_0` .. `input_{n-1}` and `label` (fixed-size lists of numbers, one row a sample, flattened row-major from
  * the shapes in the schema metadata) and `source` (dictionary-encoded utf8: the corpus place of the sample), in one
- * record batch. The bytes depend only on the samples (the dictionary id is fixed, Arrow writes no timestamp).
+ * record batch. Number columns are narrow where that is exact: rows added as integer columns ({@link addRows} with
+ * uint16 or int32 ids) keep that type; columns of samples added one by one take the narrowest type that holds
+ * all their values exactly (uint8 / uint16 for token ids and 0/1 labels, else int8, int16, int32, or float32).
+ * A skip-gram row takes 21 bytes instead of 60, and a reader gets the same floats back. The bytes depend only on
+ * the samples and how they were added (the dictionary id is fixed, Arrow writes no timestamp).
  *
  * @example
  * const shard = new ShardBuilder('nsp', { inputs: [[32], [32]], label: [1] }, 10000);
@@ -292,8 +317,11 @@ export class ShardBuilder {
   readonly capacity: number;
   readonly #widths: number[];
   readonly #labelWidth: number;
-  readonly #inputs: Float32Array[];
-  readonly #label: Float32Array;
+  /** Each input's values, allocated by the first rows added, in their type. */
+  readonly #inputs: Array<StoredColumn | undefined>;
+  /** The label of every row while all came with one shared label ({@link addRows}); then no column is kept. */
+  #sharedLabel: Float32Array | undefined;
+  #label: Float32Array | undefined;
   readonly #sources: Int32Array;
   readonly #dictionary = new Map<string, number>();
   #lastSource: string | undefined;
@@ -306,8 +334,7 @@ export class ShardBuilder {
     this.capacity = capacity;
     this.#widths = shapes.inputs.map(size);
     this.#labelWidth = size(shapes.label);
-    this.#inputs = this.#widths.map((w) => new Float32Array(w * capacity));
-    this.#label = new Float32Array(this.#labelWidth * capacity);
+    this.#inputs = this.#widths.map(() => undefined);
     this.#sources = new Int32Array(capacity);
   }
 
@@ -317,7 +344,10 @@ export class ShardBuilder {
 
   /** Bytes of the columns held (what the shard's values take in memory). */
   get byteLength(): number {
-    return this.#inputs.reduce((n, a) => n + a.byteLength, this.#label.byteLength + this.#sources.byteLength);
+    return this.#inputs.reduce(
+      (n, a) => n + (a?.byteLength ?? 0),
+      (this.#label?.byteLength ?? 0) + this.#sources.byteLength,
+    );
   }
 
   get full(): boolean {
@@ -334,31 +364,24 @@ export class ShardBuilder {
     for (let k = 0; k < widths.length; k++) {
       const input = sample.inputs[k]!;
       if (input.length !== widths[k]) throw new Error(this.#misfit(sample));
-      copyInto(this.#inputs[k]!, input, row * widths[k]!);
+      copyInto(this.#column(k, Float32Array) as Float32Array, input, row * widths[k]!);
     }
-    copyInto(this.#label, sample.label, row * this.#labelWidth);
-    const source = sample.source ?? '';
-    // Consecutive samples mostly share their source (one sentence gives many skip-grams): skip the map then.
-    if (source !== this.#lastSource) {
-      let index = this.#dictionary.get(source);
-      if (index === undefined) this.#dictionary.set(source, (index = this.#dictionary.size));
-      this.#lastSource = source;
-      this.#lastIndex = index;
-    }
-    this.#sources[row] = this.#lastIndex;
+    copyInto(this.#labels(), sample.label, row * this.#labelWidth);
+    this.#setSources(sample.source ?? '', row, row + 1);
     this.#length = row + 1;
   }
 
   /**
    * Appends rows `from` .. `to` - 1 of flat columns at once, as many as fit: `inputs[k]` holds the task's k-th
-   * input width values a row, `label` one label for every row (`sharedLabel`) or one a row; every row comes from
-   * `source`. Returns the row after the last one taken (`to` when all fit). What {@link add} does a sample at a
-   * time, for samplers that draw into columns (skip-gram: millions of rows).
+   * input width values a row (float32, or uint16 / int32 ids, which the shard then stores as they are), `label`
+   * one label for every row (`sharedLabel`) or one a row; every row comes from `source`. Returns the row after the
+   * last one taken (`to` when all fit). What {@link add} does a sample at a time, for samplers that draw into
+   * columns (skip-gram: millions of rows).
    *
    * @throws Error when the columns do not fit the task's shapes.
    */
   addRows(
-    inputs: readonly Float32Array[],
+    inputs: readonly (Float32Array | Uint16Array | Int32Array)[],
     label: Float32Array,
     sharedLabel: boolean,
     from: number,
@@ -374,29 +397,49 @@ export class ShardBuilder {
     if (n <= 0) return from;
     for (let k = 0; k < widths.length; k++) {
       const w = widths[k]!;
-      this.#inputs[k]!.set(inputs[k]!.subarray(from * w, (from + n) * w), start * w);
+      const values = inputs[k]!;
+      this.#column(k, values.constructor as ColumnArray).set(values.subarray(from * w, (from + n) * w), start * w);
     }
-    const labels = this.#label;
-    if (!sharedLabel) labels.set(label.subarray(from * labelWidth, (from + n) * labelWidth), start * labelWidth);
+    if (sharedLabel && this.#label === undefined && (start === 0 || sameValues(this.#sharedLabel!, label)))
+      this.#sharedLabel ??= label.slice();
     else {
-      // One copy, then doubling copies of what is written.
-      labels.set(label, start * labelWidth);
-      for (let done = 1; done < n; done *= 2)
-        labels.copyWithin(
-          (start + done) * labelWidth,
-          start * labelWidth,
-          (start + Math.min(done, n - done)) * labelWidth,
-        );
+      const labels = this.#labels();
+      if (!sharedLabel) labels.set(label.subarray(from * labelWidth, (from + n) * labelWidth), start * labelWidth);
+      else repeatRow(labels, label, start, n);
     }
+    this.#setSources(source, start, start + n);
+    this.#length = start + n;
+    return from + n;
+  }
+
+  /** Input k's column, allocated in `Type` on first use; a column meeting rows of another type turns float32. */
+  #column(k: number, Type: ColumnArray): StoredColumn {
+    const column = this.#inputs[k];
+    if (column?.constructor === Type || column instanceof Float32Array) return column;
+    const values = new (column ? Float32Array : Type)(this.#widths[k]! * this.capacity);
+    if (column) values.set(column);
+    return (this.#inputs[k] = values);
+  }
+
+  /** The label column, written out row by row from the shared label once a row comes without it. */
+  #labels(): Float32Array {
+    if (this.#label) return this.#label;
+    this.#label = new Float32Array(this.#labelWidth * this.capacity);
+    if (this.#sharedLabel) repeatRow(this.#label, this.#sharedLabel, 0, this.#length);
+    this.#sharedLabel = undefined;
+    return this.#label;
+  }
+
+  #setSources(source: string, from: number, to: number): void {
+    // Consecutive samples mostly share their source (one sentence gives many skip-grams): skip the map then.
     if (source !== this.#lastSource) {
       let index = this.#dictionary.get(source);
       if (index === undefined) this.#dictionary.set(source, (index = this.#dictionary.size));
       this.#lastSource = source;
       this.#lastIndex = index;
     }
-    this.#sources.fill(this.#lastIndex, start, start + n);
-    this.#length = start + n;
-    return from + n;
+    if (to - from === 1) this.#sources[from] = this.#lastIndex;
+    else this.#sources.fill(this.#lastIndex, from, to);
   }
 
   #misfit(sample: Sample): string {
@@ -406,42 +449,152 @@ export class ShardBuilder {
 
   /** The Arrow IPC file of the samples added so far. */
   encode(): Uint8Array {
+    return RecordBatchFileWriter.writeAll([this.#batch()]).toUint8Array(true);
+  }
+
+  /**
+   * {@link encode}'s bytes as the Arrow writer makes them: pieces that are mostly views of the columns themselves,
+   * to write (writev) and hash without joining them into one copy first.
+   */
+  async encodeChunks(): Promise<Uint8Array[]> {
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of RecordBatchFileWriter.writeAll([this.#batch()])) chunks.push(chunk);
+    return chunks;
+  }
+
+  /** The rows added so far as one Arrow record batch. */
+  #batch(): RecordBatch {
     const n = this.#length;
-    const list = (width: number): FixedSizeList<Float32> =>
-      new FixedSizeList(width, new Field('item', new Float32(), false));
-    const sourceType = new Dictionary(new Utf8(), new Int32(), 0);
-    const fields = [
-      ...this.#widths.map((w, k) => new Field(inputName(k), list(w), false)),
-      new Field('label', list(this.#labelWidth), false),
-      new Field('source', sourceType, false),
-    ];
+    const list = (width: number, type: NumberType): FixedSizeList<NumberType> =>
+      new FixedSizeList(width, new Field('item', type, false));
+    const widths = this.#widths;
+    const labelWidth = this.#labelWidth;
+    const shared = this.#sharedLabel && narrowest(this.#sharedLabel);
+    const label = shared
+      ? { type: shared.type, data: repeatRow(sameKind(shared.data, n * labelWidth), shared.data, 0, n) }
+      : narrowest(this.#label?.subarray(0, n * labelWidth) ?? new Float32Array(0));
+    const numbers = [
+      ...this.#inputs.map((values, k) => {
+        const flat = (values ?? new Float32Array(0)).subarray(0, n * widths[k]!);
+        const narrow = flat instanceof Float32Array ? narrowest(flat) : typed(flat);
+        return { name: inputName(k), width: widths[k]!, values: narrow };
+      }),
+      { name: 'label', width: labelWidth, values: label },
+    ].map(({ name, width, values }) => {
+      const type = list(width, values.type);
+      const child = numberData(values.type, values.data);
+      return { field: new Field(name, type, false), data: makeData({ type, length: n, nullCount: 0, child }) };
+    });
+    const entries = this.#dictionary.size;
+    const [IndexArray, indexType] =
+      entries <= 0x80
+        ? [Int8Array, new Int8()]
+        : entries <= 0x8000
+          ? [Int16Array, new Int16()]
+          : [Int32Array, new Int32()];
+    const indices = new IndexArray(n);
+    indices.set(this.#sources.subarray(0, n));
+    const sourceType = new Dictionary(new Utf8(), indexType, 0);
+    const fields = [...numbers.map((c) => c.field), new Field('source', sourceType, false)];
     const metadata = new Map([
       [META_TASK, this.task],
       [META_SHAPES, JSON.stringify(this.shapes)],
     ]);
-    const column = (flat: Float32Array, width: number): ReturnType<typeof makeData> =>
-      makeData({
-        type: list(width),
-        length: n,
-        nullCount: 0,
-        child: makeData({ type: new Float32(), length: n * width, nullCount: 0, data: flat.subarray(0, n * width) }),
-      });
     const sources = makeData({
       type: sourceType,
       length: n,
       nullCount: 0,
-      data: this.#sources.subarray(0, n),
-      dictionary: vectorFromArray([...this.#dictionary.keys()], new Utf8()),
+      data: indices,
+      dictionary: utf8Vector([...this.#dictionary.keys()]),
     });
-    const children = [
-      ...this.#inputs.map((flat, k) => column(flat, this.#widths[k]!)),
-      column(this.#label, this.#labelWidth),
-      sources,
-    ];
+    const children = [...numbers.map((c) => c.data), sources];
     const schema = new Schema(fields, metadata);
-    const batch = new RecordBatch(schema, makeData({ type: new Struct(fields), length: n, nullCount: 0, children }));
-    return RecordBatchFileWriter.writeAll([batch]).toUint8Array(true);
+    return new RecordBatch(schema, makeData({ type: new Struct(fields), length: n, nullCount: 0, children }));
   }
+}
+
+/** A utf8 Arrow vector of `strings`, encoded at once (Arrow's builder goes string by string). */
+function utf8Vector(strings: readonly string[]): Vector<Utf8> {
+  const offsets = new Int32Array(strings.length + 1);
+  const bytes = new TextEncoder().encode(strings.join(''));
+  let at = 0;
+  for (let i = 0; i < strings.length; i++) {
+    at += Buffer.byteLength(strings[i]!);
+    offsets[i + 1] = at;
+  }
+  return makeVector(
+    makeData({ type: new Utf8(), length: strings.length, nullCount: 0, valueOffsets: offsets, data: bytes }),
+  );
+}
+
+/** The Arrow number types a shard column may take. */
+type NumberType = Uint8 | Uint16 | Int8 | Int16 | Int32 | Float32;
+type NumberColumn = Uint8Array | Uint16Array | Int8Array | Int16Array | Int32Array | Float32Array;
+/** What a builder keeps an input in: floats, or the ids of rows added as ids. */
+type StoredColumn = Float32Array | Uint16Array | Int32Array;
+type ColumnArray = Float32ArrayConstructor | Uint16ArrayConstructor | Int32ArrayConstructor;
+
+/** Whether a read column's values are one of {@link NumberType} (Arrow reads them back as Int_ or Float). */
+function isNumberType(type: DataType): boolean {
+  return (
+    (DataType.isInt(type) && type.bitWidth <= 32) || (DataType.isFloat(type) && type.precision === Precision.SINGLE)
+  );
+}
+
+/** Arrow data of a number column (makeData's overloads take one type at a time: any of ours is a Float32 to it). */
+function numberData(type: NumberType, values: NumberColumn): Data<Float32> {
+  return makeData({ type: type as Float32, length: values.length, nullCount: 0, data: values as Float32Array });
+}
+
+/** An integer column added as such, with its Arrow type. */
+function typed(values: Uint16Array | Int32Array): { type: NumberType; data: NumberColumn } {
+  return { type: values instanceof Uint16Array ? new Uint16() : new Int32(), data: values };
+}
+
+/**
+ * `values` in the narrowest Arrow type that holds each of them exactly: uint8 / uint16 when all are integers in
+ * their range, int8 / int16 / int32 for other integers, else float32 (the values themselves, no copy). -0 counts
+ * as the integer 0.
+ */
+function narrowest(values: Float32Array): { type: NumberType; data: NumberColumn } {
+  let min = 0;
+  let max = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if ((v | 0) !== v) return { type: new Float32(), data: values };
+    if (v < min) min = v;
+    else if (v > max) max = v;
+  }
+  const as = (type: NumberType, Array: new (n: number) => NumberColumn): { type: NumberType; data: NumberColumn } => {
+    const data = new Array(values.length);
+    data.set(values);
+    return { type, data };
+  };
+  if (min >= 0 && max <= 0xff) return as(new Uint8(), Uint8Array);
+  if (min >= 0 && max <= 0xffff) return as(new Uint16(), Uint16Array);
+  if (min >= -0x80 && max <= 0x7f) return as(new Int8(), Int8Array);
+  if (min >= -0x8000 && max <= 0x7fff) return as(new Int16(), Int16Array);
+  return as(new Int32(), Int32Array);
+}
+
+/** Writes `row` into rows `start` .. `start + n - 1` of `to` (one copy, then doubling copies); returns `to`. */
+function repeatRow<T extends NumberColumn>(to: T, row: ArrayLike<number>, start: number, n: number): T {
+  const width = row.length;
+  if (n <= 0) return to;
+  for (let i = 0; i < width; i++) to[start * width + i] = row[i]!;
+  for (let done = 1; done < n; done *= 2)
+    to.copyWithin((start + done) * width, start * width, (start + Math.min(done, n - done)) * width);
+  return to;
+}
+
+/** A zeroed typed array of `values`' kind and `length`. */
+function sameKind(values: NumberColumn, length: number): NumberColumn {
+  return new (values.constructor as new (n: number) => NumberColumn)(length);
+}
+
+function sameValues(a: Float32Array, b: Float32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
+  return true;
 }
 
 /** `to.set(from, at)`, by hand for the short arrays of most samples (where `set`'s own cost dominates). */

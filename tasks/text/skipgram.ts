@@ -22,9 +22,16 @@ import {
   type Word2vecOptions,
 } from './word2vec.ts';
 
+/** Token ids in a typed array: uint16 while the vocabulary fits it, else int32. */
+export type IdArray = Uint16Array | Int32Array;
+
+/** {@link RNG_STEP} as a signed int32, for the draw loop's int32 state. */
+const STEP = RNG_STEP | 0;
+
 /**
  * The skip-grams of sentences drawn into flat columns, one sentence at a time: `centers` (one id a row) and
- * `targets` (`[context, negative_1..K]`, 1 + K ids a row), floats as sample inputs are. The one place skip-grams
+ * `targets` (`[context, negative_1..K]`, 1 + K ids a row), as uint16 when the vocabulary has at most 65,536 ids (else
+ * int32): process-corpus stores them so, 2 bytes an id instead of a float's 4. The one place skip-grams
  * are drawn: {@link sampleSkipgrams} turns the rows into samples, process-corpus copies them into its shard
  * columns whole (no object per sample), so both draw the same numbers in the same order.
  */
@@ -38,10 +45,11 @@ export class SkipgramDraws {
   readonly #alias: Int32Array;
   #kept = new Int32Array(64);
   /** Row r's word; valid for rows below {@link length} until the next {@link draw}. */
-  centers = new Float32Array(1024);
+  centers: IdArray;
   /** Row r's `[context, negatives]` at `r * width`. */
-  targets: Float32Array;
+  targets: IdArray;
   length = 0;
+  readonly #ids: new (n: number) => IdArray;
 
   constructor(options: ResolvedWord2vecOptions, rng: Rng) {
     const counts = requireCounts(options);
@@ -52,7 +60,9 @@ export class SkipgramDraws {
     this.#accept = noise.accept;
     this.#alias = noise.alias;
     this.width = 1 + options.negatives;
-    this.targets = new Float32Array(1024 * this.width);
+    this.#ids = counts.length <= 0x10000 ? Uint16Array : Int32Array;
+    this.centers = new this.#ids(1024);
+    this.targets = new this.#ids(1024 * this.width);
   }
 
   /**
@@ -71,48 +81,51 @@ export class SkipgramDraws {
     const slots = accept.length;
     const window = this.#window;
     const width = this.width;
-    let state = this.#rng.state;
+    // The state as a signed int32 (same bits as the generator's uint32): V8 keeps it a small integer, where the
+    // uint32 would be a heap double above 2^31; that halves the cost of the 12 draws a row.
+    let state = this.#rng.state | 0;
     let n = 0;
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
       const p = keep[id] ?? 1;
-      if (p >= 1 || mulberry32((state = (state + RNG_STEP) >>> 0)) < p) kept[n++] = id;
+      if (p >= 1 || mulberry32((state = (state + STEP) | 0)) < p) kept[n++] = id;
     }
     let rows = 0;
     for (let i = 0; i < n; i++) {
-      const b = 1 + Math.floor(mulberry32((state = (state + RNG_STEP) >>> 0)) * window);
+      const b = 1 + Math.floor(mulberry32((state = (state + STEP) | 0)) * window);
       const from = Math.max(0, i - b);
       const to = Math.min(n - 1, i + b);
       this.#reserve(rows + to - from);
       const centers = this.centers;
       const targets = this.targets;
+      const center = kept[i]!;
       for (let j = from; j <= to; j++) {
         if (j === i) continue;
         const positive = kept[j]!;
-        centers[rows] = kept[i]!;
+        centers[rows] = center;
         let at = rows * width;
         targets[at] = positive;
         for (let k = 1; k < width; k++) {
           let id = -1;
           for (let tries = 0; tries < 5 && (tries === 0 || id === positive); tries++) {
-            const slot = Math.floor(mulberry32((state = (state + RNG_STEP) >>> 0)) * slots);
-            id = mulberry32((state = (state + RNG_STEP) >>> 0)) < accept[slot]! ? slot : alias[slot]!;
+            const slot = Math.floor(mulberry32((state = (state + STEP) | 0)) * slots);
+            id = mulberry32((state = (state + STEP) | 0)) < accept[slot]! ? slot : alias[slot]!;
           }
           targets[++at] = id;
         }
         rows++;
       }
     }
-    this.#rng.state = state;
+    this.#rng.state = state >>> 0;
     return (this.length = rows);
   }
 
   #reserve(rows: number): void {
     if (rows <= this.centers.length) return;
     const size = Math.max(rows, 2 * this.centers.length);
-    const centers = new Float32Array(size);
+    const centers = new this.#ids(size);
     centers.set(this.centers);
-    const targets = new Float32Array(size * this.width);
+    const targets = new this.#ids(size * this.width);
     targets.set(this.targets);
     this.centers = centers;
     this.targets = targets;
@@ -150,12 +163,12 @@ export function sampleSkipgrams(
       next: (sentence) => {
         const rows = draws.draw(sentence.ids);
         const { centers, targets } = draws;
-        let center = centers;
+        let center = new Float32Array(0);
         for (let r = 0; r < rows && !subscriber.closed; r++) {
           // The samples of one word share its input array, as all share the label (samples are read-only).
-          if (r === 0 || centers[r] !== centers[r - 1]) center = centers.slice(r, r + 1);
+          if (r === 0 || centers[r] !== centers[r - 1]) center = Float32Array.of(centers[r]!);
           subscriber.next({
-            inputs: [center, targets.slice(r * width, (r + 1) * width)],
+            inputs: [center, Float32Array.from(targets.subarray(r * width, (r + 1) * width))],
             label,
             source: sentence.source,
           });

@@ -8,7 +8,8 @@ import { OptionError } from '../../core/errors.ts';
 import { buildTextTask, countCorpusTokens, textTaskSamples } from '../../recipes/textTasks.ts';
 import { resolveTextTaskConfig } from '../../tasks/text/textTaskConfig.ts';
 import { Rng } from '../../core/rng.ts';
-import { readShard, readShardManifest, shardSamples, type ShardManifest } from '../../recipes/shards.ts';
+import { DataType, tableFromIPC } from 'apache-arrow';
+import { readShard, readShardManifest, ShardBuilder, shardSamples, type ShardManifest } from '../../recipes/shards.ts';
 import { processCorpus } from '../../recipes/processCorpus.ts';
 import type { ProcessCorpusOptions } from '../../recipes/processCorpus.ts';
 import { WordPiece } from '../../text/tokenizers/WordPiece.ts';
@@ -216,4 +217,112 @@ test('a worker reads its part from the kept whole-corpus pass exactly as it woul
   await processCorpus(options(kept, { tasks: ['skipgram', 'nsp'], shard }));
   await processCorpus(options(reread, { tasks: ['skipgram', 'nsp'], shard, cacheTokens: 0 }));
   t.deepEqual(await folderHashes(kept), await folderHashes(reread));
+});
+
+/** The Arrow type of each column of a shard file, as another Arrow reader sees it. */
+function columnTypes(bytes: Uint8Array): Record<string, string> {
+  const table = tableFromIPC(bytes);
+  return Object.fromEntries(
+    table.schema.fields.map((f) => [
+      f.name,
+      DataType.isFixedSizeList(f.type) ? String(f.type.valueType) : String(f.type),
+    ]),
+  );
+}
+
+test('columns take the narrowest exact type: ids and 0/1 labels as small integers, other numbers as float32', (t) => {
+  const shard = new ShardBuilder('mixed', { inputs: [[2], [2], [1], [1]], label: [2] }, 4);
+  const rows = [
+    [[0, 200], [0, 60000], [-3], [0.5], [1, 0]],
+    [[255, 7], [65535, 1], [100], [2], [0, 1]],
+  ];
+  for (const [a, b, c, d, label] of rows)
+    shard.add({ inputs: [a!, b!, c!, d!].map((v) => Float32Array.from(v)), label: Float32Array.from(label!) });
+  const bytes = shard.encode();
+  t.deepEqual(columnTypes(bytes), {
+    input_0: 'Uint8',
+    input_1: 'Uint16',
+    input_2: 'Int8',
+    input_3: 'Float32',
+    label: 'Uint8',
+    source: 'Dictionary<Int8, Utf8>',
+  });
+  const read = readShard('mixed', bytes);
+  t.deepEqual(
+    [0, 1].map((i) => [...read.sample(i).inputs.map((a) => [...a]), [...read.sample(i).label]]),
+    rows,
+  );
+  t.true(read.sample(0).inputs.every((a) => a instanceof Float32Array));
+});
+
+test('rows added as uint16 ids with one shared label keep their type, and a later row with its own label is kept', (t) => {
+  const shard = new ShardBuilder('skipgram', { inputs: [[1], [3]], label: [3] }, 5);
+  const shared = Float32Array.of(1, 0, 0);
+  t.is(shard.addRows([Uint16Array.of(4, 9), Uint16Array.of(1, 2, 3, 7, 8, 9)], shared, true, 0, 2, 'a'), 2);
+  t.is(shard.addRows([Uint16Array.of(5), Uint16Array.of(4, 5, 6)], shared, true, 0, 1, 'b'), 1);
+  shard.add({ inputs: [Float32Array.of(6), Float32Array.of(1, 1, 1)], label: Float32Array.of(0, 1, 0), source: 'c' });
+  const bytes = shard.encode();
+  // The float row turned the id columns float, and they narrow again when encoded.
+  t.is(columnTypes(bytes).label, 'Uint8');
+  const read = readShard('skipgram', bytes);
+  t.deepEqual(
+    [0, 1, 2, 3].map((i) => {
+      const s = read.sample(i);
+      return [[...s.inputs[0]!], [...s.inputs[1]!], [...s.label], s.source];
+    }),
+    [
+      [[4], [1, 2, 3], [1, 0, 0], 'a'],
+      [[9], [7, 8, 9], [1, 0, 0], 'a'],
+      [[5], [4, 5, 6], [1, 0, 0], 'b'],
+      [[6], [1, 1, 1], [0, 1, 0], 'c'],
+    ],
+  );
+  const ids = new ShardBuilder('skipgram', { inputs: [[1], [3]], label: [3] }, 2);
+  ids.addRows([Uint16Array.of(4, 9), Uint16Array.of(1, 2, 3, 7, 8, 9)], shared, true, 0, 2, 'a');
+  t.deepEqual(columnTypes(ids.encode()), {
+    input_0: 'Uint16',
+    input_1: 'Uint16',
+    label: 'Uint8',
+    source: 'Dictionary<Int8, Utf8>',
+  });
+});
+
+test('a version-2 folder (every column float32) is still read', async (t) => {
+  const out = join(dir, 'version-2');
+  await processCorpus(options(out, { tasks: ['nsp'] }));
+  const manifestPath = join(out, 'manifest.json');
+  const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as ShardManifest;
+  const expected = await lastValueFrom(shardSamples(out, 'nsp').pipe(toArray()));
+  // Rewrite the first shard as version 2 wrote it: float32 columns, int32 dictionary indices.
+  const first = join(out, manifest.shards[0]!.file);
+  const table = tableFromIPC(await readFile(first));
+  const float = (name: string): Float32Array => {
+    const v = table.getChild(name)!;
+    return Float32Array.from(v.data[0]!.children[0]!.values as ArrayLike<number>);
+  };
+  const shapes = manifest.shapes.nsp!;
+  const widths = shapes.inputs.map((s) => s.reduce((a, b) => a * b, 1));
+  const v2 = new ShardBuilder('nsp', shapes, table.numRows);
+  const inputs = widths.map((_, k) => float(`input_${k}`));
+  const label = float('label');
+  for (let i = 0; i < table.numRows; i++) {
+    v2.add({
+      inputs: inputs.map((flat, k) => flat.slice(i * widths[k]!, (i + 1) * widths[k]!)),
+      // A label off by a fraction forces float32, as version 2 wrote every column.
+      label: Float32Array.from(label.slice(i, i + 1), (x) => x + 0.25),
+      source: String(table.getChild('source')!.get(i)),
+    });
+  }
+  await writeFile(first, v2.encode());
+  await writeFile(manifestPath, JSON.stringify({ ...manifest, version: 2 }));
+  const read = await lastValueFrom(shardSamples(out, 'nsp').pipe(toArray()));
+  t.is(columnTypes(await readFile(first)).label, 'Float32');
+  t.deepEqual(
+    read.map((s) => [s.inputs.map((a) => [...a]), s.source]),
+    expected.map((s) => [s.inputs.map((a) => [...a]), s.source]),
+  );
+  t.deepEqual(
+    read[0]!.label,
+    Float32Array.from(expected[0]!.label, (x) => x + 0.25),
+  );
 });
