@@ -95,7 +95,7 @@ const PENDING_BYTES = 64 * 2 ** 20;
 
 /**
  * Turns a corpus into pretext-task samples once, as Arrow IPC shards (`shard-00000.arrow`, each the samples of one
- * task: see {@link ShardBuilder} for the columns) and a `manifest.json` (version 2: counts and shapes per task,
+ * task: see {@link ShardBuilder} for the columns) and a `manifest.json` (version 3: counts and shapes per task,
  * sha256 per shard, seed, tokenizer hash, options). Deterministic: the samplers are seeded and the Arrow bytes
  * depend only on the samples, so the same seed gives the same bytes. Each shard and the manifest are written
  * atomically; a rerun after a kill regenerates the same sample stream but keeps shards the manifest lists as
