@@ -14,6 +14,7 @@ import { benchTrainStep, profileTrainStep } from './trainStep.ts';
 import { benchVideoTasks } from './videoTasks.ts';
 import { benchJetStreamFeed } from './jetstreamFeed.ts';
 import { benchLearningTests } from './learningTests.ts';
+import { benchWasmThreads } from './wasmThreads.ts';
 
 const BENCHES: Record<string, { run: () => Promise<object[]>; quick: boolean; what: string }> = {
   'jetstream-feed': {
@@ -46,6 +47,11 @@ const BENCHES: Record<string, { run: () => Promise<object[]>; quick: boolean; wh
     },
     quick: true,
     what: 'samples/s of one Adam step of the default frame encoder + dense head, batch 32',
+  },
+  'wasm-threads': {
+    run: () => benchWasmThreads(),
+    quick: false,
+    what: 'train-step samples/s on wasm with 1 and 2 XNNPACK threads (a Node shim for tfjs threaded wasm), child processes, alternating',
   },
   'backend-parity': {
     run: () => benchBackendParity(),
