@@ -39,7 +39,12 @@ export async function writeFileDurable(
   const handle = await open(filePath, 'w');
   try {
     if (typeof data === 'string' || data instanceof Uint8Array) await handle.writeFile(data);
-    else await handle.writev(data as Uint8Array[]);
+    else {
+      const { bytesWritten } = await handle.writev(data as Uint8Array[]);
+      const total = data.reduce((n, piece) => n + piece.byteLength, 0);
+      // libuv finishes short writes itself; a file that still came out short must not pass for whole.
+      if (bytesWritten !== total) throw new Error(`${filePath}: wrote ${bytesWritten} of ${total} bytes`);
+    }
     await handle.sync();
   } finally {
     await handle.close();
