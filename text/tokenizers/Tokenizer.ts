@@ -72,6 +72,7 @@ export abstract class Tokenizer {
   readonly #preTokenize: PreTokenizer;
   readonly #post: PostProcessor;
   readonly #addedPattern: RegExp | null;
+  readonly #wordIds = new Map<string, readonly number[]>();
   readonly parts: TokenizerParts;
 
   protected constructor(parts: TokenizerParts) {
@@ -211,7 +212,34 @@ export abstract class Tokenizer {
 
   #ids(text: string): number[] {
     const unk = this.unkId;
-    return this.tokenize(text).map((t) => this.#vocab.get(t) ?? unk);
+    const out: number[] = [];
+    for (const piece of this.#splitAdded(text)) {
+      if (piece.added) out.push(this.#vocab.get(piece.text) ?? unk);
+      else for (const word of this.words(piece.text)) for (const id of this.#idsOfWord(word, unk)) out.push(id);
+    }
+    return out;
+  }
+
+  /**
+   * The ids of one normalized word: what `tokenizeWord` gives, looked up. Kept per word (a corpus repeats its words:
+   * this skips the model's split and a vocabulary lookup a token), in a bounded map dropped whole when full.
+   */
+  #idsOfWord(word: string, unk: number): readonly number[] {
+    const cached = this.#wordIds.get(word);
+    if (cached) return cached;
+    const tokens: string[] = [];
+    this.tokenizeWord(word, tokens);
+    const ids = tokens.map((t) => this.#vocab.get(t) ?? unk);
+    if (this.cachesWords) {
+      if (this.#wordIds.size >= WORD_IDS_CACHE) this.#wordIds.clear();
+      this.#wordIds.set(word, ids);
+    }
+    return ids;
+  }
+
+  /** Whether the ids of each word are kept between calls (a model may turn it off). */
+  protected get cachesWords(): boolean {
+    return true;
   }
 
   #pad(ids: number[], length: number): number[] {
@@ -233,6 +261,9 @@ export abstract class Tokenizer {
     for (let i = 0; i < pieces.length; i++) if (pieces[i]) yield { text: pieces[i]!, added: i % 2 === 1 };
   }
 }
+
+/** Words whose ids a tokenizer keeps before it starts over. */
+const WORD_IDS_CACHE = 50_000;
 
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

@@ -72,6 +72,10 @@ export class WordPiece extends Tokenizer {
     return new WordPiece(bertParts(vocab, lowercase, decoder));
   }
 
+  protected override get cachesWords(): boolean {
+    return this.model.cacheWords;
+  }
+
   protected tokenizeWord(word: string, out: string[]): void {
     if (!this.model.cacheWords) {
       for (const t of this.#split(word)) out.push(t);
