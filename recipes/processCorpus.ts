@@ -2,7 +2,7 @@ import { Valve } from '../core/valve.ts';
 import { Rng } from '../core/rng.ts';
 import { DataFormatError, OptionError, StoppedError } from '../core/errors.ts';
 import { fsyncDir, tempNameFor, writeFileDurable, writeJson } from '../core/atomicWrite.ts';
-import { Observable, tap } from 'rxjs';
+import { lastValueFrom, Observable, tap } from 'rxjs';
 import { join } from 'node:path';
 import type { TaskName } from '../tasks/registry.ts';
 import { loadTokenizer } from '../text/tokenizers/loadTokenizer.ts';
@@ -18,7 +18,6 @@ import {
   type ShardEntry,
   type ShardManifest,
 } from './shards.ts';
-import { observableValues } from '../core/asyncValues.ts';
 import {
   textTaskSamples,
   buildTextTask,
@@ -444,12 +443,16 @@ class SentenceCache {
       tokenizeSentences(this.#tokenizer),
     );
     const keep = this.#keeper();
-    for await (const sentence of observableValues(whole)) {
-      if (signal?.aborted) throw new StoppedError('while counting the corpus tokens (nothing was written)');
-      const ids = sentence.ids;
-      for (let i = 0; i < ids.length; i++) counts[ids[i]!]!++;
-      keep.add(sentence);
-    }
+    // Counted as the sentences come (no promise a sentence, as async iteration would make).
+    const counting = whole.pipe(
+      tap((sentence) => {
+        if (signal?.aborted) throw new StoppedError('while counting the corpus tokens (nothing was written)');
+        const ids = sentence.ids;
+        for (let i = 0; i < ids.length; i++) counts[ids[i]!]!++;
+        keep.add(sentence);
+      }),
+    );
+    await lastValueFrom(counting, { defaultValue: undefined });
     const shard = this.#options.shard;
     // Unsharded, readSentences numbers every paragraph: document k is paragraph k, and a worker's paragraphs are
     // those with k % count === index, numbered 0, 1, ... in its own stream.

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { lastValueFrom, toArray } from 'rxjs';
-import { OptionError } from '../../core/errors.ts';
+import { OptionError, StoppedError } from '../../core/errors.ts';
 import { buildTextTask, countCorpusTokens, textTaskSamples } from '../../recipes/textTasks.ts';
 import { resolveTextTaskConfig } from '../../tasks/text/textTaskConfig.ts';
 import { Rng } from '../../core/rng.ts';
@@ -325,4 +325,15 @@ test('a version-2 folder (every column float32) is still read', async (t) => {
     read[0]!.label,
     Float32Array.from(expected[0]!.label, (x) => x + 0.25),
   );
+});
+
+test('a stop signal during the word2vec count pass ends the run with StoppedError before any shard', async (t) => {
+  const out = join(dir, 'stopped-count');
+  const controller = new AbortController();
+  controller.abort();
+  await t.throwsAsync(processCorpus(options(out, { tasks: ['skipgram'], signal: controller.signal })), {
+    instanceOf: StoppedError,
+    message: /while counting the corpus tokens/,
+  });
+  t.false((await readdir(out)).some((f) => f.endsWith('.arrow')));
 });
