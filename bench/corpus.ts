@@ -55,7 +55,12 @@
  * | mlm (ofBaseline) | 0.57 / 0.46 / 0.38 | 0.71 / 0.81 / 0.83 | 0.86 / 0.65 / 0.72 |
  * | skipgram seconds (MB written) | 29.5 / 31.0 / 31.0 (43) | 2.94 / 2.15 / 2.28 (196) | 2.24 / 1.96 / 1.96 (74) |
  *
- * Skip-gram is 13-16x the gzip code, against the 20x the issue asks: what is left is its count pass (one read +
+ * Then the tokenizer's word -> ids cache (same ids) and the count pass counting in a tap instead of an async loop;
+ * 3 more runs alternating with the gzip code: skip-gram 1.99 / 2.08 / 1.77 s against 28.5 / 30.8 / 31.2 s
+ * (14.3x / 14.8x / 17.6x); nsp 0.84 / 0.76 / 0.77 and mlm 0.59 / 0.68 / 0.69 of the (now faster) baseline, the gzip
+ * code 0.62 / 0.46 / 0.59 and 0.52 / 0.47 / 0.56.
+ *
+ * Skip-gram is 13-18x the gzip code, against the 20x the issue asks: what is left is its count pass (one read +
  * tokenize, 0.8-0.9 s), the 42 M generator draws (about 0.35 s), and the Arrow writer's fixed cost of about 1 ms a
  * file over 349 files. Tried and not kept: encoding and writing shards on a worker thread (the thread loads the
  * TypeScript through tsx in 0.7-1.5 s of CPU, which the 2 cores pay during the count pass: skip-gram 2.7-3.6 s,
