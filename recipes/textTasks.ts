@@ -8,8 +8,9 @@ import { TASKS, taskReading, tasksReading, type TaskName } from '../tasks/regist
 import type { PretextTask, SampleTally } from '../tasks/task.ts';
 import type { TextTaskConfig } from '../tasks/text/textTaskConfig.ts';
 import type { Dialogue } from '../text/dialogue.ts';
-import { readDialogueItems, readSentences, type TextSourceOptions } from '../text/sources.ts';
-import { tokenizeSentences, type TokenizedSentence } from '../text/tokenizedSentence.ts';
+import { readDialogueItems, type TextSourceOptions } from '../text/sources.ts';
+import type { TokenizedSentence } from '../text/tokenizedSentence.ts';
+import { tokenizedSentences } from '../text/tokenizedSentences.ts';
 import type { Tokenizer } from '../text/tokenizers/Tokenizer.ts';
 
 /** Every task a text run can train: those that read sentences or dialogues, from the registry. */
@@ -57,10 +58,7 @@ export function textTaskSamples(
   if (made.reads === 'dialogues') {
     return readDialogueItems(sources.dialogues!, { ...sources, valve }).pipe(made.task.sampler({ rng }));
   }
-  return readSentences(sources.text!, { ...sources, valve }).pipe(
-    tokenizeSentences(tokenizer),
-    made.task.sampler({ rng }),
-  );
+  return tokenizedSentences(sources.text!, tokenizer, { ...sources, valve }).pipe(made.task.sampler({ rng }));
 }
 
 /** Checks that a task's kind of input (text or dialogues) was given. */
@@ -95,9 +93,7 @@ export interface CountTokensOptions extends TextSourceOptions {
  */
 export async function countCorpusTokens(tokenizer: Tokenizer, options: CountTokensOptions): Promise<Float64Array> {
   const counts = new Float64Array(tokenizer.vocabSize);
-  const sentences = readSentences(options.text ?? [], { ...options, shard: undefined }).pipe(
-    tokenizeSentences(tokenizer),
-  );
+  const sentences = tokenizedSentences(options.text ?? [], tokenizer, { ...options, shard: undefined });
   for await (const sentence of observableValues(sentences)) {
     if (options.signal?.aborted) throw new StoppedError('while counting the corpus tokens (nothing was trained)');
     for (const id of sentence.ids) counts[id]!++;
