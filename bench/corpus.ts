@@ -152,8 +152,13 @@ export async function benchCorpus(
       ofBaselineCpu: 1,
     };
     const rows = [base];
-    for (const tasks of [['nsp'], ['mlm'], ['skipgram'], ['nsp', 'mlm', 'skipgram']] as TaskName[][]) {
-      const outDir = join(dir, tasks.join('-'));
+    const runs: Array<{ tasks: TaskName[]; threads?: number }> = [
+      ...([['nsp'], ['mlm'], ['skipgram'], ['nsp', 'mlm', 'skipgram']] as TaskName[][]).map((tasks) => ({ tasks })),
+      // The same on this thread alone: what the tokenizing and shard-writing threads give.
+      ...([['nsp'], ['mlm'], ['skipgram']] as TaskName[][]).map((tasks) => ({ tasks, threads: 1 })),
+    ];
+    for (const { tasks, threads } of runs) {
+      const outDir = join(dir, `${tasks.join('-')}-${threads ?? 'default'}`);
       const t1 = performance.now();
       const c1 = process.cpuUsage();
       const result = await processCorpus({
@@ -162,7 +167,7 @@ export async function benchCorpus(
         tokenizer: tokenizerPath,
         outDir,
         onInvalid: 'skip',
-        shardSize: 10000,
+        threads,
       });
       const seconds = (performance.now() - t1) / 1000;
       const cpuSeconds = cpuSince(c1);
@@ -171,7 +176,7 @@ export async function benchCorpus(
       const mbPerS = (bytes * tasks.length) / 1e6 / seconds;
       const outMb = result.manifest.shards.reduce((n, s) => n + s.bytes, 0) / 1e6;
       rows.push({
-        run: `process-corpus ${tasks.join(',')}`,
+        run: `process-corpus ${tasks.join(',')}${threads === 1 ? ' (1 thread)' : ''}`,
         seconds,
         samplesPerS: samples / seconds,
         mbPerS,

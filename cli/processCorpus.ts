@@ -17,7 +17,8 @@ interface ProcessCorpusFlags extends NatsFlags {
   out: string;
   shard?: Shard;
   seed: number;
-  shardSize: number;
+  shardSize?: number;
+  threads?: number;
   maxLength: number;
   turns: number;
   format: 'auto' | 'dailydialog' | 'jsonl' | 'text';
@@ -45,7 +46,16 @@ export function processCorpusCommand(): Command {
       parseShard,
     )
     .option('--seed <S>', 'seed of the samplers', nonNegativeInt, 0)
-    .option('--shard-size <N>', 'samples per shard file', positiveInt, 10000)
+    .option(
+      '--shard-size <N>',
+      'samples per shard file (default: as many as fill about 4 MB read back, e.g. 74,898 skip-gram rows)',
+      positiveInt,
+    )
+    .option(
+      '--threads <N>',
+      'threads that tokenize the corpus and write the shards, this one included (default 2 on 2+ cores; 1 = all on one thread, same bytes)',
+      positiveInt,
+    )
     .option('--max-length <L>', 'tokens per sequence', positiveInt, 32)
     .option('--turns <T>', 'utterances per dialogue-order window', positiveInt, 3)
     .addOption(dialogueFormatOption())
@@ -80,6 +90,7 @@ export function processCorpusCommand(): Command {
         shard: flags.shard,
         seed: flags.seed,
         shardSize: flags.shardSize,
+        threads: flags.threads,
         taskConfig: { maxLength: flags.maxLength, turns: flags.turns },
         onInvalid: flags.onInvalid,
         onSkip,

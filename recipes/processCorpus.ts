@@ -1,19 +1,22 @@
 import { Valve } from '../core/valve.ts';
 import { Rng } from '../core/rng.ts';
 import { DataFormatError, OptionError, StoppedError } from '../core/errors.ts';
-import { fsyncDir, tempNameFor, writeFileDurable, writeJson } from '../core/atomicWrite.ts';
+import { fsyncDir, tempNameFor, writeJson } from '../core/atomicWrite.ts';
 import { lastValueFrom, Observable, tap } from 'rxjs';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import type { TaskName } from '../tasks/registry.ts';
 import { loadTokenizer } from '../text/tokenizers/loadTokenizer.ts';
 import type { Tokenizer } from '../text/tokenizers/Tokenizer.ts';
-import { readSentences, type TextSourceOptions } from '../text/sources.ts';
-import { tokenizeSentences, type TokenizedSentence } from '../text/tokenizedSentence.ts';
+import type { TextSourceOptions } from '../text/sources.ts';
+import type { TokenizedSentence } from '../text/tokenizedSentence.ts';
+import { tokenizedSentences } from '../text/tokenizedSentences.ts';
 import {
   manifestNames,
   MANIFEST_VERSION,
   readManifestFile,
   ShardBuilder,
+  shardCapacity,
   type SampleShapes,
   type ShardEntry,
   type ShardManifest,
@@ -31,8 +34,8 @@ import {
 import { resolveTextTaskConfig } from '../tasks/text/textTaskConfig.ts';
 import type { TextTaskConfig } from '../tasks/text/textTaskConfig.ts';
 import { readFile, mkdir, copyFile, unlink, readdir, rename } from 'node:fs/promises';
+import { sha256, ShardWriter } from './shardWriter.ts';
 import { existsSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import type { Sample } from '../pipeline/sample.ts';
 import { skipgramDrawsOf, type SkipgramDraws } from '../tasks/text/skipgram.ts';
 import { word2vecLabel } from '../tasks/text/word2vec.ts';
@@ -47,7 +50,7 @@ export interface ProcessCorpusOptions extends TextSourceOptions {
   outDir: string;
   /** Seed of the samplers: the same seed, inputs and options give the same bytes. Default 0. */
   seed?: number;
-  /** Samples per shard file. Default 10000. */
+  /** Samples per shard file. Default: as many as fill about 4 MB read back (`SHARD_BYTES`), per task. */
   shardSize?: number;
   /** Sequence length, dialogue window and embedding size of the tasks. */
   taskConfig?: Partial<TextTaskConfig>;
@@ -57,6 +60,12 @@ export interface ProcessCorpusOptions extends TextSourceOptions {
    * Changes the speed only, never the bytes. Default 16,000,000 (64 MB of ids).
    */
   cacheTokens?: number;
+  /**
+   * Threads at work, this one included: with 2 or more, the corpus is split and encoded on a second thread
+   * (`tokenizedSentences`) and the shards encoded, hashed and written on another ({@link ShardWriter}), so this
+   * thread mostly samples. Default 2 on a machine with 2 or more cores. Changes the speed only, never the bytes.
+   */
+  threads?: number;
   /** Called after each shard is written (or found already written by an earlier run). */
   onShard?: (entry: ShardEntry, reused: boolean) => void;
   /** Stops the token count that word2vec tasks need before sampling (it then fails with StoppedError). */
@@ -203,6 +212,25 @@ async function processOne(options: ProcessCorpusOptions): Promise<ProcessCorpusR
   const result: ProcessCorpusResult = { manifest, written: 0, reused: 0, bytes: 0, samples: {} };
   if (previous?.complete) return { ...result, manifest: previous, reused: previous.shards.length };
   await removeStaleTemps(options.outDir, manifest.options.shard);
+  // The shard-writing thread starts now, to be up when the first shard is full.
+  const shardWriter = new ShardWriter((options.threads ?? Math.min(2, availableParallelism())) > 1);
+  try {
+    return await sampleIntoShards(options, manifest, tokenizer, done, result, shardWriter);
+  } finally {
+    shardWriter.close();
+  }
+}
+
+/** {@link processOne} once its manifest is started: every task's samples into shards, then the finished manifest. */
+async function sampleIntoShards(
+  options: ProcessCorpusOptions,
+  manifest: ShardManifest,
+  tokenizer: Tokenizer,
+  done: readonly ShardEntry[],
+  result: ProcessCorpusResult,
+  shardWriter: ShardWriter,
+): Promise<ProcessCorpusResult> {
+  const names = manifestNames(manifest.options.shard);
   const corpus = new SentenceCache(tokenizer, options, options.cacheTokens ?? 16_000_000);
   // Whole-corpus counts (every worker's part) for word2vec's negatives and subsampling.
   const tokenCounts = needTokenCounts(manifest.options.tasks) ? await corpus.count(options.signal) : undefined;
@@ -216,7 +244,13 @@ async function processOne(options: ProcessCorpusOptions): Promise<ProcessCorpusR
   const writeGroup = async (group: readonly ShardBuilder[]): Promise<void> => {
     const first = manifest.shards.length;
     const files = group.map((_, g) => names.shard(first + g));
-    const written = await writeShards(options.outDir, files, group, done.slice(first, first + group.length));
+    const written = await writeShards(
+      options.outDir,
+      files,
+      group,
+      done.slice(first, first + group.length),
+      shardWriter,
+    );
     for (const [g, { entry, reused }] of written.entries()) {
       if (reused) result.reused++;
       else result.written++;
@@ -232,15 +266,17 @@ async function processOne(options: ProcessCorpusOptions): Promise<ProcessCorpusR
     // Partition p > 0 draws its own numbers; partition 0 (and an unpartitioned run) those of earlier versions.
     const rng = new Rng(manifest.seed * 7919 + k * 104729 + (manifest.options.shard?.index ?? 0) * 1299709);
     const draws = task.reads === 'sentences' ? skipgramDrawsOf(task.task, rng) : undefined;
+    // Kept for a later task only: 28 k sentences held to the end cost the garbage collector a copy each.
+    const keep = made.slice(k + 1).some((later) => later.reads === 'sentences');
     if (draws) {
-      const emitted = await fillSkipgramShards(corpus.sentences(valve), draws, task.task.name, manifest, writer);
+      const emitted = await fillSkipgramShards(corpus.sentences(valve, keep), draws, task.task.name, manifest, writer);
       tallies.addEmitted(task.task, emitted);
       continue;
     }
     const samples =
       task.reads === 'dialogues'
         ? textTaskSamples(task, tokenizer, options, rng, valve)
-        : corpus.sentences(valve).pipe(task.task.sampler({ rng }));
+        : corpus.sentences(valve, keep).pipe(task.task.sampler({ rng }));
     await fillShards(samples.pipe(tallies.count(task.task)), task.task.name, manifest, writer);
   }
   await writer.drain();
@@ -309,7 +345,7 @@ function fillShardsWith<T>(
   put: (item: T, sink: ShardSink) => void,
 ): Promise<void> {
   const shapes = manifest.shapes[task]!;
-  const size = manifest.options.shardSize;
+  const size = shardCapacity(manifest.options.shardSize, shapes);
   return new Promise<void>((resolve, reject) => {
     let shard = new ShardBuilder(task, shapes, size);
     const sink: ShardSink = {
@@ -420,12 +456,12 @@ function shapesOf(task: TextTask['task'], config: TextTaskConfig): SampleShapes 
  */
 class SentenceCache {
   readonly #tokenizer: Tokenizer;
-  readonly #options: TextSourceOptions;
+  readonly #options: TextSourceOptions & { threads?: number };
   readonly #limit: number;
   /** The worker's sentences (its paragraphs, numbered as `readSentences` numbers them), once a pass has kept them. */
   #kept: TokenizedSentence[] | undefined;
 
-  constructor(tokenizer: Tokenizer, options: TextSourceOptions, limit: number) {
+  constructor(tokenizer: Tokenizer, options: TextSourceOptions & { threads?: number }, limit: number) {
     this.#tokenizer = tokenizer;
     this.#options = options;
     this.#limit = limit;
@@ -439,9 +475,7 @@ class SentenceCache {
    */
   async count(signal?: AbortSignal): Promise<Float64Array> {
     const counts = new Float64Array(this.#tokenizer.vocabSize);
-    const whole = readSentences(this.#options.text ?? [], { ...this.#options, shard: undefined }).pipe(
-      tokenizeSentences(this.#tokenizer),
-    );
+    const whole = tokenizedSentences(this.#options.text ?? [], this.#tokenizer, { ...this.#options, shard: undefined });
     const keep = this.#keeper();
     // Counted as the sentences come (no promise a sentence, as async iteration would make).
     const counting = whole.pipe(
@@ -468,14 +502,13 @@ class SentenceCache {
     return counts;
   }
 
-  /** The worker's sentences: replayed when kept, else read (and kept when they fit). */
-  sentences(valve: Valve): Observable<TokenizedSentence> {
+  /** The worker's sentences: replayed when kept, else read (and kept when they fit and `keep` asks for them). */
+  sentences(valve: Valve, keep: boolean): Observable<TokenizedSentence> {
     if (this.#kept) return replay(this.#kept, valve);
-    const keep = this.#keeper();
-    return readSentences(this.#options.text ?? [], { ...this.#options, valve }).pipe(
-      tokenizeSentences(this.#tokenizer),
-      tap({ next: (s) => keep.add(s), complete: () => (this.#kept = keep.done()) }),
-    );
+    const read = tokenizedSentences(this.#options.text ?? [], this.#tokenizer, { ...this.#options, valve });
+    if (!keep) return read;
+    const keeper = this.#keeper();
+    return read.pipe(tap({ next: (s) => keeper.add(s), complete: () => (this.#kept = keeper.done()) }));
   }
 
   #keeper(): { add: (s: TokenizedSentence) => void; done: () => TokenizedSentence[] | undefined } {
@@ -528,14 +561,16 @@ function replay<T>(items: readonly T[], valve: Valve): Observable<T> {
 export async function startManifest(
   options: ProcessCorpusOptions,
 ): Promise<{ manifest: ShardManifest; tokenizer: Tokenizer }> {
-  const shardSize = options.shardSize ?? 10000;
-  if (!Number.isInteger(shardSize) || shardSize < 1)
+  const shardSize = options.shardSize ?? null;
+  if (shardSize !== null && (!Number.isInteger(shardSize) || shardSize < 1))
     throw new OptionError('--shard-size', shardSize, 'a positive integer (samples per shard)');
   const cacheTokens = options.cacheTokens ?? 16_000_000;
   if (!Number.isInteger(cacheTokens) || cacheTokens < 0)
     throw new OptionError('cacheTokens', cacheTokens, 'an integer >= 0 (token ids kept in memory)');
   const seed = options.seed ?? 0;
   if (!Number.isInteger(seed) || seed < 0) throw new OptionError('--seed', seed, 'an integer >= 0');
+  if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1))
+    throw new OptionError('--threads', options.threads, 'a positive integer (threads at work, this one included)');
   if (options.tasks.length === 0) throw new OptionError('--tasks', [], 'at least one task');
   for (const name of options.tasks) {
     if (!TEXT_TASKS.includes(name)) throw new OptionError('--tasks', name, `text tasks: ${TEXT_TASKS.join(', ')}`);
@@ -594,14 +629,16 @@ export function comparable(m: ShardManifest): unknown {
 
 /**
  * Encodes and writes shards atomically, keeping those an earlier run finished (same file, task, count and hash on
- * disk): each goes to a temp name and is fsynced, all side by side; then each is renamed into place and the
- * folder fsynced once for the group (a crash leaves whole shards or temps, which a rerun deletes).
+ * disk): each goes to a temp name and is fsynced (by `writer`, on its thread), all side by side; then each is
+ * renamed into place and the folder fsynced once for the group (a crash leaves whole shards or temps, which a
+ * rerun deletes).
  */
 export async function writeShards(
   dir: string,
   files: readonly string[],
   shards: readonly ShardBuilder[],
   earlier: readonly (ShardEntry | undefined)[],
+  writer: ShardWriter = new ShardWriter(false),
 ): Promise<Array<{ entry: ShardEntry; reused: boolean }>> {
   const out = await Promise.all(
     shards.map(async (shard, i) => {
@@ -611,25 +648,12 @@ export async function writeShards(
       if (before?.file === file && before.task === shard.task && before.samples === shard.length && existsSync(path)) {
         if (sha256(await readFile(path)) === before.sha256) return { entry: before, reused: true, temp: undefined };
       }
-      const chunks = await shard.encodeChunks();
       const temp = tempNameFor(path);
-      await writeFileDurable(temp, chunks).catch(async (error: unknown) => {
-        await unlink(temp).catch(() => {});
-        throw error;
-      });
-      const bytes = chunks.reduce((n, c) => n + c.byteLength, 0);
-      const entry = { file, task: shard.task, samples: shard.length, bytes, sha256: sha256(chunks) };
+      const entry = { file, task: shard.task, samples: shard.length, ...(await writer.write(shard, temp)) };
       return { entry, reused: false, temp };
     }),
   );
   for (const { entry, temp } of out) if (temp) await rename(temp, join(dir, entry.file));
   if (out.some((o) => o.temp)) await fsyncDir(dir);
   return out.map(({ entry, reused }) => ({ entry, reused }));
-}
-
-/** Hex sha256 of `bytes` (or of its pieces, one after the other). */
-export function sha256(bytes: Uint8Array | readonly Uint8Array[]): string {
-  const hash = createHash('sha256');
-  for (const chunk of bytes instanceof Uint8Array ? [bytes] : bytes) hash.update(chunk);
-  return hash.digest('hex');
 }

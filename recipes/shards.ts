@@ -71,7 +71,8 @@ export interface ShardManifest {
   /** Every option that changes the bytes; a rerun with other options refuses to resume. */
   options: {
     tasks: TaskName[];
-    shardSize: number;
+    /** Samples per shard, or null: each task's shards hold about {@link SHARD_BYTES} (see {@link shardCapacity}). */
+    shardSize: number | null;
     shard: { index: number; count: number } | null;
     /** In the merged `manifest.json` of a partitioned run: the partitions whose manifests it joins. */
     partitions?: number;
@@ -87,6 +88,21 @@ export interface ShardManifest {
   /** Tokens of the whole corpus counted for word2vec's negatives and subsampling (absent when no task needed them). */
   corpusTokens?: number;
   shards: ShardEntry[];
+}
+
+/**
+ * What a shard holds when no shard size is given: its columns read back as float32 (with the source index) take
+ * about this many bytes. A skip-gram row is 56 bytes that way, so 74,898 rows (1.6 MB on disk, narrowed); an NSP
+ * or MLM sample at 32 tokens about 260-400. Fixed sample counts made skip-gram write 349 files of 210 kB for
+ * 3.2 MB of text, each with its own fsync.
+ */
+export const SHARD_BYTES = 4 * 2 ** 20;
+
+/** Samples per shard of a task with these shapes: `shardSize` when given, else those that fill {@link SHARD_BYTES}. */
+export function shardCapacity(shardSize: number | null, shapes: SampleShapes): number {
+  if (shardSize !== null) return shardSize;
+  const floats = shapes.inputs.reduce((n, shape) => n + size(shape), size(shapes.label));
+  return Math.max(1, Math.floor(SHARD_BYTES / (4 * floats + 4)));
 }
 
 /** File names of a worker's shards and manifest. */
@@ -322,7 +338,7 @@ export class ShardBuilder {
   /** The label of every row while all came with one shared label ({@link addRows}); then no column is kept. */
   #sharedLabel: Float32Array | undefined;
   #label: Float32Array | undefined;
-  readonly #sources: Int32Array;
+  #sources: Int32Array;
   readonly #dictionary = new Map<string, number>();
   #lastSource: string | undefined;
   #lastIndex = -1;
@@ -447,6 +463,39 @@ export class ShardBuilder {
     return `a ${this.task} sample holds ${got} values, not the shapes ${JSON.stringify(this.shapes)} its task declares`;
   }
 
+  /**
+   * The shard as plain data another thread can take (see {@link fromParts}): its columns go in
+   * {@link ShardParts.transfer}, to be moved, not copied. The builder must not be used after its parts are moved.
+   */
+  parts(): ShardParts {
+    const inputs = [...this.#inputs];
+    const arrays = [...inputs, this.#sharedLabel, this.#label, this.#sources].filter((a) => a !== undefined);
+    return {
+      task: this.task,
+      shapes: this.shapes,
+      capacity: this.capacity,
+      length: this.#length,
+      inputs,
+      sharedLabel: this.#sharedLabel,
+      label: this.#label,
+      sources: this.#sources,
+      dictionary: [...this.#dictionary.keys()],
+      transfer: arrays.map((a) => a.buffer as ArrayBuffer),
+    };
+  }
+
+  /** The builder whose {@link parts} these are: it encodes the same bytes. */
+  static fromParts(parts: ShardParts): ShardBuilder {
+    const shard = new ShardBuilder(parts.task, parts.shapes, parts.capacity);
+    for (const [k, column] of parts.inputs.entries()) shard.#inputs[k] = column;
+    shard.#sharedLabel = parts.sharedLabel;
+    shard.#label = parts.label;
+    shard.#sources = parts.sources;
+    for (const [i, source] of parts.dictionary.entries()) shard.#dictionary.set(source, i);
+    shard.#length = parts.length;
+    return shard;
+  }
+
   /** The Arrow IPC file of the samples added so far. */
   encode(): Uint8Array {
     return RecordBatchFileWriter.writeAll([this.#batch()]).toUint8Array(true);
@@ -511,6 +560,21 @@ export class ShardBuilder {
     const schema = new Schema(fields, metadata);
     return new RecordBatch(schema, makeData({ type: new Struct(fields), length: n, nullCount: 0, children }));
   }
+}
+
+/** A {@link ShardBuilder}'s state as plain data (structured-cloneable), from {@link ShardBuilder.parts}. */
+export interface ShardParts {
+  task: string;
+  shapes: SampleShapes;
+  capacity: number;
+  length: number;
+  inputs: Array<StoredColumn | undefined>;
+  sharedLabel: Float32Array | undefined;
+  label: Float32Array | undefined;
+  sources: Int32Array;
+  dictionary: string[];
+  /** The buffers of the columns above, for postMessage's transfer list. */
+  transfer: ArrayBuffer[];
 }
 
 /** A utf8 Arrow vector of `strings`, encoded at once (Arrow's builder goes string by string). */

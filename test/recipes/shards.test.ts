@@ -9,7 +9,16 @@ import { buildTextTask, countCorpusTokens, textTaskSamples } from '../../recipes
 import { resolveTextTaskConfig } from '../../tasks/text/textTaskConfig.ts';
 import { Rng } from '../../core/rng.ts';
 import { DataType, tableFromIPC } from 'apache-arrow';
-import { readShard, readShardManifest, ShardBuilder, shardSamples, type ShardManifest } from '../../recipes/shards.ts';
+import {
+  readShard,
+  readShardManifest,
+  ShardBuilder,
+  shardCapacity,
+  shardSamples,
+  SHARD_BYTES,
+  type ShardManifest,
+} from '../../recipes/shards.ts';
+import { ShardWriter, writeShardFile } from '../../recipes/shardWriter.ts';
 import { processCorpus } from '../../recipes/processCorpus.ts';
 import type { ProcessCorpusOptions } from '../../recipes/processCorpus.ts';
 import { WordPiece } from '../../text/tokenizers/WordPiece.ts';
@@ -81,6 +90,43 @@ test('the bytes do not depend on whether the tokenized corpus was kept in memory
   await processCorpus(options(kept));
   await processCorpus(options(reread, { cacheTokens: 0 }));
   t.deepEqual(await folderHashes(kept), await folderHashes(reread));
+});
+
+test('the bytes do not depend on the tokenizing and shard-writing threads', async (t) => {
+  const threaded = join(dir, 'threads-2');
+  const one = join(dir, 'threads-1');
+  await processCorpus(options(threaded, { threads: 2 }));
+  await processCorpus(options(one, { threads: 1 }));
+  t.deepEqual(await folderHashes(threaded), await folderHashes(one));
+});
+
+test('a shard written by the shard-writing thread is the file written here, hash and size included', async (t) => {
+  const shapes = { inputs: [[1], [3]], label: [3] };
+  const fill = (): ShardBuilder => {
+    const shard = new ShardBuilder('skipgram', shapes, 50);
+    shard.addRows([Uint16Array.of(4, 9), Uint16Array.of(1, 2, 3, 7, 8, 9)], Float32Array.of(1, 0, 0), true, 0, 2, 'a');
+    shard.add({ inputs: [Float32Array.of(6), Float32Array.of(1, 1, 1)], label: Float32Array.of(0, 1, 0), source: 'c' });
+    return shard;
+  };
+  const expected = fill().encode();
+  t.deepEqual(ShardBuilder.fromParts(fill().parts()).encode(), expected);
+  const writer = new ShardWriter();
+  try {
+    t.true(await writer.ready, 'the thread started');
+    const onThread = await writer.write(fill(), join(dir, 'thread.arrow'));
+    const here = await writeShardFile(fill(), join(dir, 'here.arrow'));
+    t.deepEqual(onThread, here);
+    t.deepEqual(new Uint8Array(await readFile(join(dir, 'thread.arrow'))), expected);
+    t.is(here.sha256, createHash('sha256').update(expected).digest('hex'));
+  } finally {
+    writer.close();
+  }
+});
+
+test('without --shard-size a shard holds about 4 MB read back as float32 (74,898 skip-gram rows)', (t) => {
+  t.is(shardCapacity(null, { inputs: [[1], [6]], label: [6] }), 74898);
+  t.is(shardCapacity(null, { inputs: [[32], [32]], label: [1] }), Math.floor(SHARD_BYTES / (4 * 65 + 4)));
+  t.is(shardCapacity(100, { inputs: [[1], [6]], label: [6] }), 100);
 });
 
 test('the manifest counts every task and hashes every shard', async (t) => {
