@@ -270,7 +270,7 @@ export function readShard(where: string, bytes: Uint8Array): ShardTable {
   const shapes = parseShapes(meta.get(META_SHAPES));
   if (task === undefined || !shapes)
     throw new DataFormatError(where, `no ${META_TASK} / ${META_SHAPES} metadata (rerun process-corpus)`);
-  const column = (name: string, width: number): Float32Array => {
+  const column = (name: string, width: number): NumberColumn => {
     const vector = table.getChild(name);
     if (
       !vector ||
@@ -282,13 +282,14 @@ export function readShard(where: string, bytes: Uint8Array): ShardTable {
         where,
         `column ${name} is not a fixed-size list of ${width} numbers (rerun process-corpus)`,
       );
-    // One record batch per shard (more are joined here): the flat values of every row, as floats (narrower
-    // integer columns widen exactly).
-    const chunks = vector.data.map((d) => {
-      const values = (d.children[0]!.values as NumberColumn).subarray(d.offset * width, (d.offset + d.length) * width);
-      return values instanceof Float32Array ? values : new Float32Array(values);
-    });
-    return chunks.length === 1 ? chunks[0]! : concatFloats(chunks);
+    // One record batch per shard (more are joined here, as floats): the flat values of every row, in their own type.
+    // Each sample widens its rows to floats when it is read (narrow integers widen exactly): a shard in memory stays
+    // narrow, and its first sample does not wait for the whole shard to be widened.
+    const chunks = vector.data.map((d) =>
+      (d.children[0]!.values as NumberColumn).subarray(d.offset * width, (d.offset + d.length) * width),
+    );
+    if (chunks.length === 1) return chunks[0]!;
+    return concatFloats(chunks.map((c) => (c instanceof Float32Array ? c : new Float32Array(c))));
   };
   const inputWidths = shapes.inputs.map(size);
   const labelWidth = size(shapes.label);
@@ -301,8 +302,8 @@ export function readShard(where: string, bytes: Uint8Array): ShardTable {
     shapes,
     length,
     sample: (i) => ({
-      inputs: inputs.map((flat, k) => flat.slice(i * inputWidths[k]!, (i + 1) * inputWidths[k]!)),
-      label: label.slice(i * labelWidth, (i + 1) * labelWidth),
+      inputs: inputs.map((flat, k) => new Float32Array(flat.subarray(i * inputWidths[k]!, (i + 1) * inputWidths[k]!))),
+      label: new Float32Array(label.subarray(i * labelWidth, (i + 1) * labelWidth)),
       source: (sources?.get(i) as string | null | undefined) ?? `${where}:${i}`,
     }),
   };
