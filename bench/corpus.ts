@@ -65,6 +65,25 @@
  * file over 349 files. Tried and not kept: encoding and writing shards on a worker thread (the thread loads the
  * TypeScript through tsx in 0.7-1.5 s of CPU, which the 2 cores pay during the count pass: skip-gram 2.7-3.6 s,
  * NSP and MLM 0.53 of the baseline).
+ *
+ * Session 10: the corpus split and encoded on a second thread (text/tokenizedSentences.ts), shards encoded and
+ * written on a thread of their own (recipes/shardWriter.ts), both run from esbuild bundles (core/bundledWorker.ts,
+ * about 0.1 s to start), and shards of about 4 MB read back instead of 10,000 samples (skip-gram: 51 files, not
+ * 354). Same samples (sha256 over every sample). The bench now runs the library's defaults and each task again
+ * with `threads: 1`. Three runs alternating with the gzip JSON-lines code (e629069), load average about 2, wall
+ * seconds and ofBaseline:
+ *
+ * | run | gzip JSON lines | two threads (default) | one thread |
+ * |---|---|---|---|
+ * | read + split + tokenize, s | 0.79 / 0.84 / 0.68 | 0.88 / 0.87 / 0.89 | |
+ * | nsp (ofBaseline) | 0.63 / 0.64 / 0.45 | 1.00 / 1.02 / 1.20 | 0.79 / 1.07 / 1.16 |
+ * | mlm (ofBaseline) | 0.48 / 0.55 / 0.45 | 1.03 / 1.17 / 1.40 | 0.82 / 1.00 / 0.99 |
+ * | skipgram, s | 32.4 / 31.1 / 30.3 | 1.33 / 1.15 / 1.03 | 1.41 / 1.33 / 1.30 |
+ *
+ * Skip-gram is 24x / 27x / 29x the gzip code. An earlier set of three pairs, with the shard-writing thread started
+ * at once rather than with the first full shard, gave 22x / 22x / 25x, and NSP 1.00 / 0.80 / 0.95, MLM 1.07 / 0.78
+ * / 1.01: the baseline's own spread between runs (0.56-0.89 s) is as large as the margin. The second thread pays
+ * more on larger corpora: the count pass over 16 MB (these books five times) took 2.0-2.1 s against 3.2-3.3 s.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
