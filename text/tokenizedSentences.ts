@@ -177,7 +177,7 @@ class TokenizingThreads {
   readonly #threads = new Set<Thread>();
   #seq = 0;
   #closed = false;
-  /** Called with each batch a failed thread held (its `done` to call once encoded elsewhere). */
+  /** Called with each batch a failed thread held, to be encoded elsewhere. */
   onLost: ((batch: Batch) => void) | undefined;
 
   constructor(count: number, tokenizer: Tokenizer) {

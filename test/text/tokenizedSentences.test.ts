@@ -9,6 +9,7 @@ import { readSentences, type TextSkip } from '../../text/sources.ts';
 import { tokenizeSentences, type TokenizedSentence } from '../../text/tokenizedSentence.ts';
 import { tokenizedSentences } from '../../text/tokenizedSentences.ts';
 import { WordPiece } from '../../text/tokenizers/WordPiece.ts';
+import { tokenizerFromJson } from '../../text/tokenizers/loadTokenizer.ts';
 
 let dir = '';
 let files: string[] = [];
@@ -138,4 +139,19 @@ test('an empty corpus and a bad thread count are named errors', async (t) => {
 test('a consumer that stops early gets the first sentences', async (t) => {
   const first = await lastValueFrom(tokenizedSentences(files, tokenizer, { threads: 2 }).pipe(take(7), toArray()));
   t.deepEqual(plain(first), plain((await sequential(files)).slice(0, 7)));
+});
+
+test('a tokenizing thread that cannot start leaves every batch to this thread, with the same sentences', async (t) => {
+  // The thread rebuilds the tokenizer from its JSON: one it cannot read fails the thread's start.
+  const unreadable = Object.assign(tokenizerFromJson(tokenizer.toJSON()), { toJSON: () => ({ model: null }) });
+  const valve = new Valve();
+  valve.close();
+  setTimeout(() => valve.open(), 1000);
+  const stats = { onThreads: 0, here: 0 };
+  const out = await lastValueFrom(
+    tokenizedSentences(files.slice(0, 2), unreadable, { threads: 2, valve, stats }).pipe(toArray()),
+  );
+  t.deepEqual(plain(out), plain(await sequential(files.slice(0, 2))));
+  t.is(stats.onThreads, 0);
+  t.true(stats.here > 10);
 });
