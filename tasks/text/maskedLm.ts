@@ -74,10 +74,10 @@ export function maskTokens(
   sequence[0] = v.clsId;
   for (let i = 0; i < length - 2; i++) sequence[i + 1] = ids[i]!;
   sequence[length - 1] = v.sepId;
-  const special = v.specialIds;
+  const special = specialTable(v);
   const candidates = new Int32Array(length);
   let n = 0;
-  for (let i = 0; i < length; i++) if (!special.includes(sequence[i]!)) candidates[n++] = i;
+  for (let i = 0; i < length; i++) if (special[sequence[i]!] !== 1) candidates[n++] = i;
   if (n === 0) return undefined;
   const count = Math.min(maxPredictions, Math.max(1, Math.round(n * maskFraction)));
   // Fisher-Yates over the candidates as Rng.shuffle draws it, then the first `count`, in position order.
@@ -87,7 +87,14 @@ export function maskTokens(
     candidates[i] = candidates[j]!;
     candidates[j] = swap;
   }
-  const chosen = candidates.subarray(0, count).sort();
+  // The first `count` in position order (an insertion sort: count is at most maxPredictions, a handful).
+  for (let i = 1; i < count; i++) {
+    const p = candidates[i]!;
+    let j = i - 1;
+    for (; j >= 0 && candidates[j]! > p; j--) candidates[j + 1] = candidates[j]!;
+    candidates[j + 1] = p;
+  }
+  const chosen = candidates;
   const out: MaskedSequence = {
     // Each chosen position is read (its target) before it is corrupted, once: the sequence itself is the input.
     ids: sequence,
@@ -105,6 +112,18 @@ export function maskTokens(
     else if (r < 0.9) out.ids[p] = randomIds[rng.int(randomIds.length)]!;
   }
   return out;
+}
+
+/** 1 at each special id (never masked), by vocabulary: a lookup a token where `includes` scanned a list. */
+const specialTables = new WeakMap<TextVocabulary, Uint8Array>();
+function specialTable(vocabulary: TextVocabulary): Uint8Array {
+  let table = specialTables.get(vocabulary);
+  if (!table) {
+    table = new Uint8Array(vocabulary.vocabSize);
+    for (const id of vocabulary.specialIds) if (id >= 0 && id < table.length) table[id] = 1;
+    specialTables.set(vocabulary, table);
+  }
+  return table;
 }
 
 /** The ids a random replacement is drawn from: every id but the special ones. */
