@@ -6,6 +6,9 @@
  *
  *   npx tsx bench/corpus.ts        # data from env TEMPO_DATA, default <repo>/../shared/data
  *
+ * Each figure is the median of 3 rounds (baseline, then every run, alternating; session 10 on): earlier
+ * sessions' figures below are single runs.
+ *
  * Measured on the 2-core machine under load from other jobs (load average 5-11), 3.21 MB, 28,725 sentences:
  * `ofBaseline` of each row, one figure a run (the ratios swing with the load; the baseline took 0.78-2.6 s).
  *
@@ -97,6 +100,7 @@ import type { TaskName } from '../tasks/registry.ts';
 import { tokenizeSentences } from '../text/tokenizedSentence.ts';
 import { resolveCorpusInputs } from '../text/resolveCorpusInputs.ts';
 import { WordPiece } from '../text/tokenizers/WordPiece.ts';
+import { loadTokenizer } from '../text/tokenizers/loadTokenizer.ts';
 import { readLines } from '../text/readCorpus.ts';
 import { map } from 'rxjs';
 
@@ -133,6 +137,7 @@ const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** Runs the bench; returns no row (with a message) when the data is absent. */
 export async function benchCorpus(
   dataDir = process.env.TEMPO_DATA ?? join(repoRoot, '..', 'shared', 'data'),
+  repeats = 3,
 ): Promise<CorpusRow[]> {
   const corpus = join(dataDir, 'text');
   if (!existsSync(corpus)) {
@@ -150,61 +155,79 @@ export async function benchCorpus(
     const tokenizerPath = join(dir, 'tokenizer.json');
     await tokenizer.save(tokenizerPath);
 
-    const t0 = performance.now();
-    const c0 = process.cpuUsage();
-    const sentences = await lastValueFrom(
-      readSentences(files, { onInvalid: 'skip' }).pipe(
-        tokenizeSentences(tokenizer),
-        reduce((n) => n + 1, 0),
-      ),
-    );
-    const baseSeconds = (performance.now() - t0) / 1000;
-    const baseCpu = cpuSince(c0);
-    const base: CorpusRow = {
-      run: 'read + split + tokenize',
-      seconds: baseSeconds,
-      samplesPerS: sentences / baseSeconds,
-      mbPerS: bytes / 1e6 / baseSeconds,
-      outMb: 0,
-      ofBaseline: 1,
-      cpuSeconds: baseCpu,
-      ofBaselineCpu: 1,
-    };
-    const rows = [base];
     const runs: Array<{ tasks: TaskName[]; threads?: number }> = [
       ...([['nsp'], ['mlm'], ['skipgram'], ['nsp', 'mlm', 'skipgram']] as TaskName[][]).map((tasks) => ({ tasks })),
       // The same on this thread alone: what the tokenizing and shard-writing threads give.
       ...([['nsp'], ['mlm'], ['skipgram']] as TaskName[][]).map((tasks) => ({ tasks, threads: 1 })),
     ];
-    for (const { tasks, threads } of runs) {
-      const outDir = join(dir, `${tasks.join('-')}-${threads ?? 'default'}`);
-      const t1 = performance.now();
-      const c1 = process.cpuUsage();
-      const result = await processCorpus({
-        text: files,
-        tasks,
-        tokenizer: tokenizerPath,
-        outDir,
-        onInvalid: 'skip',
-        threads,
-      });
-      const seconds = (performance.now() - t1) / 1000;
-      const cpuSeconds = cpuSince(c1);
-      const samples = Object.values(result.manifest.counts).reduce((a, b) => a + b, 0);
-      // Each task reads the corpus once, so MB/s counts the corpus once per task.
-      const mbPerS = (bytes * tasks.length) / 1e6 / seconds;
-      const outMb = result.manifest.shards.reduce((n, s) => n + s.bytes, 0) / 1e6;
-      rows.push({
-        run: `process-corpus ${tasks.join(',')}${threads === 1 ? ' (1 thread)' : ''}`,
-        seconds,
-        samplesPerS: samples / seconds,
-        mbPerS,
-        outMb,
-        ofBaseline: mbPerS / base.mbPerS,
-        cpuSeconds,
-        ofBaselineCpu: (tasks.length * baseCpu) / cpuSeconds,
-      });
+    // Rounds of the baseline then every run, alternating, each figure the median of its rounds: a machine shared
+    // with other jobs swings a single run by a fifth.
+    const base = { seconds: [] as number[], cpu: [] as number[] };
+    const measured = runs.map(() => ({ seconds: [] as number[], cpu: [] as number[], samples: 0, outMb: 0 }));
+    let sentences = 0;
+    for (let round = 0; round < repeats; round++) {
+      // A fresh tokenizer as process-corpus loads one: its word cache starts empty, as theirs does.
+      const fresh = await loadTokenizer(tokenizerPath);
+      const t0 = performance.now();
+      const c0 = process.cpuUsage();
+      sentences = await lastValueFrom(
+        readSentences(files, { onInvalid: 'skip' }).pipe(
+          tokenizeSentences(fresh),
+          reduce((n) => n + 1, 0),
+        ),
+      );
+      base.seconds.push((performance.now() - t0) / 1000);
+      base.cpu.push(cpuSince(c0));
+      for (const [k, { tasks, threads }] of runs.entries()) {
+        const outDir = join(dir, `${tasks.join('-')}-${threads ?? 'default'}-${round}`);
+        const t1 = performance.now();
+        const c1 = process.cpuUsage();
+        const result = await processCorpus({
+          text: files,
+          tasks,
+          tokenizer: tokenizerPath,
+          outDir,
+          onInvalid: 'skip',
+          threads,
+        });
+        measured[k]!.seconds.push((performance.now() - t1) / 1000);
+        measured[k]!.cpu.push(cpuSince(c1));
+        measured[k]!.samples = Object.values(result.manifest.counts).reduce((a, b) => a + b, 0);
+        measured[k]!.outMb = result.manifest.shards.reduce((n, s) => n + s.bytes, 0) / 1e6;
+        await rm(outDir, { recursive: true, force: true });
+      }
     }
+    const baseSeconds = median(base.seconds);
+    const baseCpu = median(base.cpu);
+    const baseMbPerS = bytes / 1e6 / baseSeconds;
+    const rows: CorpusRow[] = [
+      {
+        run: 'read + split + tokenize',
+        seconds: baseSeconds,
+        samplesPerS: sentences / baseSeconds,
+        mbPerS: baseMbPerS,
+        outMb: 0,
+        ofBaseline: 1,
+        cpuSeconds: baseCpu,
+        ofBaselineCpu: 1,
+      },
+      ...runs.map(({ tasks, threads }, k): CorpusRow => {
+        const seconds = median(measured[k]!.seconds);
+        const cpuSeconds = median(measured[k]!.cpu);
+        // Each task reads the corpus once, so MB/s counts the corpus once per task.
+        const mbPerS = (bytes * tasks.length) / 1e6 / seconds;
+        return {
+          run: `process-corpus ${tasks.join(',')}${threads === 1 ? ' (1 thread)' : ''}`,
+          seconds,
+          samplesPerS: measured[k]!.samples / seconds,
+          mbPerS,
+          outMb: measured[k]!.outMb,
+          ofBaseline: mbPerS / baseMbPerS,
+          cpuSeconds,
+          ofBaselineCpu: (tasks.length * baseCpu) / cpuSeconds,
+        };
+      }),
+    ];
     console.log(
       `corpus: ${files.length} files, ${(bytes / 1e6).toFixed(2)} MB, ${sentences} sentences, ${tokenizer.vocabSize} ids`,
     );
@@ -221,6 +244,12 @@ export async function benchCorpus(
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 function round(x: number): number {
