@@ -87,6 +87,12 @@
  * at once rather than with the first full shard, gave 22x / 22x / 25x, and NSP 1.00 / 0.80 / 0.95, MLM 1.07 / 0.78
  * / 1.01: the baseline's own spread between runs (0.56-0.89 s) is as large as the margin. The second thread pays
  * more on larger corpora: the count pass over 16 MB (these books five times) took 2.0-2.1 s against 3.2-3.3 s.
+ *
+ * Then this bench took the median of 3 rounds, and Rng, MLM's masking and its tally got cheaper (same samples).
+ * Five runs: nsp 0.95 / 0.98 / 0.98 / 1.02 / 0.99 and mlm 0.90 / 1.03 / 0.83 / 1.08 / 0.91 of the baseline;
+ * skip-gram 1.08-1.25 s. NSP and MLM sit about even with reading and tokenizing on one thread, not above it: the
+ * main thread still reads, samples and fills the shards, and the tokenizing thread starts cold (its first batches
+ * take 20-30 ms where the warm main thread takes 3).
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
