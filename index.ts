@@ -167,6 +167,7 @@ export { createNspTask } from './tasks/text/nextSentence.ts';
 export { createTextCpcTask, textCpcFrequencyBaseline } from './tasks/text/textCpc.ts';
 export { countTokens, nearestWords } from './tasks/text/word2vec.ts';
 export { tokenizeSentences } from './text/tokenizedSentence.ts';
+export { tokenizedSentences, type TokenizedSentencesOptions } from './text/tokenizedSentences.ts';
 export {
   createDialogueOrderTask,
   DEFAULT_DIALOGUE_VARIANT,
