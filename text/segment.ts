@@ -7,7 +7,7 @@ import type { Line } from './readCorpus.ts';
  * Titles and abbreviations after which ICU's sentence rules wrongly end a sentence ("Mr. Smith"). Intl.Segmenter
  * has no suppression list, so sentences ending in one of these are joined to the next.
  */
-export const ENGLISH_ABBREVIATIONS: readonly string[] = [
+export const ENGLISH_ABBREVIATIONS: readonly string[] = Object.freeze([
   'Mr',
   'Mrs',
   'Ms',
@@ -30,7 +30,7 @@ export const ENGLISH_ABBREVIATIONS: readonly string[] = [
   'No',
   'Vol',
   'Fig',
-];
+]);
 
 /** Options of {@link segmentSentences}. */
 export interface SegmentOptions {
@@ -87,6 +87,13 @@ function cutPoint(text: string, start: number, limit: number): number {
   return high >= 0xd800 && high <= 0xdbff ? limit - 1 : limit;
 }
 
+/** The default abbreviations, lowercased once: a corpus segments thousands of paragraphs with them. */
+let englishAbbreviations: ReadonlySet<string> | undefined;
+function abbreviationSet(list: readonly string[]): ReadonlySet<string> {
+  if (list !== ENGLISH_ABBREVIATIONS) return new Set(list.map((a) => a.toLowerCase()));
+  return (englishAbbreviations ??= new Set(list.map((a) => a.toLowerCase())));
+}
+
 const segmenters = new Map<string, Intl.Segmenter>();
 function segmenter(locale: string, granularity: 'sentence' | 'word'): Intl.Segmenter {
   const key = `${locale}/${granularity}`;
@@ -110,7 +117,7 @@ function segmenter(locale: string, granularity: 'sentence' | 'word'): Intl.Segme
  * segmentSentences('Mr. Smith came. He left!'); // ['Mr. Smith came.', 'He left!']
  */
 export function segmentSentences(text: string, options: SegmentOptions = {}): string[] {
-  const abbreviations = new Set((options.abbreviations ?? ENGLISH_ABBREVIATIONS).map((a) => a.toLowerCase()));
+  const abbreviations = abbreviationSet(options.abbreviations ?? ENGLISH_ABBREVIATIONS);
   const out: string[] = [];
   let carry = '';
   const sentences = segmenter(options.locale ?? 'en', 'sentence');
