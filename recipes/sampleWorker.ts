@@ -28,7 +28,17 @@ export type FromWorker =
 
 /** Messages to the worker. */
 export type ToWorker =
-  { type: 'start'; id: number; epoch: number; rngState: number } | { type: 'pause' | 'resume' | 'stop'; id: number };
+  | { type: 'start'; id: number; epoch: number; rngState: number; credits: number }
+  | { type: 'credit'; id: number; batches: number }
+  | { type: 'stop'; id: number };
+
+/**
+ * Messages of samples a worker may have sent that the training thread has not yet taken in: the worker sends one
+ * for each credit, and the training thread gives a credit back for each message it takes while its valve is open.
+ * So at most this many messages wait in the port, however fast the worker is (a pause message came too late when
+ * the worker made a whole epoch before the training thread read the first).
+ */
+export const SAMPLE_CREDITS = 4;
 
 /**
  * A task's video samples made on a worker thread, so decoding (ffmpeg's pipes), frame caching, sampling and
@@ -36,9 +46,9 @@ export type ToWorker =
  * machine does the data work. Same samples, in the same order, as `videoSamples` on the training thread (the worker
  * runs it, seeded by the state of the trainer's generator), so checkpoints and `--resume` are unchanged.
  *
- * Backpressure crosses the thread: when the trainer's valve is closed after a message arrives, the worker is told
- * to pause, and to resume when it opens; samples already sent wait in the trainer's queue (at most one message of
- * `batchSize` samples beyond its high-water mark). Errors come back as the same error classes (a task that cannot
+ * Backpressure crosses the thread by credits: the worker sends a message of `batchSize` samples only for a credit,
+ * and the trainer gives a credit back for each message it takes while its valve is open, so at most
+ * {@link SAMPLE_CREDITS} messages are on their way beyond the trainer's high-water mark. Errors come back as the same error classes (a task that cannot
  * sample its inputs is still a `TaskSamplesError`).
  *
  * @example
@@ -77,24 +87,24 @@ export class SampleWorker {
   readonly samples = (epoch: number, valve: Valve, rng: Rng): Observable<Sample> =>
     new Observable<Sample>((subscriber) => {
       const id = this.#nextId++;
-      let paused = false;
+      // Credits owed to the worker for messages taken while the valve was closed, given back when it opens.
+      let owed = 0;
       let cancelWake = (): void => {};
       const post = (message: ToWorker): void => this.#worker.postMessage(message);
       this.#streams.set(id, (message) => {
         if (message.type === 'samples') {
           for (const sample of message.samples) subscriber.next(sample);
-          if (!valve.isOpen && !paused) {
-            paused = true;
-            post({ type: 'pause', id });
+          if (valve.isOpen) post({ type: 'credit', id, batches: 1 });
+          else if (owed++ === 0) {
             cancelWake = valve.onOpen(() => {
-              paused = false;
-              post({ type: 'resume', id });
+              post({ type: 'credit', id, batches: owed });
+              owed = 0;
             });
           }
         } else if (message.type === 'complete') subscriber.complete();
         else if (message.type === 'error') subscriber.error(rebuildError(message));
       });
-      post({ type: 'start', id, epoch, rngState: rng.state });
+      post({ type: 'start', id, epoch, rngState: rng.state, credits: SAMPLE_CREDITS });
       return () => {
         cancelWake();
         this.#streams.delete(id);

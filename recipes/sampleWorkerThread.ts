@@ -5,6 +5,7 @@ import { Valve } from '../core/valve.ts';
 import { FrameCache } from '../pipeline/frameCache.ts';
 import { frameShape } from '../pipeline/frameFormat.ts';
 import { TASKS, taskReading } from '../tasks/registry.ts';
+import type { Sample } from '../pipeline/sample.ts';
 import type { FromWorker, SampleWorkerSpec, ToWorker } from './sampleWorker.ts';
 import { videoSamples } from './videoSamples.ts';
 
@@ -24,26 +25,60 @@ const samples = videoSamples(task, spec.videos, spec.format, {
   onBadInput: (input, error) => send({ type: 'badInput', input, name: error.name, message: error.message }),
 });
 
-const streams = new Map<number, { valve: Valve; subscription: Subscription }>();
+/** A stream's batches wait here while it has no credit; its valve (what the sampler obeys) is closed meanwhile. */
+const streams = new Map<
+  number,
+  { valve: Valve; subscription: Subscription; credits: number; held: Sample[][]; done?: FromWorker }
+>();
+/** Sends what a stream's credits allow, then its end once every batch is out. */
+const flush = (id: number): void => {
+  const stream = streams.get(id);
+  if (!stream) return;
+  while (stream.credits > 0 && stream.held.length > 0) {
+    stream.credits--;
+    send({ type: 'samples', id, samples: stream.held.shift()! });
+  }
+  if (stream.held.length === 0 && stream.done) {
+    streams.delete(id);
+    send(stream.done);
+  } else if (stream.credits > 0) stream.valve.open();
+  else stream.valve.close();
+};
 port.on('message', (message: ToWorker) => {
   if (message.type === 'start') {
-    const valve = new Valve();
     const { id } = message;
-    const entry = { valve, subscription: undefined as unknown as Subscription };
+    const entry = {
+      valve: new Valve(),
+      subscription: undefined as unknown as Subscription,
+      credits: message.credits,
+      held: [] as Sample[][],
+      done: undefined as FromWorker | undefined,
+    };
     streams.set(id, entry);
-    entry.subscription = samples(message.epoch, valve, Rng.fromState(message.rngState))
+    entry.subscription = samples(message.epoch, entry.valve, Rng.fromState(message.rngState))
       .pipe(bufferCount(spec.batchSize))
       .subscribe({
-        next: (batch) => send({ type: 'samples', id, samples: batch }),
-        complete: () => (streams.delete(id), send({ type: 'complete', id })),
+        next: (batch) => {
+          entry.held.push(batch);
+          flush(id);
+        },
+        complete: () => {
+          entry.done = { type: 'complete', id };
+          flush(id);
+        },
+        // An error goes at once: the samples held would only be dropped by the trainer.
         error: (error: Error) => (
           streams.delete(id),
           send({ type: 'error', id, name: error.name, message: error.message })
         ),
       });
-  } else if (message.type === 'pause') streams.get(message.id)?.valve.close();
-  else if (message.type === 'resume') streams.get(message.id)?.valve.open();
-  else {
+  } else if (message.type === 'credit') {
+    const stream = streams.get(message.id);
+    if (stream) {
+      stream.credits += message.batches;
+      flush(message.id);
+    }
+  } else {
     streams.get(message.id)?.subscription.unsubscribe();
     streams.delete(message.id);
   }

@@ -9,7 +9,7 @@ import { Rng } from '../../core/rng.ts';
 import { Valve } from '../../core/valve.ts';
 import { generateLabelledClips } from '../../fixtures/syntheticVideos.ts';
 import { FrameCache } from '../../pipeline/frameCache.ts';
-import { SampleWorker, type SampleWorkerSpec } from '../../recipes/sampleWorker.ts';
+import { SAMPLE_CREDITS, SampleWorker, type SampleWorkerSpec } from '../../recipes/sampleWorker.ts';
 import { videoSamples } from '../../recipes/videoSamples.ts';
 import { taskReading } from '../../tasks/registry.ts';
 
@@ -78,12 +78,14 @@ test.serial('a closed valve pauses the worker: samples stop arriving until it op
   });
   try {
     await new Promise((resolve) => setTimeout(resolve, 1500));
-    // Paused after the first message, give or take the messages already on their way.
-    t.true(received <= 6, `${received} samples arrived while the valve was closed`);
+    // The valve closed at the first message (2 samples); the worker then had at most SAMPLE_CREDITS messages of 2.
+    t.true(received <= 2 + 2 * SAMPLE_CREDITS, `${received} samples arrived while the valve was closed`);
     const whilePaused = received;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    t.is(received, whilePaused, 'none came later while it stayed closed');
     valve.open();
     await done;
-    t.true(received > whilePaused, 'more came once it opened');
+    t.true(received > whilePaused, `more came once it opened (${whilePaused} before, ${received} in all)`);
   } finally {
     await worker.close();
   }
