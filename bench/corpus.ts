@@ -109,6 +109,7 @@ import { WordPiece } from '../text/tokenizers/WordPiece.ts';
 import { loadTokenizer } from '../text/tokenizers/loadTokenizer.ts';
 import { readLines } from '../text/readCorpus.ts';
 import { map } from 'rxjs';
+import { median } from './median.ts';
 
 /** One measured line of the bench. */
 export interface CorpusRow {
@@ -250,12 +251,6 @@ export async function benchCorpus(
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-function median(xs: readonly number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 function round(x: number): number {

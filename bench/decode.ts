@@ -6,6 +6,7 @@ import { lastValueFrom, reduce } from 'rxjs';
 import { decodeFrames } from '../pipeline/decodeFrames.ts';
 import { resolveFfmpegPath } from '../pipeline/ffmpegPaths.ts';
 import { probeVideo } from '../pipeline/probeVideo.ts';
+import { median } from './median.ts';
 
 /** One measured line of the bench. */
 export interface Row {
@@ -127,12 +128,6 @@ function rawCount(path: string, size: number): Promise<number> {
       code === 0 ? resolve(bytes / (size * size * 3)) : reject(new Error(`ffmpeg exited with ${code} on ${path}`)),
     );
   });
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 function round(x: number, digits = 0): number {

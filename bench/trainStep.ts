@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { pathToFileURL } from 'node:url';
 import { selectBackend, type BackendChoice } from '../models/backend.ts';
 import { buildFrameEncoder, type FrameEncoderOptions } from '../models/frameEncoder.ts';
+import { median } from './median.ts';
 
 type ProfileInfo = Awaited<ReturnType<typeof tf.profile>>;
 
@@ -192,12 +193,6 @@ function prepareStep(encoderOptions: FrameEncoderOptions, batch: number, classes
       model.dispose();
     },
   };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 function round(value: number): number {
