@@ -10,7 +10,7 @@ import { loadTokenizer } from '../text/tokenizers/loadTokenizer.ts';
 import type { Tokenizer } from '../text/tokenizers/Tokenizer.ts';
 import type { TextSourceOptions } from '../text/sources.ts';
 import type { TokenizedSentence } from '../text/tokenizedSentence.ts';
-import { tokenizedSentences } from '../text/tokenizedSentences.ts';
+import { tokenizedSentences, type TokenizedSentencesOptions } from '../text/tokenizedSentences.ts';
 import {
   manifestNames,
   MANIFEST_VERSION,
@@ -465,12 +465,12 @@ function shapesOf(task: TextTask['task'], config: TextTaskConfig): SampleShapes 
  */
 class SentenceCache {
   readonly #tokenizer: Tokenizer;
-  readonly #options: TextSourceOptions & { threads?: number };
+  readonly #options: TokenizedSentencesOptions;
   readonly #limit: number;
   /** The worker's sentences (its paragraphs, numbered as `readSentences` numbers them), once a pass has kept them. */
   #kept: TokenizedSentence[] | undefined;
 
-  constructor(tokenizer: Tokenizer, options: TextSourceOptions & { threads?: number }, limit: number) {
+  constructor(tokenizer: Tokenizer, options: TokenizedSentencesOptions, limit: number) {
     this.#tokenizer = tokenizer;
     this.#options = options;
     this.#limit = limit;

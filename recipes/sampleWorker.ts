@@ -48,8 +48,8 @@ export const SAMPLE_CREDITS = 4;
  *
  * Backpressure crosses the thread by credits: the worker sends a message of `batchSize` samples only for a credit,
  * and the trainer gives a credit back for each message it takes while its valve is open, so at most
- * {@link SAMPLE_CREDITS} messages are on their way beyond the trainer's high-water mark. Errors come back as the same error classes (a task that cannot
- * sample its inputs is still a `TaskSamplesError`).
+ * {@link SAMPLE_CREDITS} messages are on their way beyond the trainer's high-water mark. Errors come back as the
+ * same error classes (a task that cannot sample its inputs is still a `TaskSamplesError`).
  *
  * @example
  * const worker = new SampleWorker({ task: 'order', videos, format, batchSize: 32, frameCacheBytes: 256 << 20 });

@@ -28,7 +28,7 @@ const samples = videoSamples(task, spec.videos, spec.format, {
 /** A stream's batches wait here while it has no credit; its valve (what the sampler obeys) is closed meanwhile. */
 const streams = new Map<
   number,
-  { valve: Valve; subscription: Subscription; credits: number; held: Sample[][]; done?: FromWorker }
+  { valve: Valve; subscription: Subscription; credits: number; held: Sample[][]; complete: boolean }
 >();
 /** Sends what a stream's credits allow, then its end once every batch is out. */
 const flush = (id: number): void => {
@@ -38,9 +38,9 @@ const flush = (id: number): void => {
     stream.credits--;
     send({ type: 'samples', id, samples: stream.held.shift()! });
   }
-  if (stream.held.length === 0 && stream.done) {
+  if (stream.held.length === 0 && stream.complete) {
     streams.delete(id);
-    send(stream.done);
+    send({ type: 'complete', id });
   } else if (stream.credits > 0) stream.valve.open();
   else stream.valve.close();
 };
@@ -52,7 +52,7 @@ port.on('message', (message: ToWorker) => {
       subscription: undefined as unknown as Subscription,
       credits: message.credits,
       held: [] as Sample[][],
-      done: undefined as FromWorker | undefined,
+      complete: false,
     };
     streams.set(id, entry);
     entry.subscription = samples(message.epoch, entry.valve, Rng.fromState(message.rngState))
@@ -63,7 +63,7 @@ port.on('message', (message: ToWorker) => {
           flush(id);
         },
         complete: () => {
-          entry.done = { type: 'complete', id };
+          entry.complete = true;
           flush(id);
         },
         // An error goes at once: the samples held would only be dropped by the trainer.
