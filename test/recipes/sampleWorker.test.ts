@@ -66,18 +66,25 @@ test.serial('a closed valve pauses the worker: samples stop arriving until it op
   const worker = new SampleWorker(spec({ batchSize: 2 }));
   const valve = new Valve();
   let received = 0;
+  let closed = (): void => {};
+  const closing = new Promise<void>((resolve) => (closed = resolve));
   const done = new Promise<void>((resolve, reject) => {
     worker.samples(0, valve, new Rng(1)).subscribe({
       next: () => {
         received++;
-        if (received === 2) valve.close();
+        if (received === 2) {
+          valve.close();
+          closed();
+        }
       },
       complete: resolve,
       error: reject,
     });
   });
   try {
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // Timed from the close, not from the start: a loaded machine takes over a second to start the thread.
+    await closing;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
     // The valve closed at the first message (2 samples); the worker then had at most SAMPLE_CREDITS messages of 2.
     t.true(received <= 2 + 2 * SAMPLE_CREDITS, `${received} samples arrived while the valve was closed`);
     const whilePaused = received;
