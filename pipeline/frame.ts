@@ -1,6 +1,10 @@
 /** One decoded video frame: packed pixels, row-major height x width x channels, uint8. */
 export interface Frame {
-  /** Pixels, HWC, `height * width * channels` bytes. Owned by the frame; never reused by the decoder. */
+  /**
+   * Pixels, HWC, `height * width * channels` bytes; never reused or written again by the decoder. Frames decoded
+   * from one read of ffmpeg's output may be views of one buffer (a decode then copies nothing): use the array's
+   * own offset and length, and copy it before transferring `data.buffer` to another thread.
+   */
   readonly data: Uint8Array;
   readonly width: number;
   readonly height: number;

@@ -32,7 +32,7 @@ export class FrameCache {
     if (!(budgetBytes >= 0)) throw new OptionError('--frame-cache', budgetBytes, 'a size in MB of at least 0');
   }
 
-  /** Bytes of frames kept now. */
+  /** Bytes of memory the kept frames hold now (the buffers under their pixels). */
   get bytes(): number {
     return this.#bytes;
   }
@@ -66,10 +66,15 @@ export class FrameCache {
     return new Observable<Frame>((subscriber) => {
       let kept: Frame[] | undefined = [];
       let bytes = 0;
+      let last: ArrayBufferLike | undefined;
       return frames.subscribe({
         next: (frame) => {
           if (kept) {
-            bytes += frame.data.byteLength;
+            // What keeping the frame holds in memory: the buffer under its pixels, which neighbouring frames of
+            // one read of ffmpeg's output share (see Frame.data), counted once.
+            const buffer = frame.data.buffer;
+            if (buffer !== last) bytes += buffer.byteLength;
+            last = buffer;
             if (this.#bytes + bytes > this.budgetBytes) kept = undefined;
             else kept.push(frame);
           }

@@ -94,34 +94,48 @@ test('every source frame comes out once, at the source size, as HWC rgb with tim
     t.is(f.data.length, 64 * 48 * 3);
     t.is(f.timestamp, i / 12);
   }
-  t.not(frames[0]!.data.buffer, frames[1]!.data.buffer, 'each frame owns its pixels');
 });
+
+/** What bare ffmpeg writes for the first 4 s of `long` at 37x23 rgb. */
+function rawLong(): Buffer {
+  const args = ['-v', 'error', '-i', long, '-map', '0:v:0', '-vsync', '0', '-vf', 'scale=37:23', '-t', '4'];
+  args.push('-pix_fmt', 'rgb24', '-f', 'rawvideo', '-');
+  return spawnSync(resolveFfmpegPath(), args, { maxBuffer: 1 << 26 }).stdout;
+}
 
 test('frames match raw ffmpeg output byte for byte when frames straddle pipe chunks', async (t) => {
   // 37x23 rgb frames (2553 bytes) never line up with ffmpeg's 64 KiB pipe chunks.
   const frames = await all(decodeFrames(long, { width: 37, height: 23, duration: 4 }));
-  const args = [
-    '-v',
-    'error',
-    '-i',
-    long,
-    '-map',
-    '0:v:0',
-    '-vsync',
-    '0',
-    '-vf',
-    'scale=37:23',
-    '-t',
-    '4',
-    '-pix_fmt',
-    'rgb24',
-    '-f',
-    'rawvideo',
-    '-',
-  ];
-  const raw = spawnSync(resolveFfmpegPath(), args, { maxBuffer: 1 << 26 }).stdout;
+  const raw = rawLong();
   t.is(frames.length, raw.length / 2553);
   t.deepEqual(Buffer.concat(frames.map((f) => f.data)), raw);
+});
+
+test('frames never change once emitted, whether views of one read of many frames or copied across reads', async (t) => {
+  // A valve closed at first lets ffmpeg fill the pipe: the reads after it opens hold many 2553-byte frames each,
+  // and split some of them.
+  const valve = new Valve();
+  valve.close();
+  setTimeout(() => valve.open(), 300);
+  const atEmit: Buffer[] = [];
+  const frames = await all(
+    decodeFrames(long, { width: 37, height: 23, duration: 4, valve }).pipe(
+      tap((f) => atEmit.push(Buffer.from(f.data))),
+    ),
+  );
+  t.is(frames.length, 120);
+  t.deepEqual(Buffer.concat(frames.map((f) => f.data)), rawLong());
+  t.deepEqual(
+    frames.map((f) => Buffer.from(f.data)),
+    atEmit,
+  );
+  t.true(new Set(frames.map((f) => f.data.buffer)).size < frames.length, 'frames of one read share its buffer');
+  // A plain Uint8Array, not a Buffer view: its slice() copies.
+  t.true(frames.every((f) => Object.getPrototypeOf(f.data) === Uint8Array.prototype));
+  const first = frames[0]!.data;
+  const copy = first.slice();
+  copy[0] = (copy[0]! + 1) % 256;
+  t.not(first[0], copy[0]);
 });
 
 test('width and height scale the frames; one of them alone keeps the aspect ratio', async (t) => {
