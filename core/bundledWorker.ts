@@ -2,13 +2,17 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 import { writeFileAtomic } from './atomicWrite.ts';
 
 /** Bundles found or made in this process, by entry file. */
 const bundles = new Map<string, Promise<string>>();
+
+/** Names how bundles are made: change it with the esbuild options below, so that no older bundle is found. */
+const BUNDLE_RECIPE = 'esm-rxjs-1';
 
 /** Where bundles and their input lists are kept between processes. */
 const CACHE = join(tmpdir(), 'tempo-ssl-threads');
@@ -40,7 +44,8 @@ interface BundleRecord {
 }
 
 async function cachedBundle(file: string): Promise<string> {
-  const record = join(CACHE, `${createHash('sha256').update(file).digest('hex').slice(0, 20)}.json`);
+  const key = createHash('sha256').update(`${BUNDLE_RECIPE}\0${file}`).digest('hex').slice(0, 20);
+  const record = join(CACHE, `${key}.json`);
   try {
     const kept = JSON.parse(await readFile(record, 'utf8')) as BundleRecord;
     if (existsSync(kept.bundle) && (await unchanged(kept.inputs))) return kept.bundle;
@@ -61,6 +66,7 @@ async function cachedBundle(file: string): Promise<string> {
     metafile: true,
     // A thread never bundles threads of its own.
     external: ['esbuild'],
+    alias: esmBuilds(),
     logLevel: 'silent',
   });
   const code = result.outputFiles[0]!.contents;
@@ -78,6 +84,20 @@ async function cachedBundle(file: string): Promise<string> {
   if (inputs.every(([, , mtimeMs]) => mtimeMs < started - 1000))
     await writeFileAtomic(record, JSON.stringify({ bundle, inputs } satisfies BundleRecord));
   return bundle;
+}
+
+/**
+ * Packages whose `node` export is CommonJS, which esbuild cannot tree-shake, mapped to their ES module build. The
+ * tokenizing thread uses no part of rxjs, which its module imports for other functions: the whole CommonJS rxjs made
+ * 344 of its bundle's 374 kB, and the thread started about 12 ms later (84 against 72 ms, median of 8 starts).
+ */
+function esmBuilds(): Record<string, string> {
+  const require = createRequire(import.meta.url);
+  try {
+    return { rxjs: join(dirname(require.resolve('rxjs/package.json')), 'dist', 'esm', 'index.js') };
+  } catch {
+    return {};
+  }
 }
 
 async function unchanged(inputs: BundleRecord['inputs']): Promise<boolean> {

@@ -98,6 +98,9 @@ export interface ProcessCorpusResult {
   samples: Record<string, TextSampleSummary>;
 }
 
+/** Shards written on the sampling thread before the shard-writing thread starts (see processOne). */
+const WRITES_BEFORE_THREAD = 2;
+
 /** Bytes of full shards that may wait for their write before the corpus read pauses. */
 const PENDING_BYTES = 64 * 2 ** 20;
 
@@ -212,8 +215,9 @@ async function processOne(options: ProcessCorpusOptions): Promise<ProcessCorpusR
   const result: ProcessCorpusResult = { manifest, written: 0, reused: 0, bytes: 0, samples: {} };
   if (previous?.complete) return { ...result, manifest: previous, reused: previous.shards.length };
   await removeStaleTemps(options.outDir, manifest.options.shard);
-  // The shard-writing thread starts with the first full shard: before that the second core belongs to the
-  // tokenizing thread (nsp and mlm ran about 5% faster so), and the first shard or two are written here.
+  // The shard-writing thread starts with the second shard: before that the second core belongs to the tokenizing
+  // thread, and a run of one or two shards (nsp or mlm on a few MB of text) never starts it. Starting it with the
+  // first full shard, near the end of such a run, slowed the tokenizing thread's last batches 2-4x.
   const thread = (options.threads ?? Math.min(2, availableParallelism())) > 1;
   let shardWriter: ShardWriter | undefined;
   try {
@@ -223,7 +227,7 @@ async function processOne(options: ProcessCorpusOptions): Promise<ProcessCorpusR
       tokenizer,
       done,
       result,
-      () => (shardWriter ??= new ShardWriter(thread)),
+      () => (shardWriter ??= new ShardWriter(thread, WRITES_BEFORE_THREAD)),
     );
   } finally {
     shardWriter?.close();

@@ -49,12 +49,20 @@ export class ShardWriter {
   /** Resolves true once writes go to the thread, false when they stay here (no thread, or it failed to start). */
   readonly ready = new Promise<boolean>((resolve) => (this.#started = resolve));
 
-  /** `thread: false` writes every shard on this thread. */
-  constructor(thread = true) {
-    if (!thread) {
-      this.#started(false);
-      return;
-    }
+  /** Writes until the thread is started (see the constructor). */
+  #untilThread: number;
+
+  /**
+   * `thread: false` writes every shard on this thread. Otherwise the first `startAfter` shards are written here and
+   * the thread is started with the last of them.
+   */
+  constructor(thread = true, startAfter = 0) {
+    this.#untilThread = thread ? startAfter : Number.POSITIVE_INFINITY;
+    if (!thread) this.#started(false);
+    else if (startAfter === 0) this.#start();
+  }
+
+  #start(): void {
     bundledWorker(new URL('./shardWriterThread.ts', import.meta.url))
       .then((worker) => this.#attach(worker))
       .catch(() => this.#started(false));
@@ -62,6 +70,7 @@ export class ShardWriter {
 
   /** Writes `shard` to `temp` (see {@link writeShardFile}); the builder is spent after this call. */
   write(shard: ShardBuilder, temp: string): Promise<WrittenShard> {
+    if (this.#untilThread > 0 && --this.#untilThread === 0 && !this.#closed) this.#start();
     const worker = this.#worker;
     if (!worker) return writeShardFile(shard, temp);
     const id = this.#next++;
