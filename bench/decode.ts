@@ -26,13 +26,24 @@ export interface Row {
   rawMs: number;
   /** oursFps / rawFps; the target is >= 0.95 (issue 11). */
   ratio: number;
+  /**
+   * Median CPU milliseconds of this process (every thread, ffmpeg not included) during one decode with
+   * decodeFrames: the work a decode adds to a machine that is also training. Steadier than the wall clock.
+   */
+  oursCpuMs: number;
+  /** The same during one bare ffmpeg run (spawning it and reading its output). */
+  rawCpuMs: number;
 }
 
 /** Options of {@link benchDecode}. */
 export interface DecodeBenchOptions {
   /** Folder holding `video/`. Default `$TEMPO_DATA`, else `<repo>/../shared/data`. */
   dataDir?: string;
-  /** Timed runs of each side per video, after 3 untimed ones each, half of them with each side first. Default 10. */
+  /**
+   * Timed runs of each side per video, after 3 untimed ones each, half of them with each side first. Default: as
+   * many as take about 3 s of each side (at least 10, at most 40), so a 60 ms clip gets 40 runs, not 10: with 10,
+   * the ratio of one short clip swung from 0.85 to 1.09 between bench runs on a machine shared with other jobs.
+   */
   runs?: number;
   /** Output size (square). Default 64. */
   size?: number;
@@ -53,7 +64,7 @@ const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
  * console.table(await benchDecode({ runs: 1 }));
  */
 export async function benchDecode(options: DecodeBenchOptions = {}): Promise<Row[]> {
-  const { runs = 10, size = 64 } = options;
+  const { size = 64 } = options;
   const videoDir = join(options.dataDir ?? process.env.TEMPO_DATA ?? join(repoRoot, '..', 'shared', 'data'), 'video');
   if (!existsSync(videoDir)) {
     console.log(`bench/decode: skipped, no videos at ${videoDir} (set TEMPO_DATA to the shared data folder)`);
@@ -65,26 +76,34 @@ export async function benchDecode(options: DecodeBenchOptions = {}): Promise<Row
     const countFrames = (await probeVideo(path, { countFrames: true })).frameCount;
     // Warm-up: over the first few decodes of a clip both sides got faster (the JIT, the file cache), ours more.
     let frames = 0;
+    let warmMs = 0;
     for (let w = 0; w < WARM_UP; w++) {
+      const t0 = performance.now();
       frames = await decodeCount(path, size);
+      warmMs = performance.now() - t0;
       await rawCount(path, size);
     }
+    const runs = options.runs ?? Math.min(40, Math.max(10, Math.ceil(3000 / warmMs)));
     const ours: number[] = [];
     const raw: number[] = [];
+    const oursCpu: number[] = [];
+    const rawCpu: number[] = [];
     for (let r = 0; r < runs; r++) {
       // Which side runs first swaps every round, so that an effect of position falls on both alike: with bare
       // ffmpeg on both sides, the first of a pair was 4-5 ms slower in two of five sets of 31 pairs (and not in
       // the other three), as large as the whole gap between the sides on a 60 ms clip.
       const sides = [
         async () => {
-          const t0 = performance.now();
+          const [t0, c0] = [performance.now(), process.cpuUsage()];
           frames = await decodeCount(path, size);
           ours.push(performance.now() - t0);
+          oursCpu.push(cpuMs(c0));
         },
         async () => {
-          const t0 = performance.now();
+          const [t0, c0] = [performance.now(), process.cpuUsage()];
           const rawFrames = await rawCount(path, size);
           raw.push(performance.now() - t0);
+          rawCpu.push(cpuMs(c0));
           if (rawFrames !== frames)
             throw new Error(`${name}: raw ffmpeg gave ${rawFrames} frames, decodeFrames ${frames}`);
         },
@@ -103,6 +122,8 @@ export async function benchDecode(options: DecodeBenchOptions = {}): Promise<Row
       oursMs: round(median(ours), 1),
       rawMs: round(median(raw), 1),
       ratio: round(oursFps / rawFps, 3),
+      oursCpuMs: round(median(oursCpu), 1),
+      rawCpuMs: round(median(rawCpu), 1),
     });
   }
   return rows;
@@ -147,6 +168,12 @@ function rawCount(path: string, size: number): Promise<number> {
       code === 0 ? resolve(bytes / (size * size * 3)) : reject(new Error(`ffmpeg exited with ${code} on ${path}`)),
     );
   });
+}
+
+/** CPU milliseconds (user + system) of this process since `from`. */
+function cpuMs(from: NodeJS.CpuUsage): number {
+  const { user, system } = process.cpuUsage(from);
+  return (user + system) / 1000;
 }
 
 function round(x: number, digits = 0): number {
