@@ -93,6 +93,24 @@
  * skip-gram 1.08-1.25 s. NSP and MLM sit about even with reading and tokenizing on one thread, not above it: the
  * main thread still reads, samples and fills the shards, and the tokenizing thread starts cold (its first batches
  * take 20-30 ms where the warm main thread takes 3).
+ *
+ * Session 11: the shard-writing thread starts with the second shard, not the first (NSP and MLM write two shards
+ * here, so it never starts; starting it near the end of the run slowed the tokenizing thread's last batches 2-4x),
+ * and the tokenizing thread's bundle takes rxjs's ES module build (44 kB instead of 395 kB). Three runs
+ * alternating with the code before (b21dbc5), ofBaseline:
+ *
+ * | run | before | after |
+ * |---|---|---|
+ * | nsp | 0.755 / 0.895 / 1.065 | 1.116 / 1.227 / 0.96 |
+ * | mlm | 0.924 / 0.779 / 0.969 | 1.029 / 1.051 / 1.119 |
+ * | skipgram, s | 1.02 / 1.01 / 1.18 | 1.27 / 1.19 / 1.24 |
+ *
+ * (The baseline took 0.52-0.72 s in the runs before, 0.77-0.79 s in the runs after: the machine was busier.) Three
+ * earlier runs of the new code: nsp 1.008 / 0.912 / 0.905, mlm 1.007 / 0.864 / 1.061, skip-gram 0.94-0.97 s. A
+ * timeline of one NSP run: the tokenizing thread is ready 100-200 ms after the stream starts and its first batches
+ * take 20-37 ms (later ones 4-6 ms), so this thread encodes about 55% of the batches. Tried and not kept: a larger
+ * young generation for the thread (`maxYoungGenerationSizeMb` 48; no change), `--max-semi-space-size=32` (no
+ * change), two tokenizing threads (0.79-0.85 of the baseline: three busy threads on two cores).
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
