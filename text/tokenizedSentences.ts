@@ -22,6 +22,8 @@ export interface TokenizedSentencesOptions extends TextSourceOptions {
   threads?: number;
   /** Filled as batches are encoded: how many went to a tokenizing thread and how many were encoded here. */
   stats?: { onThreads: number; here: number };
+  /** Called with each tokenizing thread once it runs (to watch it; tests end one mid-stream). */
+  onThread?: (worker: Worker) => void;
 }
 
 /** Paragraph text a batch holds before it is encoded (here or on a tokenizing thread). */
@@ -54,7 +56,7 @@ export function tokenizedSentences(
     throw new OptionError('threads', threads, 'a positive integer (tokenizing threads, this one included)');
   if (threads === 1) return readSentences(inputs, options).pipe(tokenizeSentences(tokenizer));
   return new Observable<TokenizedSentence>((subscriber) => {
-    const pool = new TokenizingThreads(threads - 1, tokenizer);
+    const pool = new TokenizingThreads(threads - 1, tokenizer, options.onThread);
     const waiting = new Valve();
     const reading = bothOpen(waiting, options.valve);
     const order: Batch[] = [];
@@ -180,7 +182,10 @@ class TokenizingThreads {
   /** Called with each batch a failed thread held, to be encoded elsewhere. */
   onLost: ((batch: Batch) => void) | undefined;
 
-  constructor(count: number, tokenizer: Tokenizer) {
+  readonly #onThread: ((worker: Worker) => void) | undefined;
+
+  constructor(count: number, tokenizer: Tokenizer, onThread?: (worker: Worker) => void) {
+    this.#onThread = onThread;
     const json = tokenizer.toJSON();
     for (let i = 0; i < count; i++) {
       bundledWorker(new URL('./tokenizeThread.ts', import.meta.url), { workerData: { tokenizer: json } })
@@ -240,6 +245,7 @@ class TokenizingThreads {
     };
     worker.on('error', lost);
     worker.on('exit', lost);
+    this.#onThread?.(worker);
   }
 }
 

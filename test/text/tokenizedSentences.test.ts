@@ -155,3 +155,25 @@ test('a tokenizing thread that cannot start leaves every batch to this thread, w
   t.is(stats.onThreads, 0);
   t.true(stats.here > 10);
 });
+
+test('a tokenizing thread that dies holding batches hands them back: they are encoded here, same sentences', async (t) => {
+  const stats = { onThreads: 0, here: 0 };
+  let ended = false;
+  const out = await lastValueFrom(
+    tokenizedSentences(files, tokenizer, {
+      threads: 2,
+      stats,
+      // Ended as its first ids arrive: it holds the next batch sent (or is encoding it).
+      onThread: (worker) =>
+        worker.on('message', (message: object) => {
+          if ('seq' in message && !ended) {
+            ended = true;
+            void worker.terminate();
+          }
+        }),
+    }).pipe(toArray()),
+  );
+  t.true(ended, 'the thread took a batch before it was ended');
+  t.deepEqual(plain(out), plain(await sequential(files)));
+  t.true(stats.onThreads >= 2, `${stats.onThreads} batches went to the thread`);
+});
