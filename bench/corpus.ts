@@ -111,6 +111,13 @@
  * take 20-37 ms (later ones 4-6 ms), so this thread encodes about 55% of the batches. Tried and not kept: a larger
  * young generation for the thread (`maxYoungGenerationSizeMb` 48; no change), `--max-semi-space-size=32` (no
  * change), two tokenizing threads (0.79-0.85 of the baseline: three busy threads on two cores).
+ *
+ * Then a tokenizing thread holds 4 batches instead of 2 (it waited for this thread's answer: busy 75% of a 16 MB
+ * run, then 91-94%). The same measurement as this bench's nsp and mlm rows (median of 7 rounds, a fresh tokenizer
+ * each), three runs alternating with session 10's code: nsp 1.00 / 1.16 / 1.00 against 0.95 / 0.97 / 0.93, mlm
+ * 0.93 / 1.05 / 0.95 against 0.91 / 0.89 / 0.84; three bench runs: nsp 1.10 / 0.92 / 1.00, mlm 1.24 / 0.90 / 1.00.
+ * On 16 MB (these books five times, median of 3 rounds, two runs alternating): nsp 1.30 / 1.20 and mlm 1.29 / 1.15
+ * against 1.32 / 1.19 and 1.19 / 1.30 before: the gain is in the thread's start, which a larger corpus amortizes.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
