@@ -5,6 +5,8 @@
  * both sides alike.
  *
  *   npx tsx bench/corpus.ts        # data from env TEMPO_DATA, default <repo>/../shared/data
+ *   npm run bench -- corpus --json # the same, one JSON line a row
+ *   BENCH_CORPUS_COPIES=5 npx tsx bench/corpus.ts   # on five copies of the corpus (16 MB)
  *
  * Each figure is the median of 3 rounds (baseline, then every run, alternating; session 10 on): earlier
  * sessions' figures below are single runs.
@@ -120,9 +122,9 @@
  * against 1.32 / 1.19 and 1.19 / 1.30 before: the gain is in the thread's start, which a larger corpus amortizes.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { lastValueFrom, reduce } from 'rxjs';
 import { readSentences } from '../text/sources.ts';
@@ -170,17 +172,35 @@ const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 export async function benchCorpus(
   dataDir = process.env.TEMPO_DATA ?? join(repoRoot, '..', 'shared', 'data'),
   repeats = 3,
+  copies = Number(process.env.BENCH_CORPUS_COPIES ?? 1),
 ): Promise<CorpusRow[]> {
   const corpus = join(dataDir, 'text');
   if (!existsSync(corpus)) {
     console.log(`bench/corpus: skipped, no corpus at ${corpus} (set TEMPO_DATA to the folder holding text/)`);
     return [];
   }
-  const files = await resolveCorpusInputs(corpus);
-  let bytes = 0;
-  for (const f of files) bytes += (await stat(f)).size;
+  if (!(Number.isInteger(copies) && copies >= 1))
+    throw new Error(
+      `BENCH_CORPUS_COPIES=${process.env.BENCH_CORPUS_COPIES}: use a positive integer (copies of the corpus)`,
+    );
   const dir = await mkdtemp(join(tmpdir(), 'tempo-bench-corpus-'));
   try {
+    // With copies > 1, the corpus is that many copies of its files (a larger corpus of the same text: the fixed
+    // costs of starting threads weigh less).
+    const originals = await resolveCorpusInputs(corpus);
+    const files: string[] = [];
+    if (copies === 1) files.push(...originals);
+    else {
+      await mkdir(join(dir, 'text'));
+      for (let c = 0; c < copies; c++)
+        for (const [k, f] of originals.entries()) {
+          const copy = join(dir, 'text', `${c}-${k}-${basename(f)}`);
+          await copyFile(f, copy);
+          files.push(copy);
+        }
+    }
+    let bytes = 0;
+    for (const f of files) bytes += (await stat(f)).size;
     const tokenizer = await WordPiece.train(readLines(files, { onInvalid: 'skip' }).pipe(map((l) => l.text)), {
       vocabSize: 8000,
     });

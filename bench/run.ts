@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { benchBackendParity } from './backendParity.ts';
 import { benchConvFlops } from './convFlops.ts';
+import { benchCorpus } from './corpus.ts';
 import { benchDecode } from './decode.ts';
 import { benchShardFeed } from './shardFeed.ts';
 import { benchStepOverhead } from './stepOverhead.ts';
@@ -67,6 +68,11 @@ const BENCHES: Record<string, { run: () => Promise<object[]>; quick: boolean; wh
     run: () => benchTokenize(),
     quick: true,
     what: 'WordPiece MB/s vs tokenizers.js on the same tokenizer.json',
+  },
+  corpus: {
+    run: () => benchCorpus(),
+    quick: false,
+    what: 'process-corpus MB/s per task vs read + split + tokenize of the same corpus, median of 3 rounds (BENCH_CORPUS_COPIES=5: five copies of it)',
   },
   'shard-feed': {
     run: () => benchShardFeed(),
