@@ -57,7 +57,6 @@ const TRUNCATION =
   /Read error|partial file|Truncat|Invalid data found|moov atom not found|Error while decoding stream/i;
 
 /** ffmpeg runs with `-loglevel level+info`: every line carries its level, so problems are told from metadata text. */
-
 const PROBLEM_LINE = /\[(warning|error|fatal|panic)\] /;
 
 /**
@@ -65,12 +64,12 @@ const PROBLEM_LINE = /\[(warning|error|fatal|panic)\] /;
  * rotation metadata honoured, optionally scaled, resampled in time, cut to a range and converted to gray.
  * Without `fps`, every source frame comes out once (`-vsync 0`), so the count equals `ffprobe -count_frames`.
  *
- * A frame's pixels are never written again (see Frame.data). Unsubscribing stops ffmpeg (SIGTERM, then SIGKILL after `killGraceMs`). A missing
- * file, a file without video and an undecodable file arrive as `VideoNotFoundError`, `NoVideoStreamError` and
- * `VideoDecodeError` through `subscriber.error`, carrying the input and ffmpeg's stderr tail; a file that decodes
- * partly and then breaks emits the frames it has and then errors. (A cut mpeg-ts is indistinguishable from a
- * shorter one and completes.) Timestamps are `index / fps`, with the source's rate (as ffmpeg reports it when it
- * opens the input) when `fps` is not given; NaN if the input states no rate.
+ * A frame's pixels are never written again (see Frame.data). Unsubscribing stops ffmpeg (SIGTERM, then SIGKILL
+ * after `killGraceMs`). A missing file, a file without video and an undecodable file arrive as `VideoNotFoundError`,
+ * `NoVideoStreamError` and `VideoDecodeError` through `subscriber.error`, carrying the input and ffmpeg's stderr
+ * tail; a file that decodes partly and then breaks emits the frames it has and then errors. (A cut mpeg-ts is
+ * indistinguishable from a shorter one and completes.) Timestamps are `index / fps`, with the source's rate (as
+ * ffmpeg reports it when it opens the input) when `fps` is not given; NaN if the input states no rate.
  *
  * Bad options throw `OptionError` at once, when the observable is built.
  *
@@ -305,8 +304,9 @@ function readRate(streamLine: string): number {
  * split between chunks is copied into an array of its own. Copying every frame cost more CPU than everything
  * else this process does during a decode (a copy and an allocation a frame, and the collections they caused:
  * about 7 ms of Node CPU above bare ffmpeg's on a 164-frame clip, 3 ms without), and that CPU is taken from
- * ffmpeg's own threads on a small machine. Chunks may split frames anywhere. While `valve` is closed (or the timestamp rate is not known yet) it holds the current
- * chunk unacknowledged, so the stream buffers at most `maxBufferedFrames` frames and then pauses ffmpeg's stdout.
+ * ffmpeg's own threads on a small machine. Chunks may split frames anywhere. While `valve` is closed (or the
+ * timestamp rate is not known yet) it holds the current chunk unacknowledged, so the stream buffers at most
+ * `maxBufferedFrames` frames and then pauses ffmpeg's stdout.
  */
 function frameSink(
   frameBytes: number,
