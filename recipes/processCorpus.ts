@@ -98,7 +98,7 @@ export interface ProcessCorpusResult {
   samples: Record<string, TextSampleSummary>;
 }
 
-/** Shards written on the sampling thread before the shard-writing thread starts (see processOne). */
+/** Shards written on the sampling thread before the shard-writing thread is started (see processOne). */
 const WRITES_BEFORE_THREAD = 2;
 
 /** Bytes of full shards that may wait for their write before the corpus read pauses. */
@@ -215,7 +215,7 @@ async function processOne(options: ProcessCorpusOptions): Promise<ProcessCorpusR
   const result: ProcessCorpusResult = { manifest, written: 0, reused: 0, bytes: 0, samples: {} };
   if (previous?.complete) return { ...result, manifest: previous, reused: previous.shards.length };
   await removeStaleTemps(options.outDir, manifest.options.shard);
-  // The shard-writing thread starts with the second shard: before that the second core belongs to the tokenizing
+  // The shard-writing thread starts with the third shard: before that the second core belongs to the tokenizing
   // thread, and a run of one or two shards (nsp or mlm on a few MB of text) never starts it. Starting it with the
   // first full shard, near the end of such a run, slowed the tokenizing thread's last batches 2-4x.
   const thread = (options.threads ?? Math.min(2, availableParallelism())) > 1;

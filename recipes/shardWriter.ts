@@ -49,15 +49,17 @@ export class ShardWriter {
   /** Resolves true once writes go to the thread, false when they stay here (no thread, or it failed to start). */
   readonly ready = new Promise<boolean>((resolve) => (this.#started = resolve));
 
-  /** Writes until the thread is started (see the constructor). */
-  #untilThread: number;
+  /** Writes asked for so far, and the one that starts the thread (see the constructor). */
+  #writes = 0;
+  readonly #startAt: number;
 
   /**
-   * `thread: false` writes every shard on this thread. Otherwise the first `startAfter` shards are written here and
-   * the thread is started with the last of them.
+   * `thread: false` writes every shard on this thread. Otherwise the thread starts with the first write after
+   * `startAfter` (at once when 0): the first `startAfter` shards are written here, and so are those asked for before
+   * the thread is ready.
    */
   constructor(thread = true, startAfter = 0) {
-    this.#untilThread = thread ? startAfter : Number.POSITIVE_INFINITY;
+    this.#startAt = thread && startAfter > 0 ? startAfter : -1;
     if (!thread) this.#started(false);
     else if (startAfter === 0) this.#start();
   }
@@ -70,7 +72,7 @@ export class ShardWriter {
 
   /** Writes `shard` to `temp` (see {@link writeShardFile}); the builder is spent after this call. */
   write(shard: ShardBuilder, temp: string): Promise<WrittenShard> {
-    if (this.#untilThread > 0 && --this.#untilThread === 0 && !this.#closed) this.#start();
+    if (this.#writes++ === this.#startAt && !this.#closed) this.#start();
     const worker = this.#worker;
     if (!worker) return writeShardFile(shard, temp);
     const id = this.#next++;

@@ -123,6 +123,27 @@ test('a shard written by the shard-writing thread is the file written here, hash
   }
 });
 
+test('a writer asked to start its thread after 2 shards writes 2 without one, and starts it with the third', async (t) => {
+  const shard = (): ShardBuilder => {
+    const s = new ShardBuilder('nsp', { inputs: [[2]], label: [1] }, 4);
+    s.add({ inputs: [Float32Array.of(1, 2)], label: Float32Array.of(0) });
+    return s;
+  };
+  const writer = new ShardWriter(true, 2);
+  let started: boolean | undefined;
+  void writer.ready.then((ready) => (started = ready));
+  try {
+    for (const k of [0, 1]) await writer.write(shard(), join(dir, `later-${k}.arrow`));
+    // Time enough for a thread started by those writes to say it is ready (it starts in about 0.1 s).
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    t.is(started, undefined, 'no thread after two shards');
+    await writer.write(shard(), join(dir, 'later-2.arrow'));
+    t.true(await writer.ready, 'the third shard started it');
+  } finally {
+    writer.close();
+  }
+});
+
 test('without --shard-size a shard holds about 4 MB read back as float32 (74,898 skip-gram rows)', (t) => {
   t.is(shardCapacity(null, { inputs: [[1], [6]], label: [6] }), 74898);
   t.is(shardCapacity(null, { inputs: [[32], [32]], label: [1] }), Math.floor(SHARD_BYTES / (4 * 65 + 4)));
