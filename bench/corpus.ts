@@ -96,9 +96,10 @@
  * main thread still reads, samples and fills the shards, and the tokenizing thread starts cold (its first batches
  * take 20-30 ms where the warm main thread takes 3).
  *
- * Session 11: the shard-writing thread starts with the second shard, not the first (NSP and MLM write two shards
- * here, so it never starts; starting it near the end of the run slowed the tokenizing thread's last batches 2-4x),
- * and the tokenizing thread's bundle takes rxjs's ES module build (44 kB instead of 395 kB). Three runs
+ * Session 11: the shard-writing thread starts with the third shard, not the first: NSP and MLM write two shards
+ * here, so it never starts (the runs below started it with the second, at the very end; 16c5367 made it the third).
+ * Started with the first full shard, near the end of the run, it slowed the tokenizing thread's last batches 2-4x.
+ * And the tokenizing thread's bundle takes rxjs's ES module build (44 kB instead of 395 kB). Three runs
  * alternating with the code before (b21dbc5), ofBaseline:
  *
  * | run | before | after |
