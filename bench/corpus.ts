@@ -137,7 +137,7 @@ import { WordPiece } from '../text/tokenizers/WordPiece.ts';
 import { loadTokenizer } from '../text/tokenizers/loadTokenizer.ts';
 import { readLines } from '../text/readCorpus.ts';
 import { map } from 'rxjs';
-import { median } from './median.ts';
+import { cpuSecondsSince, median } from './median.ts';
 
 /** One measured line of the bench. */
 export interface CorpusRow {
@@ -159,12 +159,6 @@ export interface CorpusRow {
    * jobs the wall-clock ratio swings with their load; this one much less.
    */
   ofBaselineCpu: number;
-}
-
-/** CPU seconds (user + system) since `from`. */
-function cpuSince(from: NodeJS.CpuUsage): number {
-  const { user, system } = process.cpuUsage(from);
-  return (user + system) / 1e6;
 }
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -230,7 +224,7 @@ export async function benchCorpus(
         ),
       );
       base.seconds.push((performance.now() - t0) / 1000);
-      base.cpu.push(cpuSince(c0));
+      base.cpu.push(cpuSecondsSince(c0));
       for (const [k, { tasks, threads }] of runs.entries()) {
         const outDir = join(dir, `${tasks.join('-')}-${threads ?? 'default'}-${round}`);
         const t1 = performance.now();
@@ -244,7 +238,7 @@ export async function benchCorpus(
           threads,
         });
         measured[k]!.seconds.push((performance.now() - t1) / 1000);
-        measured[k]!.cpu.push(cpuSince(c1));
+        measured[k]!.cpu.push(cpuSecondsSince(c1));
         measured[k]!.samples = Object.values(result.manifest.counts).reduce((a, b) => a + b, 0);
         measured[k]!.outMb = result.manifest.shards.reduce((n, s) => n + s.bytes, 0) / 1e6;
         await rm(outDir, { recursive: true, force: true });

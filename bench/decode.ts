@@ -6,7 +6,7 @@ import { lastValueFrom, reduce } from 'rxjs';
 import { decodeFrames } from '../pipeline/decodeFrames.ts';
 import { resolveFfmpegPath } from '../pipeline/ffmpegPaths.ts';
 import { probeVideo } from '../pipeline/probeVideo.ts';
-import { median } from './median.ts';
+import { cpuSecondsSince, median } from './median.ts';
 
 /** One measured line of the bench. */
 export interface Row {
@@ -97,13 +97,13 @@ export async function benchDecode(options: DecodeBenchOptions = {}): Promise<Row
           const [t0, c0] = [performance.now(), process.cpuUsage()];
           frames = await decodeCount(path, size);
           ours.push(performance.now() - t0);
-          oursCpu.push(cpuMs(c0));
+          oursCpu.push(1000 * cpuSecondsSince(c0));
         },
         async () => {
           const [t0, c0] = [performance.now(), process.cpuUsage()];
           const rawFrames = await rawCount(path, size);
           raw.push(performance.now() - t0);
-          rawCpu.push(cpuMs(c0));
+          rawCpu.push(1000 * cpuSecondsSince(c0));
           if (rawFrames !== frames)
             throw new Error(`${name}: raw ffmpeg gave ${rawFrames} frames, decodeFrames ${frames}`);
         },
@@ -168,12 +168,6 @@ function rawCount(path: string, size: number): Promise<number> {
       code === 0 ? resolve(bytes / (size * size * 3)) : reject(new Error(`ffmpeg exited with ${code} on ${path}`)),
     );
   });
-}
-
-/** CPU milliseconds (user + system) of this process since `from`. */
-function cpuMs(from: NodeJS.CpuUsage): number {
-  const { user, system } = process.cpuUsage(from);
-  return (user + system) / 1000;
 }
 
 function round(x: number, digits = 0): number {
